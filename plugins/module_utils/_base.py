@@ -1,0 +1,157 @@
+# PRIVATE to the collection: not a public API.
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One base class owns the connection, the caller's identity and error reporting."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import openstack
+    from keystoneauth1 import exceptions as ksa_exceptions
+    from openstack import exceptions as sdk_exceptions
+except ImportError:
+    HAS_OPENSTACKSDK = False
+    OPENSTACKSDK_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_OPENSTACKSDK = True
+    OPENSTACKSDK_IMPORT_ERROR = None
+
+from ._errors import ImagegovError
+from ._glance import Glance, GlanceError
+
+# Paired with plugins/doc_fragments/openstack.py: change both together.
+CONNECTION_ARGSPEC: dict[str, Any] = dict(
+    cloud=dict(type='raw'),
+    auth=dict(type='dict', no_log=True),
+    auth_type=dict(type='str'),
+    region_name=dict(type='str'),
+    interface=dict(type='str', default='public', choices=['public', 'internal', 'admin'],
+                   aliases=['endpoint_type']),
+    validate_certs=dict(type='bool', aliases=['verify']),
+    ca_cert=dict(type='str', aliases=['cacert']),
+    client_cert=dict(type='str', aliases=['cert']),
+    client_key=dict(type='str', aliases=['key'], no_log=False),
+    api_timeout=dict(type='int'),
+    wait=dict(type='bool', default=True),
+    timeout=dict(type='int', default=1800),
+)
+
+_SDK_OPTION_NAMES = {
+    'auth': 'auth', 'auth_type': 'auth_type', 'region_name': 'region_name',
+    'interface': 'interface', 'validate_certs': 'verify', 'ca_cert': 'cacert',
+    'client_cert': 'cert', 'client_key': 'key', 'api_timeout': 'api_timeout',
+}
+
+
+class ImagegovModule:
+    """Base of every module: subclasses declare ``argument_spec`` and implement ``run()``."""
+
+    argument_spec: dict[str, Any] = {}
+    module_kwargs: dict[str, Any] = {}
+
+    def __init__(self) -> None:
+        spec = dict(CONNECTION_ARGSPEC)
+        spec.update(self.argument_spec)
+        self.ansible = AnsibleModule(argument_spec=spec, **self.module_kwargs)
+        self.params: dict[str, Any] = self.ansible.params
+        self.check_mode: bool = self.ansible.check_mode
+        self._conn = None
+        self._glance: Glance | None = None
+        self._caller: dict[str, Any] | None = None
+        self.result: dict[str, Any] = {'changed': False}
+        if not HAS_OPENSTACKSDK:
+            self.ansible.fail_json(msg=missing_required_lib('openstacksdk'),
+                                   exception=OPENSTACKSDK_IMPORT_ERROR)
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    @property
+    def glance(self) -> Glance:
+        if self._glance is None:
+            self._glance = Glance(self.conn)
+        return self._glance
+
+    def _connect(self):
+        options = {sdk: self.params[name] for name, sdk in _SDK_OPTION_NAMES.items()
+                   if self.params[name] is not None}
+        cloud = self.params['cloud']
+        try:
+            if isinstance(cloud, dict):
+                options.update(cloud)
+                return openstack.connect(**options)
+            return openstack.connect(cloud=cloud, **options)
+        except sdk_exceptions.SDKException as exc:
+            self.fail(f'Could not configure the connection to the cloud: {exc}. '
+                      'Check the cloud / auth options, clouds.yaml or the OS_* variables.')
+
+    @property
+    def caller(self) -> dict[str, Any]:
+        """The user, project and roles of the token this module acts with."""
+        if self._caller is None:
+            access = self.conn.session.auth.get_access(self.conn.session)
+            self._caller = dict(user=access.username, user_id=access.user_id,
+                                project=access.project_name, project_id=access.project_id,
+                                roles=sorted(access.role_names or []))
+        return self._caller
+
+    def resolve_project(self, name_or_id: str) -> str:
+        """Project id for a project name or id; an unknown project is an error that names it."""
+        if name_or_id in (self.caller['project_id'], self.caller['project']):
+            return self.caller['project_id']
+        try:
+            project = self.conn.identity.find_project(name_or_id, ignore_missing=True)
+        except sdk_exceptions.ForbiddenException:
+            project = None
+            if _looks_like_id(name_or_id):
+                return name_or_id
+            self.fail(f"Cannot resolve project {name_or_id!r}: this user may not look up "
+                      'projects in Keystone. Give the project id instead of its name.')
+        if project is None:
+            if _looks_like_id(name_or_id):
+                return name_or_id
+            self.fail(f"Project {name_or_id!r} does not exist in Keystone (or is not visible "
+                      'to this user). Check the project name or give its id.')
+        return project.id
+
+    def fail(self, msg: str, **extra: Any) -> None:
+        result = dict(self.result, **extra)
+        self.ansible.fail_json(msg=msg, **result)
+
+    def exit(self, **result: Any) -> None:
+        self.ansible.exit_json(**result)
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def __call__(self) -> None:
+        try:
+            self.run()
+        except GlanceError as exc:
+            self.fail(str(exc), status_code=exc.status_code, request_id=exc.request_id)
+        except ImagegovError as exc:
+            self.fail(str(exc))
+        except sdk_exceptions.HttpException as exc:
+            self.fail(f'OpenStack API error: HTTP {exc.status_code}: {exc.details or exc.message}',
+                      status_code=exc.status_code)
+        except sdk_exceptions.SDKException as exc:
+            self.fail(f'OpenStack error: {exc}')
+        except ksa_exceptions.http.HttpError as exc:
+            self.fail(f'Keystone refused the request: HTTP {exc.http_status}: {exc.message}. '
+                      'Check the credentials and project in the cloud / auth options.',
+                      status_code=exc.http_status)
+        except ksa_exceptions.ClientException as exc:
+            self.fail(f'Cannot reach the cloud: {exc}. Check auth_url in the cloud / auth '
+                      'options and that the endpoints are reachable from this host.')
+
+
+def _looks_like_id(value: str) -> bool:
+    return len(value) == 32 and all(c in '0123456789abcdef' for c in value.lower())

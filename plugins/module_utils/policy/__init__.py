@@ -1,0 +1,39 @@
+# PRIVATE to the collection: not a public API.
+"""The imagegov policy engine: plain dicts in, Decision out. No Ansible imports.
+
+Typical use from a module or plugin:
+
+    policy = load_policy(['policies/'])              # or load_policy() for the default
+    request = build_request('create', image={...}, current=None, actor={...})
+    decision = evaluate(policy, request, usage_provider=fetch_usage)
+    if not decision.allowed:
+        module.fail_json(msg=decision.refusal_message(), policy=decision.as_dict())
+"""
+from __future__ import annotations
+
+from .constants import ACTIONS, MODES, SEVERITIES
+from .decision import Decision, RuleOutcome, Violation
+from .engine import Evaluator, evaluate, evaluate_batch
+from .errors import PolicyError, PolicyProblem
+from .loader import (
+    DEFAULT_POLICY_PATH,
+    load_default_policy,
+    load_policy,
+    load_policy_documents,
+    load_policy_text,
+)
+from .policy import Policy
+from .report_json import render_json
+from .report_junit import render_junit
+from .report_sarif import render_sarif, sarif_log
+from .request import build_request
+from .rules import RULE_TYPES, Finding, Rule, register
+
+__all__ = [
+    'ACTIONS', 'DEFAULT_POLICY_PATH', 'MODES', 'RULE_TYPES', 'SEVERITIES',
+    'Decision', 'Evaluator', 'Finding', 'Policy', 'PolicyError', 'PolicyProblem', 'Rule',
+    'RuleOutcome', 'Violation',
+    'build_request', 'evaluate', 'evaluate_batch', 'load_default_policy', 'load_policy',
+    'load_policy_documents', 'load_policy_text', 'register', 'render_json', 'render_junit',
+    'render_sarif', 'sarif_log',
+]

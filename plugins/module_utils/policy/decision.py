@@ -1,0 +1,126 @@
+# PRIVATE to the collection: not a public API.
+"""The verdict on one request: allowed or not, and why."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+PASSED = 'passed'
+VIOLATED = 'violated'
+SKIPPED = 'skipped'
+
+
+class Violation:
+    """One finding of one rule, with its rendered message and exception status."""
+
+    __slots__ = ('rule', 'type', 'severity', 'mode', 'message', 'path', 'expected', 'found',
+                 'exception', 'description', 'source')
+
+    def __init__(self, rule: str, type: str, severity: str, mode: str, message: str, path: str,
+                 expected: Any, found: Any, exception: Optional[Dict[str, Any]] = None,
+                 description: str = '', source: str = '') -> None:
+        self.rule = rule
+        self.type = type
+        self.severity = severity
+        self.mode = mode
+        self.message = message
+        self.path = path
+        self.expected = expected
+        self.found = found
+        # None, or {id, status: applied|expired, expires, reason, owner}
+        self.exception = exception
+        self.description = description
+        self.source = source
+
+    @property
+    def waived(self) -> bool:
+        return self.exception is not None and self.exception['status'] == 'applied'
+
+    @property
+    def blocking(self) -> bool:
+        return self.mode == 'enforce' and not self.waived
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            'rule': self.rule, 'type': self.type, 'severity': self.severity, 'mode': self.mode,
+            'message': self.message, 'path': self.path, 'expected': self.expected,
+            'found': self.found, 'exception': dict(self.exception) if self.exception else None,
+        }
+
+    def __repr__(self) -> str:
+        return 'Violation(%r, %r)' % (self.rule, self.message)
+
+
+class RuleOutcome:
+    """How one applicable rule went: passed, violated or skipped (facts it needs were absent)."""
+
+    __slots__ = ('rule', 'type', 'severity', 'mode', 'status', 'violations', 'note')
+
+    def __init__(self, rule: str, type: str, severity: str, mode: str, status: str,
+                 violations: Sequence[Violation] = (), note: str = '') -> None:
+        self.rule = rule
+        self.type = type
+        self.severity = severity
+        self.mode = mode
+        self.status = status
+        self.violations = list(violations)
+        self.note = note
+
+    def as_dict(self) -> Dict[str, Any]:
+        result = {'rule': self.rule, 'type': self.type, 'status': self.status}
+        if self.note:
+            result['note'] = self.note
+        return result
+
+
+class Decision:
+    """allowed is False iff a violation of an enforce-mode rule is not waived by a live exception."""
+
+    def __init__(self, action: Any, image: Mapping[str, Any], violations: Sequence[Violation],
+                 outcomes: Sequence[RuleOutcome], source: Optional[Mapping[str, Any]] = None) -> None:
+        self.action = action
+        self.image = dict(image)
+        self.violations = list(violations)
+        self.outcomes = list(outcomes)
+        self.source = dict(source) if source else None
+        self.allowed = not any(violation.blocking for violation in self.violations)
+
+    @property
+    def blocking(self) -> List[Violation]:
+        return [violation for violation in self.violations if violation.blocking]
+
+    @property
+    def warnings(self) -> List[Violation]:
+        """Violations of warn-mode rules that no exception waives: report, do not refuse."""
+        return [violation for violation in self.violations
+                if violation.mode == 'warn' and not violation.waived]
+
+    @property
+    def image_label(self) -> str:
+        name, image_id = self.image.get('name'), self.image.get('id')
+        if name and image_id:
+            return '%s (%s)' % (name, image_id)
+        return str(name or image_id or 'new image')
+
+    def refusal_message(self) -> str:
+        """One line for a module's failure: which rules refused and what to change."""
+        if self.allowed:
+            return ''
+        reasons = '; '.join('[%s] %s' % (violation.rule, violation.message) for violation in self.blocking)
+        return 'policy refused %s of image %s: %s' % (self.action, self.image_label, reasons)
+
+    def as_dict(self) -> Dict[str, Any]:
+        result: Dict[str, Any] = {
+            'action': self.action,
+            'image': self.image,
+            'allowed': self.allowed,
+            'violations': [violation.as_dict() for violation in self.violations],
+            'warnings': [violation.message for violation in self.warnings],
+            'rules': [outcome.as_dict() for outcome in self.outcomes],
+        }
+        if self.source:
+            result['source'] = self.source
+        return result
+
+    def __repr__(self) -> str:
+        return 'Decision(%s %s: allowed=%s, %d violations)' % (
+            self.action, self.image_label, self.allowed, len(self.violations))

@@ -1,0 +1,47 @@
+# PRIVATE to the collection: not a public API.
+"""Policy loading errors: every problem found, each naming file, item and field."""
+from __future__ import annotations
+
+from typing import Iterable, List, Optional
+
+
+class PolicyProblem:
+    """One thing wrong in a policy source, formatted as `source: item: field 'x': message`."""
+
+    __slots__ = ('source', 'item', 'field', 'message')
+
+    def __init__(self, source: str, message: str, item: Optional[str] = None,
+                 field: Optional[str] = None) -> None:
+        self.source = source
+        self.item = item
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        parts = [self.source]
+        if self.item:
+            parts.append(self.item)
+        if self.field:
+            parts.append("field '%s'" % self.field)
+        parts.append(self.message)
+        return ': '.join(parts)
+
+    def __repr__(self) -> str:
+        return 'PolicyProblem(%r)' % str(self)
+
+
+class PolicyError(Exception):
+    """A policy could not be loaded; `problems` lists everything found, not just the first."""
+
+    def __init__(self, problems: Iterable[PolicyProblem]) -> None:
+        self.problems: List[PolicyProblem] = list(problems)
+        super().__init__(self._summary())
+
+    @property
+    def messages(self) -> List[str]:
+        return [str(problem) for problem in self.problems]
+
+    def _summary(self) -> str:
+        count = len(self.problems)
+        heading = '%d problem%s in policy' % (count, '' if count == 1 else 's')
+        return '\n  - '.join([heading + ':'] + self.messages)

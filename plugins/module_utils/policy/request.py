@@ -1,0 +1,145 @@
+# PRIVATE to the collection: not a public API.
+"""The request document one intended action is judged on, and read access to its facts.
+
+A request is a plain dict:
+  {action, actor: {user, project, roles}, image: <desired image>, current: <existing or None>,
+   content: {detected_format, virtual_size, size, safety_failures} (optional),
+   usage: {servers, images, volumes, not_checked} (optional), source: {path, line} (optional)}
+Image dicts use Glance's field names; custom properties are top-level keys, as Glance returns them.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
+
+# Glance's default when an image is created without a visibility.
+DEFAULT_VISIBILITY = 'shared'
+
+UsageLoader = Callable[['Request'], Dict[str, Any]]
+
+
+def build_request(action: str, image: Optional[Mapping[str, Any]] = None,
+                  current: Optional[Mapping[str, Any]] = None,
+                  actor: Optional[Mapping[str, Any]] = None,
+                  content: Optional[Mapping[str, Any]] = None,
+                  usage: Optional[Mapping[str, Any]] = None,
+                  source: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """A request document from a module's view: `image` holds only the requested changes.
+
+    The desired image is the current one with the changes applied, so rules and
+    JMESPath conditions see the full image that will exist after the action.
+    """
+    desired = dict(current or {})
+    desired.update(image or {})
+    document: Dict[str, Any] = {
+        'action': action,
+        'actor': {
+            'user': (actor or {}).get('user'),
+            'project': (actor or {}).get('project'),
+            'roles': list((actor or {}).get('roles') or []),
+        },
+        'image': desired,
+        'current': dict(current) if current is not None else None,
+    }
+    for key in ('project_id', 'project_name', 'user_id'):
+        if actor and actor.get(key) is not None:
+            document['actor'][key] = actor[key]
+    if content is not None:
+        document['content'] = dict(content)
+    if usage is not None:
+        document['usage'] = dict(usage)
+    if source is not None:
+        document['source'] = dict(source)
+    return document
+
+
+class Request:
+    """Read-only view of a request document with lazily loaded usage facts."""
+
+    __slots__ = ('document', 'action', 'actor', 'image', 'current', 'content',
+                 '_usage_loader', '_usage', '_roles', '_projects')
+
+    def __init__(self, document: Mapping[str, Any], usage_loader: Optional[UsageLoader] = None) -> None:
+        if not isinstance(document, Mapping):
+            raise TypeError('a policy request must be a mapping, got %s' % type(document).__name__)
+        self.document = document
+        self.action = document.get('action')
+        self.actor: Mapping[str, Any] = document.get('actor') or {}
+        self.image: Mapping[str, Any] = document.get('image') or {}
+        self.current: Optional[Mapping[str, Any]] = document.get('current') or None
+        self.content: Optional[Mapping[str, Any]] = document.get('content') or None
+        self._usage_loader = usage_loader
+        self._usage: Optional[Dict[str, Any]] = None
+        self._roles: Optional[FrozenSet[str]] = None
+        self._projects: Optional[FrozenSet[str]] = None
+
+    def get(self, field: str, default: Any = None) -> Any:
+        """A field of the image after the action: desired, else current."""
+        if field in self.image:
+            return self.image[field]
+        if self.current is not None and field in self.current:
+            return self.current[field]
+        return default
+
+    def locate(self, field: str) -> Tuple[str, Any]:
+        """(path in the request document, value) of an image field after the action."""
+        if field in self.image:
+            return 'image.' + field, self.image[field]
+        if self.current is not None and field in self.current:
+            return 'current.' + field, self.current[field]
+        return 'image.' + field, None
+
+    @property
+    def effective_image(self) -> Dict[str, Any]:
+        merged = dict(self.current or {})
+        merged.update(self.image)
+        return merged
+
+    @property
+    def image_id(self) -> Optional[str]:
+        return self.get('id')
+
+    @property
+    def image_name(self) -> Optional[str]:
+        return self.get('name')
+
+    @property
+    def label(self) -> str:
+        """How messages name the image: its name, else its id."""
+        name = self.image_name
+        if name:
+            return "'%s'" % name
+        image_id = self.image_id
+        return ("image %s" % image_id) if image_id else 'the image'
+
+    @property
+    def visibility(self) -> str:
+        return self.get('visibility') or DEFAULT_VISIBILITY
+
+    @property
+    def roles(self) -> FrozenSet[str]:
+        if self._roles is None:
+            # Keystone treats role names case-insensitively.
+            self._roles = frozenset(str(role).lower() for role in self.actor.get('roles') or ())
+        return self._roles
+
+    @property
+    def projects(self) -> FrozenSet[str]:
+        """The acting project (name and/or id) and the image's owning project."""
+        if self._projects is None:
+            keys = [self.actor.get(key) for key in ('project', 'project_id', 'project_name')]
+            keys.append(self.get('owner'))
+            self._projects = frozenset(str(key) for key in keys if key)
+        return self._projects
+
+    @property
+    def usage(self) -> Dict[str, Any]:
+        """Usage facts: from the document if given, else fetched once through the loader."""
+        if self._usage is None:
+            given = self.document.get('usage')
+            if isinstance(given, Mapping):
+                self._usage = dict(given)
+            elif self._usage_loader is not None:
+                self._usage = self._usage_loader(self)
+            else:
+                self._usage = {'not_checked': ['no usage facts and no usage provider']}
+        return self._usage

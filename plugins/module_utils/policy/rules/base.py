@@ -1,0 +1,99 @@
+# PRIVATE to the collection: not a public API.
+"""The base class and registry of rule types.
+
+A rule type is a class registered under its policy `type:` name. It declares the
+cerberus schema of its `params`, the actions it applies to by default, the
+request facts it needs (content, usage) and a default message, and turns a
+request into findings. One file per type, alongside this one.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type
+
+from ..constants import ACTIONS
+from ..request import Request
+from ..scope import Scope
+
+RULE_TYPES: Dict[str, Type['Rule']] = {}
+
+
+def register(cls: Type['Rule']) -> Type['Rule']:
+    """Class decorator: make a rule type available as `type: <cls.type_name>`."""
+    if not cls.type_name or cls.type_name in RULE_TYPES:
+        raise ValueError('rule type name missing or registered twice: %r' % cls.type_name)
+    RULE_TYPES[cls.type_name] = cls
+    return cls
+
+
+class Finding:
+    """What a rule found wrong with a request; the engine turns it into a Violation."""
+
+    __slots__ = ('path', 'found', 'expected', 'kind', 'fields', 'found_text', 'expected_text')
+
+    def __init__(self, path: str, found: Any, expected: Any, kind: str = 'default',
+                 fields: Optional[Mapping[str, Any]] = None, found_text: Optional[str] = None,
+                 expected_text: Optional[str] = None) -> None:
+        self.path = path
+        self.found = found
+        self.expected = expected
+        self.kind = kind
+        self.fields = dict(fields or {})
+        # Human forms for messages, when the raw value (e.g. bytes) reads badly.
+        self.found_text = found_text
+        self.expected_text = expected_text
+
+    def __repr__(self) -> str:
+        return 'Finding(%r, found=%r, expected=%r, kind=%r)' % (
+            self.path, self.found, self.expected, self.kind)
+
+
+class Rule:
+    """One rule of a loaded policy: shared metadata plus its type's `evaluate()`."""
+
+    type_name: ClassVar[str] = ''
+    params_schema: ClassVar[Dict[str, Any]] = {}
+    default_actions: ClassVar[Tuple[str, ...]] = ACTIONS
+    default_message: ClassVar[str] = '{image}: {found} does not satisfy {expected}'
+    # Per finding kind; a rule's own `message:` overrides them all.
+    kind_messages: ClassVar[Dict[str, str]] = {}
+    placeholders: ClassVar[Tuple[str, ...]] = ()
+    needs_content: ClassVar[bool] = False
+    needs_usage: ClassVar[bool] = False
+
+    def __init__(self, rule_id: str, params: Mapping[str, Any], *, description: str = '',
+                 severity: str = 'medium', mode: str = 'enforce',
+                 actions: Optional[FrozenSet[str]] = None, scope: Optional[Scope] = None,
+                 message: Optional[str] = None, source: str = '', line: Optional[int] = None) -> None:
+        self.id = rule_id
+        self.params = dict(params)
+        self.description = description or self.summary()
+        self.severity = severity
+        self.mode = mode
+        self.actions = frozenset(self.default_actions if actions is None else actions)
+        self.scope = scope
+        self.message = message
+        self.source = source
+        self.line = line
+        self.setup(self.params)
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = (cls.__doc__ or '').strip()
+        return doc.splitlines()[0] if doc else cls.type_name
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> List[Tuple[str, str]]:
+        """Cross-field checks cerberus cannot express: (field, message) pairs."""
+        return []
+
+    def setup(self, params: Mapping[str, Any]) -> None:
+        """Precompile whatever evaluate() needs (regexes, tables) once, at load time."""
+
+    def evaluate(self, request: Request) -> List[Finding]:
+        raise NotImplementedError
+
+    def template_for(self, kind: str) -> str:
+        if self.message:
+            return self.message
+        return self.kind_messages.get(kind, self.default_message)
+

@@ -1,0 +1,42 @@
+# PRIVATE to the collection: not a public API.
+"""expression: any condition on the request, written in JMESPath."""
+from __future__ import annotations
+
+from typing import Any, List, Mapping
+
+import jmespath
+
+from ..request import Request
+from ..values import jmespath_truthy
+from .base import Finding, Rule, register
+
+
+@register
+class Expression(Rule):
+    """A JMESPath expression over the request document must be true (JMESPath truthiness).
+
+    False, null, and empty strings, lists and objects fail; everything else passes.
+    Give the rule a `message:`: the default one can only quote the expression.
+
+    params:
+      assert: JMESPath expression, required, e.g. "image.min_ram >= `512`".
+      path: where the violation points in the request (default: the expression).
+    """
+
+    type_name = 'expression'
+    params_schema = {
+        'assert': {'type': 'string', 'required': True, 'empty': False, 'check_with': 'jmespath'},
+        'path': {'type': 'string', 'empty': False},
+    }
+    default_message = '{image}: condition `{expected}` does not hold (it gave {found})'
+
+    def setup(self, params: Mapping[str, Any]) -> None:
+        self.assertion = params['assert']
+        self.compiled = jmespath.compile(self.assertion)
+        self.path = params.get('path') or self.assertion
+
+    def evaluate(self, request: Request) -> List[Finding]:
+        result = self.compiled.search(request.document)
+        if jmespath_truthy(result):
+            return []
+        return [Finding(self.path, result, self.assertion)]

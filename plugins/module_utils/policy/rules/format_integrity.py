@@ -1,0 +1,138 @@
+# PRIVATE to the collection: not a public API.
+"""format_integrity: the declared disk_format must be what the bytes are, and safe."""
+from __future__ import annotations
+
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+
+from ..request import Request
+from .base import Finding, Rule, register
+
+# Declared disk_format -> formats oslo.utils' inspector may report for honest content.
+# 'gpt' is oslo's name for any MBR/GPT-partitioned disk, which is a raw disk.
+# 'raw' is what the inspector reports when *no* other format matched, so it only
+# fits formats that have no header of their own (raw, and AMI/AKI/ARI payloads).
+# Declared 'raw' with detected 'iso' is refused: ISO 9660/UDF media is booted as a
+# CD-ROM only when declared 'iso'; add 'iso' to raw's list to accept it.
+DEFAULT_COMPATIBLE: Dict[str, Tuple[str, ...]] = {
+    'raw': ('raw', 'gpt'),
+    'ami': ('raw', 'gpt'),
+    'aki': ('raw',),
+    'ari': ('raw',),
+    'iso': ('iso',),
+    'qcow2': ('qcow2',),
+    'vmdk': ('vmdk',),
+    'vhd': ('vhd',),
+    'vhdx': ('vhdx',),
+    'vdi': ('vdi',),
+    'qed': ('qed',),
+    'luks': ('luks',),
+}
+# A bootable (hybrid) ISO carries a partition table too, so oslo matches both.
+HYBRID_ISO = frozenset(('iso', 'gpt'))
+
+
+@register
+class FormatIntegrity(Rule):
+    """The declared disk_format must match the content, and the content must pass safety checks.
+
+    Judges `content.detected_format` (oslo.utils format_inspector's name for the bytes:
+    raw, qcow2, vmdk, vhd, vhdx, vdi, qed, iso, gpt, luks) against the declared
+    `disk_format`, and reports every `content.safety_failures` entry (the checks
+    oslo's `safety_check()` failed: backing_file, data_file, unknown_features,
+    descriptor, footer, banned, inner_*...). Entries may be check names, "name: reason"
+    strings, {check, message} mappings, or one {name: reason} mapping.
+    `detected_format` may be a list when several inspectors matched; that is refused,
+    except a hybrid ISO (iso + gpt) declared iso. Requests without `content` are skipped.
+
+    params:
+      compatible: {disk_format: [detected formats]} entries replacing the defaults
+        (raw: [raw, gpt], iso: [iso], qcow2: [qcow2], ...); a declared format without
+        an entry must be detected as itself.
+      allow_hybrid_iso: accept iso+gpt content declared iso (default true).
+      on_undetected: deny | allow - content present but no format detected (default deny).
+      ignore_safety_checks: safety check names not to report (default none).
+    """
+
+    type_name = 'format_integrity'
+    params_schema = {
+        'compatible': {
+            'type': 'dict', 'default': {},
+            'keysrules': {'type': 'string'},
+            'valuesrules': {'type': 'list', 'minlength': 1, 'schema': {'type': 'string'}},
+        },
+        'allow_hybrid_iso': {'type': 'boolean', 'default': True},
+        'on_undetected': {'type': 'string', 'allowed': ['deny', 'allow'], 'default': 'deny'},
+        'ignore_safety_checks': {'type': 'list', 'default': [], 'schema': {'type': 'string'}},
+    }
+    default_actions = ('create', 'update', 'upload')
+    needs_content = True
+    placeholders = ('declared', 'reason')
+    default_message = '{image}: {found}'
+    kind_messages = {
+        'mismatch': ("{image}: disk_format is '{declared}' but the content is {found}; "
+                     'declare the real format or convert the image'),
+        'undetected': ("{image}: the content format could not be detected (declared '{declared}'); "
+                       'the image cannot be verified'),
+        'unsafe': ("{image}: the content fails the '{found}' safety check ({reason}); "
+                   'images with backing files, external data files or extents are refused'),
+    }
+
+    def setup(self, params: Mapping[str, Any]) -> None:
+        table = dict(DEFAULT_COMPATIBLE)
+        table.update({key: tuple(value) for key, value in params['compatible'].items()})
+        self.compatible: Dict[str, FrozenSet[str]] = {key: frozenset(value) for key, value in table.items()}
+        self.allow_hybrid_iso = params['allow_hybrid_iso']
+        self.deny_undetected = params['on_undetected'] == 'deny'
+        self.ignored_checks = frozenset(params['ignore_safety_checks'])
+
+    def evaluate(self, request: Request) -> List[Finding]:
+        content = request.content
+        findings = self._format_findings(request, content)
+        for check, reason in safety_failures(content.get('safety_failures')):
+            if check not in self.ignored_checks:
+                findings.append(Finding('content.safety_failures', check, 'no unsafe features',
+                                        kind='unsafe', fields={'reason': reason}))
+        return findings
+
+    def _format_findings(self, request: Request, content: Mapping[str, Any]) -> List[Finding]:
+        declared = request.get('disk_format')
+        detected = content.get('detected_format')
+        if not declared:
+            return []
+        if not detected:
+            if not self.deny_undetected:
+                return []
+            return [Finding('content.detected_format', None, declared, kind='undetected',
+                            fields={'declared': declared})]
+        accepted = self.compatible.get(declared, frozenset((declared,)))
+        if isinstance(detected, (list, tuple)) and len(detected) == 1:
+            detected = detected[0]
+        if isinstance(detected, str):
+            if detected in accepted:
+                return []
+            found_text = "'%s'" % detected
+        else:
+            detected = sorted(str(item) for item in detected)
+            if self.allow_hybrid_iso and declared == 'iso' and frozenset(detected) == HYBRID_ISO:
+                return []
+            found_text = 'ambiguous (matches %s)' % ', '.join(detected)
+        return [Finding('content.detected_format', detected, sorted(accepted), kind='mismatch',
+                        found_text=found_text, fields={'declared': declared})]
+
+
+def safety_failures(raw: Any) -> List[Tuple[str, str]]:
+    """Normalise the accepted shapes of `content.safety_failures` to (check, reason) pairs."""
+    if not raw:
+        return []
+    if isinstance(raw, Mapping):
+        return [(str(name), str(reason or name)) for name, reason in raw.items()]
+    pairs = []
+    for entry in raw if isinstance(raw, (list, tuple)) else [raw]:
+        if isinstance(entry, Mapping):
+            check = entry.get('check') or entry.get('name') or 'unknown'
+            reason: Optional[Any] = entry.get('message') or entry.get('reason')
+            pairs.append((str(check), str(reason or check)))
+        else:
+            check, _, reason_text = str(entry).partition(':')
+            pairs.append((check.strip(), reason_text.strip() or check.strip()))
+    return pairs

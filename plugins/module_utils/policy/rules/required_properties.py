@@ -1,0 +1,74 @@
+# PRIVATE to the collection: not a public API.
+"""required_properties: metadata an image must carry."""
+from __future__ import annotations
+
+import re
+from typing import Any, List, Mapping, Tuple
+
+from ..request import Request
+from .base import Finding, Rule, register
+
+
+@register
+class RequiredProperties(Rule):
+    """Listed image properties must be present (non-empty), and optionally match a pattern.
+
+    Properties are read as Glance returns them, top-level keys of the image, with a
+    nested `properties` mapping (openstacksdk's shape) as fallback.
+
+    params (at least one):
+      properties: names that must be present.
+      patterns: {name: regex} - the value must match the regex (re.fullmatch) when
+        present; list the name in `properties` too to also require it.
+    """
+
+    type_name = 'required_properties'
+    params_schema = {
+        'properties': {'type': 'list', 'minlength': 1, 'schema': {'type': 'string', 'empty': False}},
+        'patterns': {
+            'type': 'dict', 'minlength': 1,
+            'keysrules': {'type': 'string', 'empty': False},
+            'valuesrules': {'type': 'string', 'check_with': 'regex'},
+        },
+    }
+    default_actions = ('create', 'update', 'upload', 'publish', 'share')
+    placeholders = ('property',)
+    default_message = "{image}: property '{property}' is {found}, expected {expected}"
+    kind_messages = {
+        'missing': "{image}: property '{property}' is required; set it in the image properties",
+        'mismatch': "{image}: property '{property}' is '{found}', which does not match {expected}",
+    }
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> List[Tuple[str, str]]:
+        if params.get('properties') or params.get('patterns'):
+            return []
+        return [('', 'needs properties and/or patterns')]
+
+    def setup(self, params: Mapping[str, Any]) -> None:
+        self.required: Tuple[str, ...] = tuple(params.get('properties') or ())
+        self.patterns = tuple((name, pattern, re.compile(pattern))
+                              for name, pattern in (params.get('patterns') or {}).items())
+
+    def evaluate(self, request: Request) -> List[Finding]:
+        findings = []
+        for name in self.required:
+            path, value = _property(request, name)
+            if value is None or value == '':
+                findings.append(Finding(path, None, 'present', kind='missing', fields={'property': name}))
+        for name, pattern, compiled in self.patterns:
+            path, value = _property(request, name)
+            if value is None or value == '':
+                continue
+            if compiled.fullmatch(str(value)) is None:
+                findings.append(Finding(path, value, pattern, kind='mismatch', fields={'property': name}))
+        return findings
+
+
+def _property(request: Request, name: str) -> Tuple[str, Any]:
+    path, value = request.locate(name)
+    if value is None:
+        nested_path, nested = request.locate('properties')
+        if isinstance(nested, Mapping) and name in nested:
+            return nested_path + '.' + name, nested[name]
+    return path, value

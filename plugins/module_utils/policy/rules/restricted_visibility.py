@@ -1,0 +1,55 @@
+# PRIVATE to the collection: not a public API.
+"""restricted_visibility: role-gated public and community images."""
+from __future__ import annotations
+
+from typing import Any, List, Mapping
+
+from ..constants import VISIBILITIES
+from ..request import Request
+from .base import Finding, Rule, register
+
+
+@register
+class RestrictedVisibility(Rule):
+    """Only holders of given roles may give an image a restricted visibility.
+
+    Applies when the request sets a visibility different from the current one
+    (or creates the image with it): keeping an already public image public is
+    not a new publication. Role names compare case-insensitively, as Keystone's do.
+
+    params:
+      visibilities: restricted visibilities (default [public, community]).
+      roles: roles allowed to set them (default [admin]); any one suffices.
+    """
+
+    type_name = 'restricted_visibility'
+    params_schema = {
+        'visibilities': {
+            'type': 'list', 'minlength': 1, 'default': ['public', 'community'],
+            'schema': {'type': 'string', 'allowed': list(VISIBILITIES)},
+        },
+        'roles': {
+            'type': 'list', 'minlength': 1, 'default': ['admin'],
+            'schema': {'type': 'string', 'empty': False},
+        },
+    }
+    default_actions = ('create', 'update', 'upload', 'publish', 'share')
+    default_message = ('{image}: only a user with role {expected} may make an image {found}; '
+                       'keep it private or shared, or ask an administrator to publish it')
+    placeholders = ('roles',)
+
+    def setup(self, params: Mapping[str, Any]) -> None:
+        self.restricted = frozenset(params['visibilities'])
+        self.allowed_roles = tuple(params['roles'])
+        self.allowed_role_keys = frozenset(role.lower() for role in self.allowed_roles)
+
+    def evaluate(self, request: Request) -> List[Finding]:
+        desired = request.image.get('visibility')
+        if desired not in self.restricted:
+            return []
+        if request.current is not None and request.current.get('visibility') == desired:
+            return []
+        if self.allowed_role_keys & request.roles:
+            return []
+        return [Finding('image.visibility', desired, list(self.allowed_roles),
+                        fields={'roles': sorted(request.roles)})]

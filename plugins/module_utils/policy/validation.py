@@ -1,0 +1,201 @@
+# PRIVATE to the collection: not a public API.
+"""Cerberus validation that reports flat (field path, message) pairs.
+
+Cerberus' own error tree is nested and terse; policy authors need one line per
+problem that names the field and says what was expected and what was found.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
+
+import cerberus
+import jmespath
+from cerberus import errors as cerberus_errors
+from jmespath import exceptions as jmespath_exceptions
+from jmespath import functions as jmespath_functions
+
+from .rules import RULE_TYPES
+from .values import quote
+
+# (field path as policy authors write it, e.g. 'match.names[1]', message)
+FieldProblem = Tuple[str, str]
+
+
+def field_path(steps: Sequence[Any]) -> str:
+    """('match', 'names', 1) -> 'match.names[1]'."""
+    text = ''
+    for step in steps:
+        if isinstance(step, int):
+            text += '[%d]' % step
+        else:
+            text += ('.' if text else '') + str(step)
+    return text
+
+
+def parse_date(value: Any) -> Optional[datetime.datetime]:
+    """Dates (end of that day, UTC) and date-times from YAML or ISO 8601 text; None if invalid."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.date.fromisoformat(text)
+        except ValueError:
+            try:
+                value = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+            except ValueError:
+                return None
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+    if isinstance(value, datetime.date):
+        # An exception "expiring 2025-06-30" still applies on the 30th.
+        next_day = value + datetime.timedelta(days=1)
+        return datetime.datetime(next_day.year, next_day.month, next_day.day,
+                                 tzinfo=datetime.timezone.utc)
+    return None
+
+
+_JMESPATH_FUNCTIONS = jmespath_functions.Functions().FUNCTION_TABLE
+
+
+def jmespath_problem(expression: str) -> Optional[str]:
+    """Why an expression would fail, found at load: syntax, unknown functions, wrong arity."""
+    try:
+        parsed = jmespath.compile(expression).parsed
+    except jmespath_exceptions.IncompleteExpressionError:
+        return 'incomplete expression'
+    except jmespath_exceptions.LexerError as exc:
+        return '%s at column %d' % (exc.message, exc.lexer_position + 1)
+    except jmespath_exceptions.ParseError as exc:
+        return 'unexpected %s at column %d' % (quote(exc.token_value), exc.lex_position + 1)
+    except (jmespath_exceptions.JMESPathError, TypeError) as exc:
+        return ' '.join(str(exc).split())
+    return _function_problem(parsed)
+
+
+def _function_problem(node: Any) -> Optional[str]:
+    if not isinstance(node, dict):
+        return None
+    if node.get('type') == 'function_expression':
+        name, arguments = node.get('value'), len(node.get('children', ()))
+        spec = _JMESPATH_FUNCTIONS.get(name)
+        if spec is None:
+            return 'unknown function %s(); known: %s' % (name, ', '.join(sorted(_JMESPATH_FUNCTIONS)))
+        signature = spec['signature']
+        variadic = any(item.get('variadic') for item in signature)
+        if arguments < len(signature) or (arguments > len(signature) and not variadic):
+            return '%s() takes %s%d argument%s, got %d' % (
+                name, 'at least ' if variadic else '', len(signature),
+                '' if len(signature) == 1 else 's', arguments)
+    for child in node.get('children', ()):
+        problem = _function_problem(child)
+        if problem:
+            return problem
+    return None
+
+
+def _schema_fields(schema: Mapping[str, Any], parent: Sequence[Any]) -> Optional[List[str]]:
+    fields: Optional[Mapping[str, Any]] = schema
+    for step in parent:
+        if isinstance(step, int):
+            continue
+        rules = fields.get(step) if fields else None
+        if not rules:
+            return None
+        nested = rules.get('schema')
+        if rules.get('type') == 'list' and nested:
+            nested = nested.get('schema')
+        fields = nested
+    return sorted(fields) if fields else None
+
+
+def _type_names(constraint: Any) -> str:
+    names = [constraint] if isinstance(constraint, str) else list(constraint)
+    return ' or '.join(names)
+
+
+class _FlatErrorHandler(cerberus_errors.BaseErrorHandler):
+    def __init__(self, tree: Any = None) -> None:
+        self.problems: List[Tuple[Tuple[Any, ...], str]] = []
+        self.schema: Mapping[str, Any] = {}
+
+    def __call__(self, errors: Any) -> List[Tuple[Tuple[Any, ...], str]]:
+        self.problems = []
+        self.extend(errors)
+        return self.problems
+
+    def start(self, validator: cerberus.Validator) -> None:
+        self.schema = validator.schema or {}
+
+    def add(self, error: cerberus_errors.ValidationError) -> None:
+        if error.is_group_error or error.is_logic_error:
+            for child in error.child_errors:
+                self.add(child)
+            return
+        self.problems.append((tuple(error.document_path), self._message(error)))
+
+    def _message(self, error: cerberus_errors.ValidationError) -> str:
+        code, constraint, value = error.code, error.constraint, error.value
+        if code == cerberus_errors.CUSTOM.code:
+            return str(error.info[0])
+        if code == cerberus_errors.REQUIRED_FIELD.code:
+            return 'required field is missing'
+        if code == cerberus_errors.UNKNOWN_FIELD.code:
+            known = _schema_fields(self.schema, error.document_path[:-1])
+            return 'unknown field' + ('; expected one of: %s' % ', '.join(known) if known else '')
+        if code == cerberus_errors.BAD_TYPE.code:
+            return 'must be of %s type, got %s' % (_type_names(constraint), quote(value))
+        if code == cerberus_errors.NOT_NULLABLE.code:
+            return 'must not be null'
+        if code == cerberus_errors.EMPTY_NOT_ALLOWED.code:
+            return 'must not be empty'
+        if code == cerberus_errors.MIN_LENGTH.code:
+            return 'must have at least %s item%s' % (constraint, '' if constraint == 1 else 's')
+        if code == cerberus_errors.MAX_LENGTH.code:
+            return 'must have at most %s items' % constraint
+        if code == cerberus_errors.MIN_VALUE.code:
+            return 'must be at least %s, got %s' % (constraint, quote(value))
+        if code == cerberus_errors.MAX_VALUE.code:
+            return 'must be at most %s, got %s' % (constraint, quote(value))
+        if code == cerberus_errors.REGEX_MISMATCH.code:
+            return 'value %s does not match %s' % (quote(value), quote(constraint))
+        if code in (cerberus_errors.UNALLOWED_VALUE.code, cerberus_errors.UNALLOWED_VALUES.code):
+            return 'unallowed value %s; expected one of: %s' % (
+                quote(value), ', '.join(str(item) for item in constraint))
+        template = cerberus_errors.BasicErrorHandler.messages.get(code, '{0}')
+        return template.format(*error.info, constraint=constraint, field=error.field, value=value)
+
+
+class PolicyValidator(cerberus.Validator):
+    """Cerberus validator with the checks policy files need: JMESPath, regex, dates, rule types."""
+
+    def _check_with_jmespath(self, field: str, value: Any) -> None:
+        problem = jmespath_problem(value)
+        if problem:
+            self._error(field, 'invalid JMESPath expression %s: %s' % (quote(value), problem))
+
+    def _check_with_regex(self, field: str, value: Any) -> None:
+        try:
+            re.compile(value)
+        except (re.error, TypeError) as exc:
+            self._error(field, 'invalid regular expression %s: %s' % (quote(value), exc))
+
+    def _check_with_isodate(self, field: str, value: Any) -> None:
+        if parse_date(value) is None:
+            self._error(field, 'invalid date %s; expected YYYY-MM-DD or an ISO 8601 date-time'
+                        % quote(value))
+
+    def _check_with_rule_type(self, field: str, value: Any) -> None:
+        if value not in RULE_TYPES:
+            self._error(field, 'unknown rule type %s; known types: %s' % (
+                quote(value), ', '.join(sorted(RULE_TYPES))))
+
+
+def validate(document: Mapping[str, Any], schema: Mapping[str, Any],
+             prefix: Sequence[Any] = ()) -> Tuple[dict, List[FieldProblem]]:
+    """Validate and normalise (schema defaults); field paths are prefixed with `prefix`."""
+    validator = PolicyValidator(schema, error_handler=_FlatErrorHandler)
+    if validator.validate(dict(document)):
+        return validator.document, []
+    problems = [(field_path(tuple(prefix) + steps), message) for steps, message in validator.errors]
+    return dict(document), problems

@@ -1,0 +1,41 @@
+# PRIVATE to the collection: not a public API.
+"""Policy exceptions (`exceptions:` entries): scoped, owned, expiring waivers of rules."""
+from __future__ import annotations
+
+import datetime
+from typing import Any, Dict, FrozenSet, Optional
+
+from .scope import Scope
+
+
+class Waiver:
+    """One `exceptions:` entry. Named Waiver in code so it is not mistaken for a Python exception."""
+
+    __slots__ = ('id', 'rules', 'scope', 'reason', 'owner', 'expires', 'expires_at', 'source', 'line')
+
+    def __init__(self, waiver_id: str, rules: FrozenSet[str], scope: Scope, reason: str, owner: str,
+                 expires: Any, expires_at: datetime.datetime, source: str = '',
+                 line: Optional[int] = None) -> None:
+        self.id = waiver_id
+        self.rules = rules
+        self.scope = scope
+        self.reason = reason
+        self.owner = owner
+        # As written (for reports) and as the first instant it no longer applies.
+        self.expires = expires
+        self.expires_at = expires_at
+        self.source = source
+        self.line = line
+
+    @property
+    def expires_text(self) -> str:
+        if isinstance(self.expires, (datetime.date, datetime.datetime)):
+            return self.expires.isoformat()
+        return str(self.expires)
+
+    def is_expired(self, now: datetime.datetime) -> bool:
+        return now >= self.expires_at
+
+    def report(self, status: str) -> Dict[str, Any]:
+        return {'id': self.id, 'status': status, 'expires': self.expires_text,
+                'reason': self.reason, 'owner': self.owner}

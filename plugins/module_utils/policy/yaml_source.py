@@ -1,0 +1,78 @@
+# PRIVATE to the collection: not a public API.
+"""YAML reading for policy files: safe, strict about duplicate keys, with item line numbers."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+
+_BASE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+
+# {'rules': [line of rules[0], ...], 'exceptions': [...]}, 1-based.
+ItemLines = Dict[str, List[int]]
+
+
+class _StrictLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """A duplicated key silently overrides the first in plain YAML; in a policy that hides a rule."""
+
+    # Dates stay text: the schema parses them, so '2025-13-45' is reported as a
+    # bad date in its field instead of crashing the YAML constructor.
+    yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != 'tag:yaml.org,2002:timestamp']
+        for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Dict[Any, Any]:
+        self.flatten_mapping(node)
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        'while constructing a mapping', node.start_mark,
+                        "found duplicate key '%s'" % key_node.value, key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
+
+
+class YamlSourceError(Exception):
+    """A file that is not readable YAML; the message says where."""
+
+
+def parse(text: str) -> Tuple[Any, ItemLines]:
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        raise YamlSourceError(_describe(exc)) from exc
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        raise YamlSourceError('invalid YAML: %s' % exc) from exc
+    finally:
+        loader.dispose()
+    return data, _item_lines(node)
+
+
+def read(path: str) -> Tuple[Any, ItemLines]:
+    try:
+        with open(path, encoding='utf-8') as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlSourceError('cannot read: %s' % exc) from exc
+    return parse(text)
+
+
+def _describe(exc: yaml.MarkedYAMLError) -> str:
+    mark: Optional[Any] = exc.problem_mark or exc.context_mark
+    where = ' at line %d, column %d' % (mark.line + 1, mark.column + 1) if mark else ''
+    return 'invalid YAML%s: %s' % (where, exc.problem or exc.context or 'syntax error')
+
+
+def _item_lines(node: Any) -> ItemLines:
+    lines: ItemLines = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key_node, value_node in node.value:
+        if isinstance(value_node, yaml.SequenceNode) and key_node.value in ('rules', 'exceptions'):
+            lines[key_node.value] = [item.start_mark.line + 1 for item in value_node.value]
+    return lines

@@ -1,0 +1,358 @@
+#!/usr/bin/python
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image
+short_description: Manage an OpenStack Glance image, its data and its metadata
+version_added: 0.1.0
+description:
+  - Creates, updates, deactivates and deletes one Glance image, idempotently.
+  - Uploads stream from O(filename) or O(url) in one read that computes the sha256,
+    detects the real format with oslo.utils' format inspector and feeds Glance; memory
+    stays flat whatever the image size.
+  - The source's sha256 is recorded on the image in the
+    C(owner_specified.openstack.sha256) property (openstacksdk's convention). The same
+    bytes are never uploaded twice. Different bytes for an existing image never make a
+    silent duplicate (see O(on_content_change)).
+  - Metadata changes go out as one JSON-patch request; RV(changed) is true only when
+    something changed.
+  - An upload that fails, times out or does not match O(checksum) leaves nothing behind:
+    the record it created is removed and a retired original is restored.
+  - The image is looked up by O(id), or by O(name) among the images owned by O(owner)
+    (default the caller's project), hidden ones included. Two images with that name are
+    an error that lists their ids.
+extends_documentation_fragment:
+  - imagegov.openstack.openstack
+  - imagegov.openstack.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the source to report its format and sha256; sends nothing to Glance.
+  diff_mode:
+    support: full
+    details: Before and after of the image, without fields that change by themselves.
+  idempotent:
+    support: full
+options:
+  name:
+    description:
+      - Name of the image. Required unless O(id) is given; with O(id), renames the image.
+    type: str
+  id:
+    description:
+      - Id of the image. Use it when several images share a name, or to create an image
+        with a chosen id.
+    type: str
+  state:
+    description:
+      - V(present) makes sure the image exists and is active (a deactivated image is
+        reactivated); V(deactivated) makes sure it exists and is deactivated;
+        V(absent) deletes it.
+    type: str
+    choices: [present, absent, deactivated]
+    default: present
+  filename:
+    description: Local file, on the host the task runs on, to upload as the image's data.
+    type: path
+  url:
+    description:
+      - HTTP(S) URL of the image's data. With O(import_method=put) or
+        O(import_method=glance-direct) the module reads it and streams it to Glance;
+        with O(import_method=web-download) Glance fetches it itself.
+    type: str
+  import_method:
+    description:
+      - How the data reaches Glance. V(put) uploads in one request; V(glance-direct)
+        stages the data and runs Glance's interoperable import (its import plugins run);
+        V(web-download) asks Glance to download O(url) itself, and then O(checksum) is
+        required because the module never sees the bytes.
+    type: str
+    choices: [put, glance-direct, web-download]
+    default: put
+  checksum:
+    description:
+      - Expected sha256 (hex) of the source. When it matches the sha256 recorded on the
+        image, the source is not even read. An upload whose bytes do not match is removed.
+    type: str
+  on_content_change:
+    description:
+      - What to do when the source's bytes differ from the image's, or a change of
+        O(disk_format) / O(container_format) needs new data.
+      - V(replace) uploads a replacement image with the same name and metadata, then
+        retires the original (kept, so servers booted from it still work): renamed to
+        C(<name>.replaced-<UTC time>), hidden, with an C(imagegov_replaced_by) property
+        naming its replacement.
+      - V(fail) stops with an error that names both checksums, changing nothing.
+    type: str
+    choices: [replace, fail]
+    default: replace
+  disk_format:
+    description:
+      - Disk format. When creating an image from O(filename) or O(url) without it, the
+        format detected in the data is used.
+    type: str
+    choices: [ami, ari, aki, vhd, vhdx, vmdk, raw, qcow2, vdi, iso, ploop]
+  container_format:
+    description: Container format; V(bare) when creating an image without it.
+    type: str
+    choices: [ami, ari, aki, bare, ovf, ova, docker, compressed]
+  min_disk:
+    description: Minimum disk size in GiB a server needs to boot the image.
+    type: int
+  min_ram:
+    description: Minimum RAM in MiB a server needs to boot the image.
+    type: int
+  properties:
+    description:
+      - Extra properties (C(os_distro), C(hw_disk_bus), ...). Values are stored as strings;
+        booleans become V(true) / V(false).
+      - Image attributes that have an option of their own (O(visibility), O(protected), ...)
+        are refused here.
+    type: dict
+  purge_properties:
+    description:
+      - Remove properties the image has but O(properties) does not list. Glance's own
+        C(os_glance*) properties and the recorded sha256 are kept.
+    type: bool
+    default: false
+  tags:
+    description: Tags of the image.
+    type: list
+    elements: str
+  purge_tags:
+    description:
+      - Remove tags not listed in O(tags). O(tags=[]) with O(purge_tags=true) removes all.
+    type: bool
+    default: false
+  visibility:
+    description:
+      - Who sees the image. Glance makes new images V(shared) unless told otherwise, and
+        by default only admins may make an image V(public).
+    type: str
+    choices: [private, shared, community, public]
+  protected:
+    description: Protect the image from deletion.
+    type: bool
+  hidden:
+    description: Hide the image from default image lists (Glance's C(os_hidden)).
+    type: bool
+  kernel:
+    description: Name or id of the kernel image (sets C(kernel_id)).
+    type: str
+  ramdisk:
+    description: Name or id of the ramdisk image (sets C(ramdisk_id)).
+    type: str
+  owner:
+    description:
+      - Project (name or id) that owns the image, and the project in which O(name) is
+        looked up. Changing the owner of an image needs the admin role.
+    type: str
+author:
+  - imagegov maintainers (@imagegov)
+"""
+
+EXAMPLES = r"""
+- name: Upload a gold image, recording its sha256; re-runs change nothing
+  imagegov.openstack.image:
+    cloud: devcloud-alpha
+    name: ubuntu-24.04
+    filename: /srv/images/ubuntu-24.04.qcow2
+    disk_format: qcow2
+    min_disk: 10
+    properties:
+      os_distro: ubuntu
+      os_version: "24.04"
+      architecture: x86_64
+      hw_qemu_guest_agent: true
+    tags: [gold, lts]
+
+- name: Same image; skip reading the file when its sha256 is already recorded
+  imagegov.openstack.image:
+    cloud: devcloud-alpha
+    name: ubuntu-24.04
+    filename: /srv/images/ubuntu-24.04.qcow2
+    checksum: "{{ lookup('file', '/srv/images/ubuntu-24.04.qcow2.sha256') }}"
+
+- name: Let Glance download the data itself
+  imagegov.openstack.image:
+    cloud: devcloud-admin
+    name: cirros
+    url: https://images.example.org/cirros.qcow2
+    import_method: web-download
+    checksum: 8b6e8fe6f93c1a8d6e3d8f2b7e7f0f0e5c3b7c2e1a9d8c7b6a5f4e3d2c1b0a99
+
+- name: Drop every tag and every property not listed
+  imagegov.openstack.image:
+    cloud: devcloud-alpha
+    name: ubuntu-24.04
+    tags: []
+    purge_tags: true
+    properties: {os_distro: ubuntu}
+    purge_properties: true
+
+- name: Take an image out of service without deleting it
+  imagegov.openstack.image:
+    cloud: devcloud-admin
+    name: ubuntu-22.04
+    state: deactivated
+"""
+
+RETURN = r"""
+id:
+  description: Id of the image (after a replacement, the new image's id).
+  returned: when the image exists or would be created
+  type: str
+image:
+  description:
+    - The image as Glance returns it (properties are top-level keys). In check mode, the
+      predicted image. Empty after deletion.
+  returned: always
+  type: dict
+operations:
+  description: What was done (or, in check mode, would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create 'ubuntu-24.04'", "upload (put) from filename '/srv/ubuntu.qcow2'"]
+content:
+  description: Facts about the source's bytes when they were read.
+  returned: when the source was read or a checksum was used
+  type: dict
+  contains:
+    sha256:
+      description: sha256 of the bytes.
+      type: str
+    size:
+      description: Number of bytes read.
+      type: int
+    detected_format:
+      description: Format detected by oslo.utils' format inspector (V(raw) when none matched).
+      type: str
+    virtual_size:
+      description: Size of the disk the image describes, in bytes.
+      type: int
+    safety_failures:
+      description: Failed safety checks of the format inspector (backing file, data file, ...).
+      type: list
+      elements: dict
+caller:
+  description: The user, project and roles the module acted as.
+  returned: always
+  type: dict
+"""
+
+import uuid
+
+from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._content import Source
+from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
+    ContentRequest, ImageReconciler, ImageRequestError, Lookup, desired_image, find_image)
+from ansible_collections.imagegov.openstack.plugins.module_utils._state import make_diff
+
+
+class ImageModule(ImagegovModule):
+    argument_spec = dict(
+        name=dict(type='str'),
+        id=dict(type='str'),
+        state=dict(type='str', default='present', choices=['present', 'absent', 'deactivated']),
+        filename=dict(type='path'),
+        url=dict(type='str'),
+        import_method=dict(type='str', default='put', choices=['put', 'glance-direct', 'web-download']),
+        checksum=dict(type='str'),
+        on_content_change=dict(type='str', default='replace', choices=['replace', 'fail']),
+        disk_format=dict(type='str', choices=['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw',
+                                              'qcow2', 'vdi', 'iso', 'ploop']),
+        container_format=dict(type='str', choices=['ami', 'ari', 'aki', 'bare', 'ovf', 'ova',
+                                                   'docker', 'compressed']),
+        min_disk=dict(type='int'),
+        min_ram=dict(type='int'),
+        properties=dict(type='dict'),
+        purge_properties=dict(type='bool', default=False),
+        tags=dict(type='list', elements='str'),
+        purge_tags=dict(type='bool', default=False),
+        visibility=dict(type='str', choices=['private', 'shared', 'community', 'public']),
+        protected=dict(type='bool'),
+        hidden=dict(type='bool'),
+        kernel=dict(type='str'),
+        ramdisk=dict(type='str'),
+        owner=dict(type='str'),
+    )
+    module_kwargs = dict(
+        supports_check_mode=True,
+        required_one_of=[('name', 'id')],
+        mutually_exclusive=[('filename', 'url')],
+        required_if=[('import_method', 'web-download', ('url', 'checksum'))],
+    )
+
+    def run(self) -> None:
+        p = self.params
+        checksum = _checked_sha256(p['checksum'])
+        source = Source(p['filename'], p['url'], p['api_timeout']) if (p['filename'] or p['url']) else None
+        if source and p['state'] != 'absent' and p['import_method'] != 'web-download':
+            source.check()
+        owner_id = self.resolve_project(p['owner']) if p['owner'] else None
+        current = find_image(self.glance, Lookup(p['id'], p['name'], owner_id or self.caller['project_id']))
+        reconciler = ImageReconciler(self.glance, self.caller['project_id'], self.check_mode,
+                                     p['wait'], p['timeout'])
+        self.result['operations'] = reconciler.outcome.operations
+        if p['state'] == 'absent':
+            outcome = reconciler.absent(current)
+        else:
+            desired = desired_image(p, owner_id, self.find_related(p['kernel'], 'kernel'),
+                                    self.find_related(p['ramdisk'], 'ramdisk'))
+            if current is None:
+                desired.attributes.update(id=p['id'], container_format=p['container_format'] or 'bare')
+            content = ContentRequest(source, p['import_method'], checksum, p['on_content_change'])
+            outcome = reconciler.present(current, desired, content, p['state'] == 'deactivated')
+        image = outcome.after or {}
+        result = dict(changed=outcome.changed, image=image, operations=outcome.operations,
+                      caller=self.caller, diff=make_diff(outcome.before, outcome.after))
+        if image.get('id'):
+            result['id'] = image['id']
+        if outcome.content:
+            result['content'] = outcome.content
+        self.exit(**result)
+
+    def find_related(self, name_or_id: str | None, option: str) -> str | None:
+        if not name_or_id:
+            return None
+        if _is_uuid(name_or_id) and self.glance.get_image(name_or_id):
+            return name_or_id
+        matches = list(self.glance.iter_images(dict(name=name_or_id, visibility='all')))
+        if len(matches) != 1:
+            found = ', '.join(m['id'] for m in matches) or 'none'
+            raise ImageRequestError(
+                f'Option {option}: {len(matches)} images named {name_or_id!r} are visible '
+                f'(ids: {found}); exactly one is needed. Give its id instead.')
+        return matches[0]['id']
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _checked_sha256(value: str | None) -> str | None:
+    if value is None:
+        return None
+    digest = value.strip().lower()
+    if digest.startswith('sha256:'):
+        digest = digest[len('sha256:'):]
+    if len(digest) != 64 or any(c not in '0123456789abcdef' for c in digest):
+        raise ImageRequestError(f'Option checksum: {value!r} is not a sha256 (64 hexadecimal '
+                                'characters). Give the output of sha256sum for the source.')
+    return digest
+
+
+def main() -> None:
+    ImageModule()()
+
+
+if __name__ == '__main__':
+    main()

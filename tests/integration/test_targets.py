@@ -1,0 +1,41 @@
+"""Each directory in targets/ (ansible-test layout) is one playbook run that must succeed.
+
+The targets assert their own outcomes (``changed`` / ``not changed``, error texts, what
+Glance holds afterwards); a failing assert fails the run, and its output is shown here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+TARGETS = sorted(p.name for p in (HERE / 'targets').iterdir()
+                 if (p / 'tasks' / 'main.yml').is_file() and not p.name.startswith('setup_'))
+
+
+def run_playbook(env: dict[str, str], playbook: Path, *extra: str,
+                 timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,',
+         '-c', 'local', str(playbook), *extra],
+        env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.parametrize('target', TARGETS)
+def test_target(target: str, ansible_env: dict[str, str], http_root: tuple[Path, str]) -> None:
+    prefix = f'it-{target}-{uuid.uuid4().hex[:6]}'
+    root, base_url = http_root
+    work_dir = root / prefix
+    work_dir.mkdir()
+    result = run_playbook(ansible_env, HERE / 'run_target.yml', '-e', f'target={target}',
+                          '-e', f'resource_prefix={prefix}', '-e', f'work_dir={work_dir}',
+                          '-e', f'url_base={base_url}/{prefix}',
+                          '-e', f'broken_url_base={base_url}/broken/{prefix}')
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f'target {target} failed:\n{output[-20000:]}'
+    assert 'failed=0' in result.stdout and 'ok=' in result.stdout

@@ -1,0 +1,121 @@
+"""Make `ansible_collections.imagegov.openstack` importable for the policy engine tests.
+
+When the repository is not already installed as a collection, a temporary
+`ansible_collections/imagegov/openstack` symlink to the repository root is put
+at the front of sys.path.
+"""
+from __future__ import annotations
+
+import atexit
+import datetime
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = Path(__file__).resolve().parent / 'fixtures'
+COLLECTION = 'ansible_collections.imagegov.openstack'
+
+
+def _make_collection_importable() -> None:
+    try:
+        __import__(COLLECTION + '.plugins.module_utils.policy')
+        return
+    except ImportError:
+        pass
+    root = tempfile.mkdtemp(prefix='imagegov-policy-tests-')
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    namespace = Path(root, 'ansible_collections', 'imagegov')
+    namespace.mkdir(parents=True)
+    os.symlink(REPO_ROOT, namespace / 'openstack', target_is_directory=True)
+    sys.path.insert(0, root)
+    for name in [name for name in sys.modules if name == 'ansible_collections' or name.startswith('ansible_collections.')]:
+        del sys.modules[name]
+    __import__(COLLECTION + '.plugins.module_utils.policy')
+
+
+_make_collection_importable()
+
+from ansible_collections.imagegov.openstack.plugins.module_utils import policy as engine  # noqa: E402
+
+# Evaluation clock for every test: exceptions in fixtures expire around it.
+NOW = datetime.datetime(2025, 6, 15, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+class FakeUsage:
+    """Usage provider test double: canned usage per image id, records every call."""
+
+    def __init__(self, by_id: Dict[str, Dict[str, Any]] = None, default: Dict[str, Any] = None) -> None:
+        self.by_id = by_id or {}
+        self.default = default if default is not None else {'servers': [], 'images': [], 'volumes': [],
+                                                            'not_checked': []}
+        self.calls: List[str] = []
+
+    def __call__(self, image: Dict[str, Any]) -> Dict[str, Any]:
+        self.calls.append(image.get('id'))
+        return self.by_id.get(image.get('id'), self.default)
+
+
+@pytest.fixture
+def now() -> datetime.datetime:
+    return NOW
+
+
+@pytest.fixture
+def fake_usage() -> Callable[..., FakeUsage]:
+    """Factory of usage provider test doubles (FakeUsage)."""
+    return FakeUsage
+
+
+def load_yaml(path: Path) -> Any:
+    with open(path, encoding='utf-8') as handle:
+        return yaml.safe_load(handle)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Test modules with `RULE_FIXTURE = 'rules/<type>.yml'` get one test per `case`."""
+    fixture_name = getattr(metafunc.module, 'RULE_FIXTURE', None)
+    if fixture_name and 'case' in metafunc.fixturenames:
+        spec = load_yaml(FIXTURES / fixture_name)
+        cases = [dict(case, outcome='pass') for case in spec.get('pass', [])]
+        cases += [dict(case, outcome='fail') for case in spec.get('fail', [])]
+        metafunc.parametrize('case', cases, ids=['%s:%s' % (case['outcome'], case['name']) for case in cases])
+
+
+@pytest.fixture
+def rule_policy(request: pytest.FixtureRequest) -> Any:
+    """The policy of the test module's rule fixture (its `policy:` document)."""
+    spec = load_yaml(FIXTURES / request.module.RULE_FIXTURE)
+    return engine.load_policy_documents([(request.module.RULE_FIXTURE, spec['policy'])])
+
+
+@pytest.fixture
+def check_case(rule_policy: Any) -> Callable[[Dict[str, Any]], None]:
+    """Run one Checkov-style case: `pass` cases have no violation, `fail` cases exactly those listed."""
+
+    def check(case: Dict[str, Any]) -> None:
+        usage = FakeUsage(case.get('usage_by_id'))
+        decision = engine.evaluate(rule_policy, case['request'], usage_provider=usage, now=NOW)
+        if case['outcome'] == 'pass':
+            assert decision.violations == [], [violation.message for violation in decision.violations]
+            assert decision.allowed
+            return
+        expected = case['violations']
+        assert len(decision.violations) == len(expected), [violation.as_dict() for violation in decision.violations]
+        for violation, wanted in zip(decision.violations, expected):
+            found = violation.as_dict()
+            for key, value in wanted.items():
+                if key == 'message_contains':
+                    for fragment in value if isinstance(value, list) else [value]:
+                        assert fragment in violation.message, violation.message
+                else:
+                    assert found[key] == value, (key, found)
+        assert decision.allowed is case.get('allowed', False)
+
+    return check
