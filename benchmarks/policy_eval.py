@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Policy engine throughput: 10,000 varied requests against the default policy, one process.
 
 Prints wall time and requests/s for the default policy, and the ratio against two
@@ -86,7 +85,7 @@ def usage_provider(image: Dict[str, Any]) -> Dict[str, Any]:
 
 def best_of(repeat: int, run: Callable[[], Any]) -> float:
     best = float('inf')
-    for _ in range(repeat):
+    for _round in range(repeat):
         started = time.perf_counter()
         run()
         best = min(best, time.perf_counter() - started)
@@ -109,8 +108,8 @@ def main() -> int:
 
     copy_time = best_of(args.repeat, lambda: copy.deepcopy(requests))
     trivial_time = best_of(args.repeat, lambda: engine.evaluate_batch(trivial_policy, requests))
-    default_time = best_of(args.repeat, lambda: engine.evaluate_batch(default_policy, requests,
-                                                                       usage_provider=usage_provider))
+    default_time = best_of(args.repeat, lambda: engine.evaluate_batch(
+        default_policy, requests, usage_provider=usage_provider))
     decisions = engine.evaluate_batch(default_policy, requests, usage_provider=usage_provider)
     refused = sum(1 for decision in decisions if not decision.allowed)
     violations = sum(len(decision.violations) for decision in decisions)

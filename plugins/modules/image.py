@@ -17,9 +17,9 @@ description:
     C(owner_specified.openstack.sha256) property (openstacksdk's convention). The same
     bytes are never uploaded twice. Different bytes for an existing image never make a
     silent duplicate (see O(on_content_change)).
-  - Metadata changes go out as one JSON-patch request; RV(changed) is true only when
+  - Metadata changes go out as one JSON-patch request; C(changed) is true only when
     something changed.
-  - An upload that fails, times out or does not match O(checksum) leaves nothing behind:
+  - An upload that fails, times out or does not match O(checksum) leaves nothing behind;
     the record it created is removed and a retired original is restored.
   - The image is looked up by O(id), or by O(name) among the images owned by O(owner)
     (default the caller's project), hidden ones included. Two images with that name are
@@ -82,7 +82,7 @@ options:
       - What to do when the source's bytes differ from the image's, or a change of
         O(disk_format) / O(container_format) needs new data.
       - V(replace) uploads a replacement image with the same name and metadata, then
-        retires the original (kept, so servers booted from it still work): renamed to
+        retires the original (kept, so servers booted from it still work), renamed to
         C(<name>.replaced-<UTC time>), hidden, with an C(imagegov_replaced_by) property
         naming its replacement.
       - V(fail) stops with an error that names both checksums, changing nothing.

@@ -6,6 +6,7 @@ import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import yaml_source
+from ._libs import missing_libraries
 from .constants import DEFAULT_MODE, DEFAULT_SEVERITY
 from .errors import PolicyError, PolicyProblem
 from .messages import COMMON_PLACEHOLDERS, template_problems
@@ -31,6 +32,7 @@ def load_policy(paths: Union[PathLike, Sequence[PathLike], None] = None) -> Poli
 
     Raises PolicyError listing every problem found in every file.
     """
+    _require_libraries()
     if paths is None:
         paths = [DEFAULT_POLICY_PATH]
     elif isinstance(paths, (str, os.PathLike)):
@@ -57,10 +59,12 @@ def load_policy_documents(documents: Iterable[Tuple[str, Any]]) -> Policy:
     For callers that read the YAML elsewhere, e.g. an action plugin on the
     controller passing policy content to a module.
     """
+    _require_libraries()
     return _build([(source, data, {}) for source, data in documents], [])
 
 
 def load_policy_text(text: str, source: str = '<policy>') -> Policy:
+    _require_libraries()
     try:
         data, lines = yaml_source.parse(text)
     except yaml_source.YamlSourceError as exc:
@@ -135,12 +139,12 @@ def _build(documents: Sequence[Tuple[str, Any, yaml_source.ItemLines]],
                     waiver_items.append(item)
 
     rules = [rule for rule in (_compile_rule(item, defaults, problems) for item, defaults in rule_items) if rule]
-    known_ids = _check_unique([item for item, _ in rule_items], problems)
+    known_ids = _check_unique([item for item, _body in rule_items], problems)
     _check_unique(waiver_items, problems)
     waivers = [waiver for waiver in (_compile_waiver(item, known_ids, problems) for item in waiver_items) if waiver]
     if problems:
         raise PolicyError(problems)
-    return Policy(rules, waivers, sources=[source for source, _, _ in documents])
+    return Policy(rules, waivers, sources=[document[0] for document in documents])
 
 
 def _check_document(source: str, data: Any, problems: List[PolicyProblem]) -> Optional[Mapping[str, Any]]:
@@ -149,10 +153,10 @@ def _check_document(source: str, data: Any, problems: List[PolicyProblem]) -> Op
         problems.append(PolicyProblem(
             source, 'must be a mapping with version and rules, got %s' % _kind(data)))
         return None
-    _, found = validate(data, POLICY_SCHEMA)
+    found = validate(data, POLICY_SCHEMA)[1]
     problems.extend(PolicyProblem(source, message, field=path) for path, message in found)
     defaults = data.get('defaults')
-    if not isinstance(defaults, Mapping) or any(path.startswith('defaults') for path, _ in found):
+    if not isinstance(defaults, Mapping) or any(path.startswith('defaults') for path, _message in found):
         defaults = {}
     return defaults
 
@@ -205,7 +209,8 @@ def _compile_waiver(item: _Item, known_rule_ids: Mapping[str, _Item],
     if found:
         return None
     expires_at = parse_date(doc['expires'])
-    assert expires_at is not None  # checked by the schema's isodate check
+    if expires_at is None:  # the schema's isodate check makes this unreachable
+        raise AssertionError('unchecked expiry date %r' % doc['expires'])
     return Waiver(doc['id'], frozenset(rule_ids), Scope(doc.get('match')), doc['reason'], doc['owner'],
                   doc['expires'], expires_at, source=item.source, line=item.line)
 
@@ -238,3 +243,11 @@ def _kind(value: Any) -> str:
     if isinstance(value, (str, int, float, bool)):
         return quote(value)
     return 'a %s' % type(value).__name__
+
+
+def _require_libraries() -> None:
+    missing = missing_libraries()
+    if missing:
+        raise PolicyError([PolicyProblem(
+            '<policy engine>', f"needs the Python libraries {', '.join(missing)} on the host that "
+            f"evaluates the policy: pip install {' '.join(missing)} (see requirements.txt)")])

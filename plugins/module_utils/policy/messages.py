@@ -20,7 +20,7 @@ def template_problems(template: str, allowed: Iterable[str]) -> List[str]:
     """Problems with a template: malformed braces, unknown or positional placeholders."""
     allowed_names = set(allowed)
     try:
-        names = [name for _, name, _, _ in _FORMATTER.parse(template) if name is not None]
+        names = [part[1] for part in _FORMATTER.parse(template) if part[1] is not None]
     except ValueError as exc:
         return ['invalid message template: %s (write literal braces as {{ and }})' % exc]
     problems = []

@@ -6,8 +6,7 @@ import fnmatch
 import re
 from typing import TYPE_CHECKING, Any, FrozenSet, Mapping, Optional, Pattern
 
-import jmespath
-
+from ._libs import jmespath
 from .values import jmespath_truthy
 
 if TYPE_CHECKING:

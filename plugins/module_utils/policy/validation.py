@@ -10,12 +10,7 @@ import datetime
 import re
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-import cerberus
-import jmespath
-from cerberus import errors as cerberus_errors
-from jmespath import exceptions as jmespath_exceptions
-from jmespath import functions as jmespath_functions
-
+from ._libs import cerberus, cerberus_errors, jmespath, jmespath_exceptions, jmespath_functions
 from .rules import RULE_TYPES
 from .values import quote
 
@@ -55,7 +50,7 @@ def parse_date(value: Any) -> Optional[datetime.datetime]:
     return None
 
 
-_JMESPATH_FUNCTIONS = jmespath_functions.Functions().FUNCTION_TABLE
+_JMESPATH_FUNCTIONS = jmespath_functions.Functions().FUNCTION_TABLE if jmespath_functions else {}
 
 
 def jmespath_problem(expression: str) -> Optional[str]:
@@ -114,7 +109,7 @@ def _type_names(constraint: Any) -> str:
     return ' or '.join(names)
 
 
-class _FlatErrorHandler(cerberus_errors.BaseErrorHandler):
+class _FlatErrorHandler(cerberus_errors.BaseErrorHandler if cerberus_errors else object):  # type: ignore[misc]
     def __init__(self, tree: Any = None) -> None:
         self.problems: List[Tuple[Tuple[Any, ...], str]] = []
         self.schema: Mapping[str, Any] = {}
@@ -166,7 +161,7 @@ class _FlatErrorHandler(cerberus_errors.BaseErrorHandler):
         return template.format(*error.info, constraint=constraint, field=error.field, value=value)
 
 
-class PolicyValidator(cerberus.Validator):
+class PolicyValidator(cerberus.Validator if cerberus else object):  # type: ignore[misc]
     """Cerberus validator with the checks policy files need: JMESPath, regex, dates, rule types."""
 
     def _check_with_jmespath(self, field: str, value: Any) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
+from ._libs import yaml
 
-_BASE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader) if yaml else object
 
 # {'rules': [line of rules[0], ...], 'exceptions': [...]}, 1-based.
 ItemLines = Dict[str, List[int]]
@@ -19,13 +19,13 @@ class _StrictLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
     # bad date in its field instead of crashing the YAML constructor.
     yaml_implicit_resolvers = {
         first: [(tag, pattern) for tag, pattern in resolvers if tag != 'tag:yaml.org,2002:timestamp']
-        for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+        for first, resolvers in getattr(_BASE_LOADER, 'yaml_implicit_resolvers', {}).items()
     }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Dict[Any, Any]:
         self.flatten_mapping(node)
         seen = set()
-        for key_node, _ in node.value:
+        for key_node, _value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 if key_node.value in seen:
                     raise yaml.constructor.ConstructorError(

@@ -70,7 +70,7 @@ is_root() { [[ $(id -u) == 0 ]]; }
 
 pg_bindir() {
     local d
-    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+    d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)
     [[ -n $d ]] || die "PostgreSQL server binaries not found (run: $0 install)"
     echo "$d"
 }
@@ -163,7 +163,7 @@ stop_services() {
         # (Python turns it into a swallowed KeyboardInterrupt): repeat it.
         if ((i % 20 == 19)); then
             for name in "${!pids[@]}"; do
-                [[ ${sigs[$name]} == INT ]] && kill -INT "${pids[$name]}" 2>/dev/null || true
+                if [[ ${sigs[$name]} == INT ]]; then kill -INT "${pids[$name]}" 2>/dev/null || true; fi
             done
         fi
         sleep 0.1

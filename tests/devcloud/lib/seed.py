@@ -31,7 +31,7 @@ def read_passwords(path):
         for line in f:
             line = line.strip()
             if line and not line.startswith("#"):
-                key, _, value = line.partition("=")
+                key, _sep, value = line.partition("=")
                 out[key] = value
     return out
 
@@ -55,7 +55,7 @@ class Keystone:
                 "scope": {"project": {"name": "admin", "domain": {"id": DOMAIN}}},
             }
         }
-        _, headers = self.call("POST", "/auth/tokens", body, want_headers=True)
+        headers = self.call("POST", "/auth/tokens", body, want_headers=True)[1]
         self.token = headers["X-Subject-Token"]
 
     def call(self, method, path, body=None, want_headers=False):

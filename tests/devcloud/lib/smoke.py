@@ -37,8 +37,12 @@ def check_images(conns):
     image = alpha.image.create_image(
         name="devcloud-smoke", disk_format="raw", container_format="bare",
         data=b"devcloud smoke test\n")
-    image = wait_for(lambda: (lambda i: i if i.status == "active" else None)(
-        alpha.image.get_image(image.id)), "image to become active")
+
+    def active_image():
+        found = alpha.image.get_image(image.id)
+        return found if found.status == "active" else None
+
+    image = wait_for(active_image, "image to become active")
     step("alpha-member created image %s" % image.id, t0)
     try:
         for name, conn in conns.items():

@@ -96,4 +96,3 @@ class Rule:
         if self.message:
             return self.message
         return self.kind_messages.get(kind, self.default_message)
-

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping
 
-import jmespath
-
+from .._libs import jmespath
 from ..request import Request
 from ..values import jmespath_truthy
 from .base import Finding, Rule, register

@@ -133,6 +133,6 @@ def safety_failures(raw: Any) -> List[Tuple[str, str]]:
             reason: Optional[Any] = entry.get('message') or entry.get('reason')
             pairs.append((str(check), str(reason or check)))
         else:
-            check, _, reason_text = str(entry).partition(':')
+            check, _colon, reason_text = str(entry).partition(':')
             pairs.append((check.strip(), reason_text.strip() or check.strip()))
     return pairs
