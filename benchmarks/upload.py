@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -162,13 +163,15 @@ class Cloud:
         headers = self.headers(**{'Content-Type': 'application/octet-stream',
                                   'Content-Length': str(path.stat().st_size)})
         with open(path, 'rb') as body:
+            cpu = time.process_time()
             start = time.perf_counter()
             response = self.requests.put(f'{self.endpoint}/images/{image_id}/file',
                                          headers=headers, data=body, timeout=3600)
             seconds = time.perf_counter() - start
+            cpu = time.process_time() - cpu
         if response.status_code != 204:
             raise RuntimeError(f'baseline PUT: HTTP {response.status_code}: {response.text[:300]}')
-        return seconds
+        return seconds, cpu
 
     def get(self, image_id: str) -> dict[str, Any]:
         response = self.requests.get(f'{self.endpoint}/images/{image_id}',
@@ -228,11 +231,11 @@ def glance_put_ms(glance_log: Path | None, image_id: str) -> float | None:
 def run_baseline(cloud: Cloud, path: Path, glance_log: Path | None, tag: str) -> dict[str, Any]:
     image_id = cloud.create(f'imagegov-bench-{tag}-baseline')
     try:
-        seconds = cloud.put(image_id, path)
+        seconds, cpu = cloud.put(image_id, path)
         image = cloud.get(image_id)
         if image['status'] != 'active' or image['size'] != path.stat().st_size:
             raise RuntimeError(f"baseline image is {image['status']}, size {image['size']}")
-        return dict(seconds=seconds, glance_put_ms=glance_put_ms(glance_log, image_id),
+        return dict(seconds=seconds, cpu=cpu, glance_put_ms=glance_put_ms(glance_log, image_id),
                     os_hash_value=image.get('os_hash_value'))
     finally:
         cloud.delete(image_id)
@@ -327,7 +330,24 @@ def machine() -> dict[str, Any]:
     except (OSError, StopIteration):
         pass
     return dict(cpus=os.cpu_count(), cpu=cpu, python=platform.python_version(),
-                system=f'{platform.system()} {platform.release()}')
+                system=f'{platform.system()} {platform.release()}',
+                memory_gib=round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GIB, 1))
+
+
+def code_version() -> dict[str, Any]:
+    """Which module code was measured: the commit, and a hash of plugins/ as checked out."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(['git', '-C', str(REPO), *args], capture_output=True,
+                                  text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ''
+    digest = hashlib.sha256()
+    for file in sorted((REPO / 'plugins').rglob('*.py')):
+        digest.update(str(file.relative_to(REPO)).encode() + b'\0' + file.read_bytes())
+    return dict(commit=git('rev-parse', '--short', 'HEAD'),
+                plugins_modified=bool(git('status', '--porcelain', '--', 'plugins')),
+                plugins_sha256=digest.hexdigest()[:16])
 
 
 def best(rounds: list[dict[str, Any]], key: str = 'seconds') -> dict[str, Any]:
@@ -370,7 +390,11 @@ def report(size: int, baselines: list[dict[str, Any]], modules: list[dict[str, A
               f"{mib_s(size, min(b_put) / 1000):9.1f}")
         print(f"{'  Glance-side PUT: module':34}{min(m_put) / 1000:9.2f}"
               f"{mib_s(size, min(m_put) / 1000):9.1f}")
-    print(f"module CPU (user+sys), best round: {m['cpu_user'] + m['cpu_system']:.2f} s")
+    print(f"client CPU (user+sys), best rounds: baseline PUT {b['cpu']:.2f} s, module process "
+          f"{m['cpu_user'] + m['cpu_system']:.2f} s")
+    print(f"load average before/after: {meta['load_before']} / {meta['load_after']}; "
+          f"plugins/ {meta['code']['plugins_sha256']} at {meta['code']['commit']}"
+          + (' (modified)' if meta['code']['plugins_modified'] else ''))
     print()
     print(f"{'goal':44}{'value':>9}  result")
     print(f"{'throughput ratio module/baseline >= 0.8':44}{ratio:9.3f}  "
@@ -390,6 +414,7 @@ def report(size: int, baselines: list[dict[str, Any]], modules: list[dict[str, A
         bytes=size,
         baseline=dict(seconds=round(b['seconds'], 3), mib_s=round(mib_s(size, b['seconds']), 1),
                       glance_put_seconds=min(b_put) / 1000 if b_put else None,
+                      cpu_seconds=round(b['cpu'], 2),
                       rounds=[round(r['seconds'], 3) for r in baselines]),
         module=dict(seconds=round(m['seconds'], 3), mib_s=round(mib_s(size, m['seconds']), 1),
                     playbook_seconds=round(m['playbook_seconds'], 3),
@@ -432,6 +457,8 @@ def main() -> int:
     seconds, reused = make_file(path, size)
     log(f'test file {path}: ' + ('reused' if reused else
                                  f'written in {seconds:.1f} s ({mib_s(size, seconds):.0f} MiB/s)'))
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    code = code_version()
     cache_seconds = read_through(path)
     log(f'read once into the page cache: {cache_seconds:.2f} s '
         f'({mib_s(size, cache_seconds):.0f} MiB/s)')
@@ -470,7 +497,8 @@ def main() -> int:
     hashes = {r['os_hash_value'] for r in baselines + modules}
     if len(hashes) != 1:
         raise SystemExit(f'the uploads stored different bytes (os_hash_value {hashes})')
-    meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+    meta = dict(load_before=load_before, load_after=[round(x, 2) for x in os.getloadavg()],
+                code=code, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                 machine=machine(), cloud=args.cloud, clouds_yaml=str(clouds_yaml),
                 file=dict(path=str(path), reused=reused, page_cache_read_seconds=round(cache_seconds, 2)),
                 page_cache='the file was in the page cache for every upload (read once beforehand)',

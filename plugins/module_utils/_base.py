@@ -23,6 +23,8 @@ else:
 
 from ._errors import ImagegovError
 from ._glance import Glance, GlanceError
+from ._policy import POLICY_ARGSPEC, PolicyGate, load_module_policy
+from .policy import PolicyError
 
 # Paired with plugins/doc_fragments/openstack.py: change both together.
 CONNECTION_ARGSPEC: dict[str, Any] = dict(
@@ -53,9 +55,12 @@ class ImagegovModule:
 
     argument_spec: dict[str, Any] = {}
     module_kwargs: dict[str, Any] = {}
+    enforces_policy = False
 
     def __init__(self) -> None:
         spec = dict(CONNECTION_ARGSPEC)
+        if self.enforces_policy:
+            spec.update(POLICY_ARGSPEC)
         spec.update(self.argument_spec)
         self.ansible = AnsibleModule(argument_spec=spec, **self.module_kwargs)
         self.params: dict[str, Any] = self.ansible.params
@@ -67,6 +72,15 @@ class ImagegovModule:
         if not HAS_OPENSTACKSDK:
             self.ansible.fail_json(msg=missing_required_lib('openstacksdk'),
                                    exception=OPENSTACKSDK_IMPORT_ERROR)
+        self.gate: PolicyGate | None = None
+        if self.enforces_policy:
+            # Before any connection: a policy that cannot be read means no API call at all.
+            try:
+                policy = load_module_policy(self.params)
+            except PolicyError as exc:
+                self.ansible.fail_json(msg=f'{exc}\nNothing was sent to the cloud.',
+                                       policy_problems=exc.messages)
+            self.gate = PolicyGate(policy, lambda: self.caller, self.ansible.warn)
 
     @property
     def conn(self):
@@ -124,9 +138,13 @@ class ImagegovModule:
 
     def fail(self, msg: str, **extra: Any) -> None:
         result = dict(self.result, **extra)
+        if self.gate is not None:
+            result['policy'] = self.gate.report()
         self.ansible.fail_json(msg=msg, **result)
 
     def exit(self, **result: Any) -> None:
+        if self.gate is not None:
+            result['policy'] = self.gate.report()
         self.ansible.exit_json(**result)
 
     def run(self) -> None:

@@ -122,6 +122,10 @@ class Glance:
         self._call('POST', f'/images/{image_id}/actions/reactivate',
                    f'Reactivating image {image_id}', expect=(204,))
 
+    def list_members(self, image_id: str) -> list[dict[str, Any]]:
+        return self._call('GET', f'/images/{image_id}/members',
+                          f'Listing members of image {image_id}').json().get('members', [])
+
     def delete_image(self, image_id: str) -> None:
         self._call('DELETE', f'/images/{image_id}', f'Deleting image {image_id}',
                    expect=(204, 404))

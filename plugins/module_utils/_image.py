@@ -24,6 +24,7 @@ from ._state import (ATTRIBUTES, BASE_FIELDS, SHA256_PROPERTY, DesiredImage, app
 REPLACED_BY_PROPERTY = 'imagegov_replaced_by'
 GONE_STATUSES = ('killed', 'deleted', 'pending_delete')
 BUSY_STATUSES = ('saving', 'uploading', 'importing')
+PUBLISHED_VISIBILITIES = ('public', 'community')
 
 
 class ImageRequestError(ImagegovError):
@@ -45,6 +46,7 @@ class ContentRequest:
     import_method: str
     checksum: str | None
     on_content_change: str
+    prescan: dict[str, Any] | None = None
 
 
 @dataclass
@@ -78,8 +80,9 @@ def find_image(glance: Glance, lookup: Lookup) -> dict[str, Any] | None:
 
 class ImageReconciler:
     def __init__(self, glance: Glance, caller_project_id: str, check_mode: bool, wait: bool,
-                 timeout: int) -> None:
+                 timeout: int, gate: Any = None) -> None:
         self.glance = glance
+        self.gate = gate
         self.caller_project_id = caller_project_id
         self.check_mode = check_mode
         self.wait = wait
@@ -96,6 +99,7 @@ class ImageReconciler:
             raise ImageRequestError(
                 f"Image {current['name']!r} ({current['id']}) is protected, so Glance refuses "
                 'to delete it. Run the task with state=present and protected=false first.')
+        self._ask('delete', current, current)
         self._record(f"delete {current['id']}")
         if not self.check_mode:
             self.glance.delete_image(current['id'])
@@ -105,6 +109,9 @@ class ImageReconciler:
     def present(self, current: dict[str, Any] | None, desired: DesiredImage,
                 content: ContentRequest, deactivated: bool) -> Outcome:
         self.outcome.before = current
+        if deactivated and (current is None or current.get('status') == 'active'):
+            self._ask('deactivate', dict(current or simulated_new_image(desired), status='deactivated'),
+                      current)
         try:
             if current is None:
                 image = self._create(desired, content)
@@ -213,6 +220,8 @@ class ImageReconciler:
         fields.pop('protected', None)
         if content.checksum:
             fields[SHA256_PROPERTY] = content.checksum
+        self._ask('create', dict(simulated_new_image(desired), **fields), None,
+                  self.outcome.content or content.prescan)
         self._record(f"create {fields.get('name')!r}")
         if self.check_mode:
             image = simulated_new_image(desired)
@@ -231,7 +240,9 @@ class ImageReconciler:
 
     def _fill_queued(self, current: dict[str, Any], desired: DesiredImage,
                      content: ContentRequest) -> dict[str, Any]:
-        image = self._patch(current, plan_patch(current, desired))
+        operations = plan_patch(current, desired)
+        self._ask('upload', apply_patch(current, operations), current, content.prescan)
+        image = self._patch(current, operations, record=False)
         return self._upload(image, content)
 
     def _upload(self, image: dict[str, Any], content: ContentRequest) -> dict[str, Any]:
@@ -245,6 +256,7 @@ class ImageReconciler:
             return self._wait_active(image['id'])
         if self.check_mode:
             facts = self.outcome.content or self._scan_only(content, image)
+            self._ask('upload', image, image, facts)
             return dict(image, status='active', size=facts.get('size'),
                         virtual_size=facts.get('virtual_size'),
                         disk_format=image.get('disk_format') or facts.get('detected_format'))
@@ -262,6 +274,8 @@ class ImageReconciler:
         facts = scanner.facts()
         self.outcome.content = facts
         _verify_checksum(facts, content)
+        # The whole read can show what the header could not: ask again before keeping it.
+        self._ask('upload', image, image, facts)
         self._patch(image, [{'op': 'add', 'path': f'/{SHA256_PROPERTY}', 'value': facts['sha256']}]
                     if image.get(SHA256_PROPERTY) != facts['sha256'] else [], record=False)
         if method == 'glance-direct':
@@ -298,6 +312,10 @@ class ImageReconciler:
         if not operations:
             return image
         if record:
+            after = apply_patch(image, operations)
+            published = (after.get('visibility') in PUBLISHED_VISIBILITIES
+                         and after.get('visibility') != image.get('visibility'))
+            self._ask('publish' if published else 'update', after, image)
             self._record('update ' + ', '.join(sorted({op['path'][1:] for op in operations})))
         if self.check_mode or image.get('id') is None:
             return apply_patch(image, operations)
@@ -320,6 +338,11 @@ class ImageReconciler:
                 self.glance.reactivate(image['id'])
             return dict(image, status='active')
         return image
+
+    def _ask(self, action: str, after: dict[str, Any], current: dict[str, Any] | None,
+             content: dict[str, Any] | None = None) -> None:
+        if self.gate is not None:
+            self.gate.check(action, after, current, content)
 
     def _record(self, operation: str) -> None:
         self.outcome.changed = True

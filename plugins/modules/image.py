@@ -24,8 +24,14 @@ description:
   - The image is looked up by O(id), or by O(name) among the images owned by O(owner)
     (default the caller's project), hidden ones included. Two images with that name are
     an error that lists their ids.
+  - Every change is first put to the policy (see O(policy)). What the data is (size,
+    virtual size, format, unsafe features) is read from its header before any request
+    reaches Glance, so a refused image is never uploaded; after the upload the facts of
+    the whole read are checked again. Deleting asks which servers and images use the
+    image; what cannot be checked counts as in use.
 extends_documentation_fragment:
   - imagegov.openstack.openstack
+  - imagegov.openstack.policy
   - imagegov.openstack.attributes
 attributes:
   check_mode:
@@ -242,18 +248,35 @@ caller:
   description: The user, project and roles the module acted as.
   returned: always
   type: dict
+policy:
+  description:
+    - The policy decisions, one per action asked about (C(create), C(update), C(publish),
+      C(upload), C(deactivate), C(delete)), with each violation's rule, severity, mode,
+      message, path, expected and found values and any exception that waived it.
+  returned: always
+  type: dict
+  contains:
+    allowed:
+      description: Whether every action was allowed.
+      type: bool
+    decisions:
+      description: The decisions, in the order they were made.
+      type: list
+      elements: dict
 """
 
 import uuid
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
-from ansible_collections.imagegov.openstack.plugins.module_utils._content import Source
+from ansible_collections.imagegov.openstack.plugins.module_utils._content import Source, prescan
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
     ContentRequest, ImageReconciler, ImageRequestError, Lookup, desired_image, find_image)
-from ansible_collections.imagegov.openstack.plugins.module_utils._state import make_diff
+from ansible_collections.imagegov.openstack.plugins.module_utils._state import make_diff, simulated_new_image
+from ansible_collections.imagegov.openstack.plugins.module_utils._usage import UsageLookup
 
 
 class ImageModule(ImagegovModule):
+    enforces_policy = True
     argument_spec = dict(
         name=dict(type='str'),
         id=dict(type='str'),
@@ -291,21 +314,27 @@ class ImageModule(ImagegovModule):
         p = self.params
         checksum = _checked_sha256(p['checksum'])
         source = Source(p['filename'], p['url'], p['api_timeout']) if (p['filename'] or p['url']) else None
+        facts = None
         if source and p['state'] != 'absent' and p['import_method'] != 'web-download':
             source.check()
+            facts = prescan(source)
         owner_id = self.resolve_project(p['owner']) if p['owner'] else None
+        if p['state'] != 'absent':
+            # Asked before the first Glance request: what the task wants must be allowed.
+            self.gate.check('create', simulated_new_image(desired_image(p, owner_id, None, None)), None, facts)
         current = find_image(self.glance, Lookup(p['id'], p['name'], owner_id or self.caller['project_id']))
         reconciler = ImageReconciler(self.glance, self.caller['project_id'], self.check_mode,
-                                     p['wait'], p['timeout'])
+                                     p['wait'], p['timeout'], self.gate)
         self.result['operations'] = reconciler.outcome.operations
         if p['state'] == 'absent':
+            self.gate.usage_provider = UsageLookup(self.conn, self.glance, self.caller)
             outcome = reconciler.absent(current)
         else:
             desired = desired_image(p, owner_id, self.find_related(p['kernel'], 'kernel'),
                                     self.find_related(p['ramdisk'], 'ramdisk'))
             if current is None:
                 desired.attributes.update(id=p['id'], container_format=p['container_format'] or 'bare')
-            content = ContentRequest(source, p['import_method'], checksum, p['on_content_change'])
+            content = ContentRequest(source, p['import_method'], checksum, p['on_content_change'], facts)
             outcome = reconciler.present(current, desired, content, p['state'] == 'deactivated')
         image = outcome.after or {}
         result = dict(changed=outcome.changed, image=image, operations=outcome.operations,

@@ -55,6 +55,12 @@ options:
     description: For shared images, the caller's membership status to list.
     type: str
     choices: [accepted, pending, rejected, all]
+  policy:
+    description:
+      - Accepted so that one C(module_defaults) entry for C(group/imagegov.openstack.openstack)
+        can serve every module; listing changes nothing, so no policy is evaluated.
+    type: list
+    elements: path
 author:
   - imagegov maintainers (@imagegov)
 """
@@ -106,6 +112,7 @@ class ImageInfoModule(ImagegovModule):
                                          'pending_delete', 'deactivated', 'uploading', 'importing']),
         hidden=dict(type='str', default='false', choices=['false', 'true', 'all']),
         member_status=dict(type='str', choices=['accepted', 'pending', 'rejected', 'all']),
+        policy=dict(type='list', elements='path'),
     )
     module_kwargs = dict(supports_check_mode=True)
 

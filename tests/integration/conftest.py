@@ -40,7 +40,7 @@ def devcloud() -> Path:
 
 @pytest.fixture(scope='session')
 def ansible_env(devcloud: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != 'IMAGEGOV_POLICY'}
     venv_bin = str(Path(sys.executable).parent)
     env.update(
         PATH=f"{venv_bin}:{env.get('PATH', '')}",

@@ -21,6 +21,8 @@ from .loader import (
     load_policy,
     load_policy_documents,
     load_policy_text,
+    load_policy_texts,
+    policy_files,
 )
 from .policy import Policy
 from .report_json import render_json
@@ -34,6 +36,6 @@ __all__ = [
     'Decision', 'Evaluator', 'Finding', 'Policy', 'PolicyError', 'PolicyProblem', 'Rule',
     'RuleOutcome', 'Violation',
     'build_request', 'evaluate', 'evaluate_batch', 'load_default_policy', 'load_policy',
-    'load_policy_documents', 'load_policy_text', 'register', 'render_json', 'render_junit',
+    'load_policy_documents', 'load_policy_text', 'load_policy_texts', 'policy_files', 'register', 'render_json', 'render_junit',
     'render_sarif', 'sarif_log',
 ]

@@ -64,12 +64,32 @@ def load_policy_documents(documents: Iterable[Tuple[str, Any]]) -> Policy:
 
 
 def load_policy_text(text: str, source: str = '<policy>') -> Policy:
+    return load_policy_texts([(source, text)])
+
+
+def load_policy_texts(texts: Iterable[Tuple[str, str]]) -> Policy:
+    """Build a policy from (source name, YAML text) pairs, e.g. files an action plugin read
+    on the controller for a module; errors still name the source file and line."""
     _require_libraries()
-    try:
-        data, lines = yaml_source.parse(text)
-    except yaml_source.YamlSourceError as exc:
-        raise PolicyError([PolicyProblem(source, str(exc))]) from None
-    return _build([(source, data, lines)], [])
+    problems: List[PolicyProblem] = []
+    documents: List[Tuple[str, Any, yaml_source.ItemLines]] = []
+    for source, text in texts:
+        try:
+            data, lines = yaml_source.parse(text)
+        except yaml_source.YamlSourceError as exc:
+            problems.append(PolicyProblem(source, str(exc)))
+            continue
+        documents.append((source, data, lines))
+    return _build(documents, problems)
+
+
+def policy_files(paths: Sequence[PathLike]) -> List[str]:
+    """The policy files that paths (files, directories of *.yml / *.yaml) name, in load order."""
+    problems: List[PolicyProblem] = []
+    files = _policy_files([os.fspath(path) for path in paths], problems)
+    if problems:
+        raise PolicyError(problems)
+    return files
 
 
 def _policy_files(paths: Sequence[str], problems: List[PolicyProblem]) -> List[str]:

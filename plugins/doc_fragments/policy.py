@@ -1,0 +1,28 @@
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Paired with POLICY_ARGSPEC in plugins/module_utils/_policy.py: change both together.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  policy:
+    description:
+      - Policy files, or directories of C(*.yml) / C(*.yaml) policy files, on the
+        controller. Relative paths are relative to the playbook.
+      - Without it, the C(IMAGEGOV_POLICY) environment variable of the controller (paths
+        separated by V(:)), and without that the collection's C(policies/default.yml).
+      - The policy is evaluated before any API call that would change something; a
+        refusal fails the task naming the rule, what was found and what to change, and
+        warn-mode violations become warnings. Set it once for a play with
+        C(module_defaults) for C(group/imagegov.openstack.openstack).
+    type: list
+    elements: path
+  policy_documents:
+    description:
+      - Internal. Set by the collection's action plugin from O(policy); leave it unset.
+    type: list
+    elements: dict
+"""

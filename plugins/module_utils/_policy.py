@@ -1,0 +1,71 @@
+# PRIVATE to the collection: not a public API.
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Module side of policy enforcement: every intended action is asked about before it is done."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ._errors import ImagegovError
+from .policy import (Decision, PolicyError, PolicyProblem, build_request, evaluate, load_policy,
+                     load_policy_texts)
+
+# Paired with plugins/doc_fragments/policy.py: change both together.
+POLICY_ARGSPEC: dict[str, Any] = dict(
+    policy=dict(type='list', elements='path'),
+    policy_documents=dict(type='list', elements='dict'),
+)
+
+
+class PolicyRefusal(ImagegovError):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.refusal_message() + '. Nothing was changed.')
+        self.decision = decision
+
+
+def load_module_policy(params: dict[str, Any]) -> Any:
+    """The policy the action plugin sent, or the files named when the module runs alone."""
+    if params.get('policy_documents'):
+        return load_policy_texts([(doc.get('source', '<policy>'), doc.get('text', ''))
+                                  for doc in params['policy_documents']])
+    if params.get('policy'):
+        return load_policy(params['policy'])
+    raise PolicyError([PolicyProblem('<policy>', 'no policy reached the module: run it through '
+                                     'its action plugin (a normal task) or set option policy')])
+
+
+class PolicyGate:
+    """Evaluates intended actions; keeps every decision for the module's ``policy`` result."""
+
+    def __init__(self, policy: Any, actor: Callable[[], dict[str, Any]],
+                 warn: Callable[[str], None]) -> None:
+        self.policy = policy
+        self._actor = actor
+        self._warn = warn
+        self._warned: set[tuple[str, str]] = set()
+        self.decisions: list[Decision] = []
+        self.usage_provider: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def check(self, action: str, after: dict[str, Any], current: dict[str, Any] | None,
+              content: dict[str, Any] | None = None) -> Decision:
+        """Refuse (raise PolicyRefusal) or allow ``action`` that turns ``current`` into ``after``."""
+        request = build_request(action, image=after, current=current, actor=self._actor(),
+                                content=content)
+        # build_request layers changes over current; a purge removes keys, so give the
+        # whole resulting image.
+        request['image'] = dict(after)
+        decision = evaluate(self.policy, request, usage_provider=self.usage_provider)
+        self.decisions.append(decision)
+        for violation in decision.warnings:
+            key = (violation.rule, violation.message)
+            if key not in self._warned:
+                self._warned.add(key)
+                self._warn(f'policy rule {violation.rule}: {violation.message}')
+        if not decision.allowed:
+            raise PolicyRefusal(decision)
+        return decision
+
+    def report(self) -> dict[str, Any]:
+        return {'allowed': all(decision.allowed for decision in self.decisions),
+                'decisions': [decision.as_dict() for decision in self.decisions]}

@@ -1,0 +1,67 @@
+# PRIVATE to the collection: not a public API.
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of policy enforcement, shared by the action plugins of mutating modules.
+
+Policy files live with the playbook or the collection, on the controller; the module runs
+wherever the task is delegated. So the policy is read and validated here — a broken policy
+stops the task before the module, and so before any API call — and its text travels to
+the module in ``policy_documents``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.plugins.action import ActionBase
+
+try:
+    from ansible.executor.module_common import get_action_args_with_defaults
+except ImportError:  # ansible-core 2.19 merges module_defaults into the task args itself
+    get_action_args_with_defaults = None
+
+from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
+    DEFAULT_POLICY_PATH, PolicyError, load_policy_texts, policy_files)
+
+POLICY_ENV = 'IMAGEGOV_POLICY'
+
+
+class PolicyActionBase(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        if get_action_args_with_defaults is not None:
+            args = get_action_args_with_defaults(
+                self._task.resolved_action, args, self._task.module_defaults, self._templar,
+                action_groups=self._task._parent._play._action_groups)
+        try:
+            documents = [{'source': path, 'text': _read(path)} for path in policy_files(self._policy_paths(args))]
+            load_policy_texts([(doc['source'], doc['text']) for doc in documents])
+        except PolicyError as exc:
+            result.update(failed=True, msg=f'{exc}\nNothing was sent to the cloud. Fix the policy '
+                                           f'(option policy, ${POLICY_ENV}, or the collection default).',
+                          policy_problems=exc.messages)
+            return result
+        module_args = dict(self._task.args, policy_documents=documents)
+        result.update(self._execute_module(module_name=self._task.resolved_action,
+                                           module_args=module_args, task_vars=task_vars))
+        return result
+
+    def _policy_paths(self, args):
+        paths = args.get('policy')
+        if paths is None and os.environ.get(POLICY_ENV):
+            paths = [p for p in os.environ[POLICY_ENV].split(os.pathsep) if p]
+        if paths is None:
+            return [DEFAULT_POLICY_PATH]
+        if isinstance(paths, str):
+            paths = [paths]
+        return [self._loader.path_dwim(os.path.expanduser(str(path))) for path in paths]
+
+
+def _read(path):
+    try:
+        with open(path, encoding='utf-8') as stream:
+            return stream.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        from ansible_collections.imagegov.openstack.plugins.module_utils.policy import PolicyProblem
+        raise PolicyError([PolicyProblem(path, f'cannot be read: {exc}')]) from exc
