@@ -28,6 +28,7 @@ from .policy import Policy
 from .report_json import render_json
 from .report_junit import render_junit
 from .report_sarif import render_sarif, sarif_log
+from .glance_export import glance_settings
 from .request import build_request
 from .rules import RULE_TYPES, Finding, Rule, register
 
@@ -35,7 +36,7 @@ __all__ = [
     'ACTIONS', 'DEFAULT_POLICY_PATH', 'MODES', 'RULE_TYPES', 'SEVERITIES',
     'Decision', 'Evaluator', 'Finding', 'Policy', 'PolicyError', 'PolicyProblem', 'Rule',
     'RuleOutcome', 'Violation',
-    'build_request', 'evaluate', 'evaluate_batch', 'load_default_policy', 'load_policy',
+    'build_request', 'evaluate', 'glance_settings', 'evaluate_batch', 'load_default_policy', 'load_policy',
     'load_policy_documents', 'load_policy_text', 'load_policy_texts', 'policy_files', 'register', 'render_json', 'render_junit',
     'render_sarif', 'sarif_log',
 ]

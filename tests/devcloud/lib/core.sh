@@ -40,6 +40,23 @@ render_config() {
     done
     mkdir -p "$ETC" "$LOGS" "$DATA" "$RUN" "$STATE/lock"
     "$VENV/bin/python" "$DEVCLOUD_HOME/lib/render.py" "$DEVCLOUD_HOME/templates" "$ETC"
+    apply_glance_overrides
+}
+
+# Settings given with `devcloud glance-settings`, kept across restarts: oslo.config merges
+# a repeated section, so an appended snippet overrides the rendered values, and
+# oslo.policy finds policy.yaml beside glance-api.conf.
+GLANCE_OVERRIDES=$STATE/overrides/glance
+
+apply_glance_overrides() {
+    rm -f "$ETC/glance/policy.yaml"
+    if [[ -f $GLANCE_OVERRIDES/glance-api.conf ]]; then
+        printf '\n' >>"$ETC/glance/glance-api.conf"
+        cat "$GLANCE_OVERRIDES/glance-api.conf" >>"$ETC/glance/glance-api.conf"
+    fi
+    if [[ -f $GLANCE_OVERRIDES/policy.yaml ]]; then
+        cp "$GLANCE_OVERRIDES/policy.yaml" "$ETC/glance/policy.yaml"
+    fi
 }
 
 # --- PostgreSQL ----------------------------------------------------------------
