@@ -24,6 +24,7 @@ else:
 from ._errors import ImagegovError
 from ._glance import Glance, GlanceError
 from ._policy import POLICY_ARGSPEC, PolicyGate, load_module_policy
+from ._usage import UsageLookup
 from .policy import PolicyError
 
 # Paired with plugins/doc_fragments/openstack.py: change both together.
@@ -94,10 +95,16 @@ class ImagegovModule:
             self._glance = Glance(self.conn)
         return self._glance
 
-    def _connect(self):
+    def usage_lookup(self) -> UsageLookup:
+        """Usage facts as the caller, or as the cloud in option usage_cloud (an admin or
+        reader account that may list every project's servers)."""
+        cloud = self.params.get('usage_cloud')
+        return UsageLookup(self.conn if cloud is None else self._connect(cloud, own_auth=False))
+
+    def _connect(self, cloud: Any = None, own_auth: bool = True):
         options = {sdk: self.params[name] for name, sdk in _SDK_OPTION_NAMES.items()
-                   if self.params[name] is not None}
-        cloud = self.params['cloud']
+                   if self.params[name] is not None and (own_auth or name not in ('auth', 'auth_type'))}
+        cloud = self.params['cloud'] if cloud is None else cloud
         try:
             if isinstance(cloud, dict):
                 options.update(cloud)

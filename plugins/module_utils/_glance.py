@@ -11,6 +11,7 @@ request per update, so the calls go through the SDK's authenticated adapter dire
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any, Iterable, Iterator, Union
 from urllib.parse import parse_qsl, urlparse
 
@@ -18,6 +19,14 @@ from ._errors import ImagegovError
 
 JSON_PATCH = 'application/openstack-images-v2.1-json-patch'
 PAGE_SIZE = 1000  # Glance's default api_limit_max: the fewest pages it will serve
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class GlanceError(ImagegovError):
@@ -125,6 +134,21 @@ class Glance:
     def list_members(self, image_id: str) -> list[dict[str, Any]]:
         return self._call('GET', f'/images/{image_id}/members',
                           f'Listing members of image {image_id}').json().get('members', [])
+
+    def add_member(self, image_id: str, member_id: str) -> dict[str, Any]:
+        return self._call('POST', f'/images/{image_id}/members',
+                          f'Adding project {member_id} as a member of image {image_id}',
+                          json={'member': member_id}).json()
+
+    def remove_member(self, image_id: str, member_id: str) -> None:
+        self._call('DELETE', f'/images/{image_id}/members/{member_id}',
+                   f'Removing project {member_id} from the members of image {image_id}',
+                   expect=(204, 404))
+
+    def update_member(self, image_id: str, member_id: str, status: str) -> dict[str, Any]:
+        return self._call('PUT', f'/images/{image_id}/members/{member_id}',
+                          f'Setting the membership of project {member_id} in image {image_id} to {status}',
+                          json={'status': status}).json()
 
     def delete_image(self, image_id: str) -> None:
         self._call('DELETE', f'/images/{image_id}', f'Deleting image {image_id}',

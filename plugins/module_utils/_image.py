@@ -17,11 +17,15 @@ from typing import Any, Callable
 from ._content import ContentScanner, Source, SourceError
 from ._errors import ImagegovError
 from ._glance import Glance
+from ._usage import blocking_usage
 from ._state import (ATTRIBUTES, BASE_FIELDS, SHA256_PROPERTY, DesiredImage, apply_patch,
                      content_bound_changes, creation_fields, plan_patch, properties_of,
                      simulated_new_image)
 
 REPLACED_BY_PROPERTY = 'imagegov_replaced_by'
+# Marks a protection this collection set because the image was in use, so that it, and
+# only it, is lifted again once nothing uses the image.
+PROTECTED_WHILE_USED_PROPERTY = 'imagegov_protected_while_used'
 GONE_STATUSES = ('killed', 'deleted', 'pending_delete')
 BUSY_STATUSES = ('saving', 'uploading', 'importing')
 PUBLISHED_VISIBILITIES = ('public', 'community')
@@ -56,6 +60,7 @@ class Outcome:
     after: dict[str, Any] | None = None
     operations: list[str] = field(default_factory=list)
     content: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
 
 
 def find_image(glance: Glance, lookup: Lookup) -> dict[str, Any] | None:
@@ -91,18 +96,43 @@ class ImageReconciler:
         self._undo: list[tuple[str, Callable[[], Any]]] = []
 
     # -- state: absent -------------------------------------------------------------
-    def absent(self, current: dict[str, Any] | None) -> Outcome:
+    def absent(self, current: dict[str, Any] | None, usage_provider: Any = None) -> Outcome:
         self.outcome.before = current
         if current is None:
             return self.outcome
         if current.get('protected'):
-            raise ImageRequestError(
-                f"Image {current['name']!r} ({current['id']}) is protected, so Glance refuses "
-                'to delete it. Run the task with state=present and protected=false first.')
+            self._lift_usage_protection(current, usage_provider)
         self._ask('delete', current, current)
+        if current.get('protected'):
+            self._patch(current, _protection_ops(False), record=False)
+            self._record(f"unprotect {current['id']} (protected while used; nothing uses it now)")
         self._record(f"delete {current['id']}")
         if not self.check_mode:
             self.glance.delete_image(current['id'])
+        return self.outcome
+
+    def _lift_usage_protection(self, current: dict[str, Any], usage_provider: Any) -> None:
+        if current.get(PROTECTED_WHILE_USED_PROPERTY) != 'true' or usage_provider is None:
+            raise ImageRequestError(
+                f"Image {current['name']!r} ({current['id']}) is protected, so Glance refuses "
+                'to delete it. Run the task with state=present and protected=false first.')
+        users = blocking_usage(usage_provider(current))
+        if users:
+            raise ImageRequestError(
+                f"Image {current['name']!r} ({current['id']}) is protected while it is used: "
+                + '; '.join(users) + '. Delete or rebuild those first.')
+
+    def protect_while_used(self, image: dict[str, Any], usage_provider: Any) -> Outcome:
+        """Keep Glance's protected flag in step with usage, so a plain CLI delete of an
+        image in use is refused too. Unknown usage counts as in use."""
+        usage = usage_provider(image)
+        self.outcome.usage = usage
+        used = bool(blocking_usage(usage))
+        if used and not image.get('protected'):
+            image = self._patch(image, _protection_ops(True))
+        elif not used and image.get(PROTECTED_WHILE_USED_PROPERTY) == 'true':
+            image = self._patch(image, _protection_ops(False))
+        self.outcome.after = image
         return self.outcome
 
     # -- state: present / deactivated ----------------------------------------------
@@ -357,6 +387,14 @@ class ImageReconciler:
             else:
                 self.outcome.operations.append(f'rolled back: {label}')
         self._undo.clear()
+
+
+def _protection_ops(protect: bool) -> list[dict[str, Any]]:
+    if protect:
+        return [{'op': 'replace', 'path': '/protected', 'value': True},
+                {'op': 'add', 'path': f'/{PROTECTED_WHILE_USED_PROPERTY}', 'value': 'true'}]
+    return [{'op': 'replace', 'path': '/protected', 'value': False},
+            {'op': 'remove', 'path': f'/{PROTECTED_WHILE_USED_PROPERTY}'}]
 
 
 def _verify_checksum(facts: dict[str, Any], content: ContentRequest) -> None:

@@ -1,11 +1,13 @@
 # PRIVATE to the collection: not a public API.
 # Copyright: imagegov.openstack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Who uses an image: Nova servers and images naming it as kernel or ramdisk.
+"""Who uses an image: Nova servers, and images naming it as kernel or ramdisk.
 
-What cannot be looked at completely — no compute endpoint, servers of projects the caller
-may not list — is reported under ``not_checked``, never as unused. The cost is bounded:
-one server listing filtered by image, and two image listings per hidden pass.
+What cannot be looked at completely — no compute endpoint, servers of projects this token
+may not list — is reported under ``not_checked``, never as unused. The cost is bounded
+whatever the number of servers or projects: one server listing filtered by the image
+(pages of 1000), two image listings per hidden pass, and one member listing for a shared
+image seen without the admin role.
 """
 
 from __future__ import annotations
@@ -14,16 +16,42 @@ from typing import Any
 
 from ._glance import Glance
 
+USAGE_CLOUD_ARGSPEC: dict[str, Any] = dict(usage_cloud=dict(type='raw'))
+
+
+def blocking_usage(usage: dict[str, Any]) -> list[str]:
+    """Servers and images that use the image, and what about them could not be checked:
+    empty only when the image is known to be unused by either."""
+    found = [f"server {s.get('name')} ({s['id']}, project {s.get('project_id')})" for s in usage.get('servers', [])]
+    found += [f"image {i.get('name')} ({i['id']}, as {i.get('as')})" for i in usage.get('images', [])]
+    found += [f"{n.get('resource')} not checked: {n.get('reason')}" for n in usage.get('not_checked', [])
+              if isinstance(n, dict) and n.get('resource') in ('servers', 'images')]
+    return found
 
 
 class UsageLookup:
-    def __init__(self, conn: Any, glance: Glance, caller: dict[str, Any]) -> None:
+    """Callable as the policy engine's usage provider: image dict in, usage facts out."""
+
+    def __init__(self, conn: Any) -> None:
         self.conn = conn
-        self.glance = glance
-        self.is_admin = 'admin' in caller.get('roles', [])
-        self.request_count = 0
+        self.glance = Glance(conn)
+        access = conn.session.auth.get_access(conn.session)
+        self.is_admin = 'admin' in (access.role_names or [])
+        self.asked_as = {'user': access.username, 'project': access.project_name,
+                         'admin': self.is_admin}
+        self.compute_requests = 0
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    @property
+    def request_count(self) -> int:
+        return self.compute_requests + self.glance.request_count
 
     def __call__(self, image: dict[str, Any]) -> dict[str, Any]:
+        if image['id'] not in self._cache:
+            self._cache[image['id']] = self._lookup(image)
+        return self._cache[image['id']]
+
+    def _lookup(self, image: dict[str, Any]) -> dict[str, Any]:
         usage: dict[str, Any] = {'not_checked': []}
         complete = self.is_admin or self._only_owner_can_use(image)
         servers = self._servers(image['id'], usage)
@@ -31,8 +59,8 @@ class UsageLookup:
             usage['servers'] = servers
             if not complete:
                 usage['not_checked'].append({'resource': 'servers', 'reason': (
-                    f"image is {image.get('visibility')}: servers of other projects are only "
-                    'visible to an admin')})
+                    f"the image is {image.get('visibility')} and servers of other projects are "
+                    'only visible to an admin (see option usage_cloud)')})
         usage['images'] = [
             {'id': other['id'], 'name': other.get('name'), 'as': key}
             for key in ('kernel_id', 'ramdisk_id')
@@ -40,8 +68,10 @@ class UsageLookup:
             for other in self.glance.iter_images({key: image['id'], 'visibility': 'all', 'os_hidden': hidden})]
         if not complete:
             usage['not_checked'].append({'resource': 'images', 'reason': (
-                'images of other projects are only visible to an admin')})
-        usage['not_checked'].append({'resource': 'volumes', 'reason': 'volumes are not looked up'})
+                'images of other projects are only visible to an admin (see option usage_cloud)')})
+        usage['not_checked'].append({'resource': 'volumes', 'reason': (
+            'volumes are not looked up' if self.conn.has_service('block-storage')
+            else 'no block-storage endpoint in the catalog')})
         return usage
 
     def _only_owner_can_use(self, image: dict[str, Any]) -> bool:
@@ -59,9 +89,9 @@ class UsageLookup:
         if self.is_admin:
             params['all_tenants'] = 1
         servers: list[dict[str, Any]] = []
-        url = '/servers/detail'
+        url: str | None = '/servers/detail'
         while url:
-            self.request_count += 1
+            self.compute_requests += 1
             response = self.conn.compute.get(url, params=params)
             if response.status_code != 200:
                 usage['not_checked'].append({'resource': 'servers', 'reason': (

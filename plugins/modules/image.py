@@ -142,6 +142,25 @@ options:
   protected:
     description: Protect the image from deletion.
     type: bool
+  protect_in_use:
+    description:
+      - Keep Glance's own C(protected) flag in step with usage, so that even a plain CLI
+        delete is refused while servers or other images use the image. The image is
+        protected while it is used (or while that cannot be checked), and the protection
+        this option set is lifted once nothing uses it.
+      - A protection set this way is marked with the C(imagegov_protected_while_used)
+        property; O(state=absent) lifts it itself when nothing uses the image.
+      - Usage is looked up as the account of O(usage_cloud), or the caller.
+    type: bool
+    default: false
+  usage_cloud:
+    description:
+      - Cloud (a C(clouds.yaml) name or a dict of settings) whose account looks up which
+        servers and images use the image, when deleting or with O(protect_in_use). Give an
+        admin or reader account that may list every project's servers; a member's own
+        account cannot see other projects' servers, and what cannot be checked counts as
+        in use.
+    type: raw
   hidden:
     description: Hide the image from default image lists (Glance's C(os_hidden)).
     type: bool
@@ -223,6 +242,10 @@ operations:
   type: list
   elements: str
   sample: ["create 'ubuntu-24.04'", "upload (put) from filename '/srv/ubuntu.qcow2'"]
+usage:
+  description: Servers and images using the image, and what could not be checked.
+  returned: with O(protect_in_use)
+  type: dict
 content:
   description: Facts about the source's bytes when they were read.
   returned: when the source was read or a checksum was used
@@ -265,14 +288,12 @@ policy:
       elements: dict
 """
 
-import uuid
-
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._glance import is_uuid
 from ansible_collections.imagegov.openstack.plugins.module_utils._content import Source, prescan
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
     ContentRequest, ImageReconciler, ImageRequestError, Lookup, desired_image, find_image)
 from ansible_collections.imagegov.openstack.plugins.module_utils._state import make_diff, simulated_new_image
-from ansible_collections.imagegov.openstack.plugins.module_utils._usage import UsageLookup
 
 
 class ImageModule(ImagegovModule):
@@ -299,6 +320,8 @@ class ImageModule(ImagegovModule):
         visibility=dict(type='str', choices=['private', 'shared', 'community', 'public']),
         protected=dict(type='bool'),
         hidden=dict(type='bool'),
+        protect_in_use=dict(type='bool', default=False),
+        usage_cloud=dict(type='raw'),
         kernel=dict(type='str'),
         ramdisk=dict(type='str'),
         owner=dict(type='str'),
@@ -306,7 +329,7 @@ class ImageModule(ImagegovModule):
     module_kwargs = dict(
         supports_check_mode=True,
         required_one_of=[('name', 'id')],
-        mutually_exclusive=[('filename', 'url')],
+        mutually_exclusive=[('filename', 'url'), ('protected', 'protect_in_use')],
         required_if=[('import_method', 'web-download', ('url', 'checksum'))],
     )
 
@@ -327,8 +350,8 @@ class ImageModule(ImagegovModule):
                                      p['wait'], p['timeout'], self.gate)
         self.result['operations'] = reconciler.outcome.operations
         if p['state'] == 'absent':
-            self.gate.usage_provider = UsageLookup(self.conn, self.glance, self.caller)
-            outcome = reconciler.absent(current)
+            self.gate.usage_provider = self.usage_lookup()
+            outcome = reconciler.absent(current, self.gate.usage_provider)
         else:
             desired = desired_image(p, owner_id, self.find_related(p['kernel'], 'kernel'),
                                     self.find_related(p['ramdisk'], 'ramdisk'))
@@ -336,6 +359,8 @@ class ImageModule(ImagegovModule):
                 desired.attributes.update(id=p['id'], container_format=p['container_format'] or 'bare')
             content = ContentRequest(source, p['import_method'], checksum, p['on_content_change'], facts)
             outcome = reconciler.present(current, desired, content, p['state'] == 'deactivated')
+            if p['protect_in_use'] and (outcome.after or {}).get('id'):
+                outcome = reconciler.protect_while_used(outcome.after, self.usage_lookup())
         image = outcome.after or {}
         result = dict(changed=outcome.changed, image=image, operations=outcome.operations,
                       caller=self.caller, diff=make_diff(outcome.before, outcome.after))
@@ -343,12 +368,14 @@ class ImageModule(ImagegovModule):
             result['id'] = image['id']
         if outcome.content:
             result['content'] = outcome.content
+        if outcome.usage:
+            result['usage'] = outcome.usage
         self.exit(**result)
 
     def find_related(self, name_or_id: str | None, option: str) -> str | None:
         if not name_or_id:
             return None
-        if _is_uuid(name_or_id) and self.glance.get_image(name_or_id):
+        if is_uuid(name_or_id) and self.glance.get_image(name_or_id):
             return name_or_id
         matches = list(self.glance.iter_images(dict(name=name_or_id, visibility='all')))
         if len(matches) != 1:
@@ -358,13 +385,6 @@ class ImageModule(ImagegovModule):
                 f'(ids: {found}); exactly one is needed. Give its id instead.')
         return matches[0]['id']
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _checked_sha256(value: str | None) -> str | None:

@@ -14,9 +14,7 @@ import pytest
 
 from http_server import serve
 
-REPO = Path(__file__).resolve().parents[2]
-DEVCLOUD = REPO / 'tests' / 'devcloud' / 'devcloud'
-STATE_DIR = Path(os.environ.get('IMAGEGOV_DEVCLOUD_DIR', REPO / '.devcloud'))
+from devcloud_state import DEVCLOUD, REPO, STATE_DIR, WITH_NOVA, nova_running
 
 
 def _collections_path(tmp_root: Path) -> str:
@@ -30,9 +28,10 @@ def _collections_path(tmp_root: Path) -> str:
 @pytest.fixture(scope='session')
 def devcloud() -> Path:
     status = subprocess.run([str(DEVCLOUD), 'status'], capture_output=True, text=True, check=False)
-    if status.returncode != 0:
-        subprocess.run([str(DEVCLOUD), 'install'], check=True)
-        subprocess.run([str(DEVCLOUD), 'start'], check=True)
+    if status.returncode != 0 or (WITH_NOVA and not nova_running()):
+        tier = ['--nova'] if WITH_NOVA else []
+        subprocess.run([str(DEVCLOUD), 'install', *tier], check=True)
+        subprocess.run([str(DEVCLOUD), 'start', *tier], check=True)
     clouds = STATE_DIR / 'clouds.yaml'
     assert clouds.is_file(), f'{clouds} missing after devcloud start'
     return clouds

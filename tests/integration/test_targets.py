@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from devcloud_state import nova_running
+
 HERE = Path(__file__).resolve().parent
 # Targets that run under the collection's default policy; the others test the modules'
 # mechanics against Glance under a policy that allows what Glance allows.
 DEFAULT_POLICY_TARGETS = {'policy'}
+# Targets that need the devcloud's Nova tier.
+NOVA_TARGETS = {'usage'}
 TARGETS = sorted(p.name for p in (HERE / 'targets').iterdir()
                  if (p / 'tasks' / 'main.yml').is_file() and not p.name.startswith('setup_'))
 
@@ -31,6 +35,8 @@ def run_playbook(env: dict[str, str], playbook: Path, *extra: str,
 
 @pytest.mark.parametrize('target', TARGETS)
 def test_target(target: str, ansible_env: dict[str, str], http_root: tuple[Path, str]) -> None:
+    if target in NOVA_TARGETS and not nova_running():
+        pytest.skip('needs the Nova tier: tests/devcloud/devcloud start --nova (IMAGEGOV_TEST_NOVA=0 skips it)')
     prefix = f'it-{target}-{uuid.uuid4().hex[:6]}'
     root, base_url = http_root
     work_dir = root / prefix

@@ -1,0 +1,146 @@
+#!/usr/bin/python
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_usage_info
+short_description: Which servers and images use an OpenStack Glance image
+version_added: 0.1.0
+description:
+  - Lists the Nova servers booted from an image (with name, id, project and status), and
+    the images that name it as C(kernel_id) or C(ramdisk_id).
+  - What could not be checked is listed in RV(not_checked) with the reason (no compute
+    endpoint, servers of other projects that this account may not list, volumes) and is
+    never reported as unused. RV(in_use) is V(true), V(false), or V(null) when servers or
+    images could not all be checked; volumes made from the image are copies that do not
+    need it, so they do not count.
+  - The cost does not grow with the number of servers or projects; RV(requests) counts
+    the API requests made.
+  - This is the lookup the policy's C(delete_protection) rules use when an image is deleted.
+extends_documentation_fragment:
+  - imagegov.openstack.openstack
+  - imagegov.openstack.attributes
+  - imagegov.openstack.attributes.INFO_MODULE
+options:
+  image:
+    description:
+      - Name or id of the image. A name is looked up among all images visible to the
+        caller; when several share it, give the id.
+    type: str
+    required: true
+  usage_cloud:
+    description:
+      - Cloud (a C(clouds.yaml) name or a dict of settings) whose account asks Nova and
+        Glance for the usage, for example an admin or reader account that may list the
+        servers of every project. Without it the caller's own account is used, and a
+        non-admin caller cannot see other projects' servers.
+    type: raw
+  policy:
+    description:
+      - Accepted so that one C(module_defaults) entry for C(group/imagegov.openstack.openstack)
+        can serve every module; looking changes nothing, so no policy is evaluated.
+    type: list
+    elements: path
+author:
+  - imagegov maintainers (@imagegov)
+"""
+
+EXAMPLES = r"""
+- name: Who still uses the old gold image?
+  imagegov.openstack.image_usage_info:
+    cloud: devcloud-alpha
+    usage_cloud: devcloud-admin
+    image: ubuntu-22.04
+  register: usage
+
+- name: Only delete what nobody uses
+  imagegov.openstack.image:
+    cloud: devcloud-alpha
+    name: ubuntu-22.04
+    state: absent
+  when: usage.in_use is false
+"""
+
+RETURN = r"""
+image:
+  description: Id, name, visibility and owner of the image.
+  returned: always
+  type: dict
+servers:
+  description: Servers booted from the image (id, name, project_id, status).
+  returned: when servers could be listed
+  type: list
+  elements: dict
+images:
+  description: Images naming it as kernel or ramdisk (id, name, as).
+  returned: always
+  type: list
+  elements: dict
+not_checked:
+  description: What could not be looked at, each with the resource and the reason.
+  returned: always
+  type: list
+  elements: dict
+in_use:
+  description: V(true) when a server or image uses it, V(false) when servers and images were
+    all checked and none does, V(null) when nothing was found but not everything could be
+    checked.
+  returned: always
+  type: bool
+asked_as:
+  description: The account that asked Nova and Glance (user, project, admin).
+  returned: always
+  type: dict
+requests:
+  description: API requests made for the usage lookup.
+  returned: always
+  type: int
+"""
+
+from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._glance import is_uuid
+from ansible_collections.imagegov.openstack.plugins.module_utils._image import ImageRequestError
+from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC, blocking_usage
+
+
+class ImageUsageInfoModule(ImagegovModule):
+    argument_spec = dict(
+        image=dict(type='str', required=True),
+        policy=dict(type='list', elements='path'),
+        **USAGE_CLOUD_ARGSPEC,
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def run(self) -> None:
+        image = self.find(self.params['image'])
+        lookup = self.usage_lookup()
+        usage = lookup(image)
+        users = usage.get('servers', []) + usage['images']
+        in_use = True if users else (None if blocking_usage(usage) else False)
+        self.exit(changed=False, in_use=in_use, asked_as=lookup.asked_as, requests=lookup.request_count,
+                  image={k: image.get(k) for k in ('id', 'name', 'visibility', 'owner', 'protected')},
+                  **usage)
+
+    def find(self, name_or_id: str) -> dict:
+        if is_uuid(name_or_id):
+            image = self.glance.get_image(name_or_id)
+            if image:
+                return image
+        found = [image for hidden in ('false', 'true')
+                 for image in self.glance.iter_images(dict(name=name_or_id, visibility='all', os_hidden=hidden))]
+        if len(found) != 1:
+            ids = ', '.join(image['id'] for image in found) or 'none'
+            raise ImageRequestError(f'Option image: {len(found)} images named {name_or_id!r} are visible '
+                                    f'(ids: {ids}); exactly one is needed. Give its id.')
+        return found[0]
+
+
+
+def main() -> None:
+    ImageUsageInfoModule()()
+
+
+if __name__ == '__main__':
+    main()
