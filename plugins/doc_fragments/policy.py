@@ -26,3 +26,15 @@ options:
     type: list
     elements: dict
 """
+
+    # For modules that change nothing: they accept the option so that one module_defaults
+    # entry can serve the whole group. Paired with POLICY_ACCEPTED_ARGSPEC.
+    ACCEPTED = r"""
+options:
+  policy:
+    description:
+      - Accepted so that one C(module_defaults) entry for C(group/imagegov.openstack.openstack)
+        can serve every module; this module changes nothing, so no policy is evaluated.
+    type: list
+    elements: path
+"""

@@ -16,6 +16,8 @@ POLICY_ARGSPEC: dict[str, Any] = dict(
     policy=dict(type='list', elements='path'),
     policy_documents=dict(type='list', elements='dict'),
 )
+# Paired with the ACCEPTED fragment of plugins/doc_fragments/policy.py.
+POLICY_ACCEPTED_ARGSPEC: dict[str, Any] = dict(policy=dict(type='list', elements='path'))
 
 
 class PolicyRefusal(ImagegovError):

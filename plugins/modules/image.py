@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - imagegov.openstack.openstack
   - imagegov.openstack.policy
   - imagegov.openstack.attributes
+  - imagegov.openstack.usage
 attributes:
   check_mode:
     support: full
@@ -153,14 +154,6 @@ options:
       - Usage is looked up as the account of O(usage_cloud), or the caller.
     type: bool
     default: false
-  usage_cloud:
-    description:
-      - Cloud (a C(clouds.yaml) name or a dict of settings) whose account looks up which
-        servers and images use the image, when deleting or with O(protect_in_use). Give an
-        admin or reader account that may list every project's servers; a member's own
-        account cannot see other projects' servers, and what cannot be checked counts as
-        in use.
-    type: raw
   hidden:
     description: Hide the image from default image lists (Glance's C(os_hidden)).
     type: bool
@@ -294,6 +287,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._content import
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
     ContentRequest, ImageReconciler, ImageRequestError, Lookup, desired_image, find_image)
 from ansible_collections.imagegov.openstack.plugins.module_utils._state import make_diff, simulated_new_image
+from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
 
 
 class ImageModule(ImagegovModule):
@@ -321,7 +315,7 @@ class ImageModule(ImagegovModule):
         protected=dict(type='bool'),
         hidden=dict(type='bool'),
         protect_in_use=dict(type='bool', default=False),
-        usage_cloud=dict(type='raw'),
+        **USAGE_CLOUD_ARGSPEC,
         kernel=dict(type='str'),
         ramdisk=dict(type='str'),
         owner=dict(type='str'),

@@ -16,6 +16,7 @@ extends_documentation_fragment:
   - imagegov.openstack.openstack
   - imagegov.openstack.attributes
   - imagegov.openstack.attributes.INFO_MODULE
+  - imagegov.openstack.policy.ACCEPTED
 options:
   name:
     description: Exact image name.
@@ -55,12 +56,6 @@ options:
     description: For shared images, the caller's membership status to list.
     type: str
     choices: [accepted, pending, rejected, all]
-  policy:
-    description:
-      - Accepted so that one C(module_defaults) entry for C(group/imagegov.openstack.openstack)
-        can serve every module; listing changes nothing, so no policy is evaluated.
-    type: list
-    elements: path
 author:
   - imagegov maintainers (@imagegov)
 """
@@ -95,6 +90,7 @@ requests:
 """
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import property_value
 
 HIDDEN_PASSES = {'false': ('false',), 'true': ('true',), 'all': ('false', 'true')}
@@ -112,7 +108,7 @@ class ImageInfoModule(ImagegovModule):
                                          'pending_delete', 'deactivated', 'uploading', 'importing']),
         hidden=dict(type='str', default='false', choices=['false', 'true', 'all']),
         member_status=dict(type='str', choices=['accepted', 'pending', 'rejected', 'all']),
-        policy=dict(type='list', elements='path'),
+        **POLICY_ACCEPTED_ARGSPEC,
     )
     module_kwargs = dict(supports_check_mode=True)
 

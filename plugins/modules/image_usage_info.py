@@ -22,7 +22,9 @@ description:
 extends_documentation_fragment:
   - imagegov.openstack.openstack
   - imagegov.openstack.attributes
+  - imagegov.openstack.usage
   - imagegov.openstack.attributes.INFO_MODULE
+  - imagegov.openstack.policy.ACCEPTED
 options:
   image:
     description:
@@ -30,19 +32,6 @@ options:
         caller; when several share it, give the id.
     type: str
     required: true
-  usage_cloud:
-    description:
-      - Cloud (a C(clouds.yaml) name or a dict of settings) whose account asks Nova and
-        Glance for the usage, for example an admin or reader account that may list the
-        servers of every project. Without it the caller's own account is used, and a
-        non-admin caller cannot see other projects' servers.
-    type: raw
-  policy:
-    description:
-      - Accepted so that one C(module_defaults) entry for C(group/imagegov.openstack.openstack)
-        can serve every module; looking changes nothing, so no policy is evaluated.
-    type: list
-    elements: path
 author:
   - imagegov maintainers (@imagegov)
 """
@@ -100,6 +89,7 @@ requests:
 """
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
 from ansible_collections.imagegov.openstack.plugins.module_utils._glance import is_uuid
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import ImageRequestError
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC, blocking_usage
@@ -108,7 +98,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._usage import U
 class ImageUsageInfoModule(ImagegovModule):
     argument_spec = dict(
         image=dict(type='str', required=True),
-        policy=dict(type='list', elements='path'),
+        **POLICY_ACCEPTED_ARGSPEC,
         **USAGE_CLOUD_ARGSPEC,
     )
     module_kwargs = dict(supports_check_mode=True)

@@ -38,15 +38,13 @@ def load_policy(paths: Union[PathLike, Sequence[PathLike], None] = None) -> Poli
     elif isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     problems: List[PolicyProblem] = []
-    documents: List[Tuple[str, Any, yaml_source.ItemLines]] = []
+    texts: List[Tuple[str, str]] = []
     for path in _policy_files([os.fspath(item) for item in paths], problems):
         try:
-            data, lines = yaml_source.read(path)
+            texts.append((path, yaml_source.read_text(path)))
         except yaml_source.YamlSourceError as exc:
             problems.append(PolicyProblem(path, str(exc)))
-            continue
-        documents.append((path, data, lines))
-    return _build(documents, problems)
+    return _load_texts(texts, problems)
 
 
 def load_default_policy() -> Policy:
@@ -71,7 +69,11 @@ def load_policy_texts(texts: Iterable[Tuple[str, str]]) -> Policy:
     """Build a policy from (source name, YAML text) pairs, e.g. files an action plugin read
     on the controller for a module; errors still name the source file and line."""
     _require_libraries()
-    problems: List[PolicyProblem] = []
+    return _load_texts(texts, [])
+
+
+def _load_texts(texts: Iterable[Tuple[str, str]], problems: List[PolicyProblem]) -> Policy:
+    """A source that cannot be parsed is one more problem; every other one is still checked."""
     documents: List[Tuple[str, Any, yaml_source.ItemLines]] = []
     for source, text in texts:
         try:

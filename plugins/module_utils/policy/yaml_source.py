@@ -53,13 +53,13 @@ def parse(text: str) -> Tuple[Any, ItemLines]:
     return data, _item_lines(node)
 
 
-def read(path: str) -> Tuple[Any, ItemLines]:
+def read_text(path: str) -> str:
     try:
         with open(path, encoding='utf-8') as handle:
-            text = handle.read()
+            return handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlSourceError('cannot read: %s' % exc) from exc
-    return parse(text)
+
 
 
 def _describe(exc: yaml.MarkedYAMLError) -> str:
