@@ -380,7 +380,6 @@ class ImageModule(ImagegovModule):
         return matches[0]['id']
 
 
-
 def _checked_sha256(value: str | None) -> str | None:
     if value is None:
         return None

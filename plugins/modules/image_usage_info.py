@@ -127,7 +127,6 @@ class ImageUsageInfoModule(ImagegovModule):
         return found[0]
 
 
-
 def main() -> None:
     ImageUsageInfoModule()()
 

@@ -61,7 +61,6 @@ def read_text(path: str) -> str:
         raise YamlSourceError('cannot read: %s' % exc) from exc
 
 
-
 def _describe(exc: yaml.MarkedYAMLError) -> str:
     mark: Optional[Any] = exc.problem_mark or exc.context_mark
     where = ' at line %d, column %d' % (mark.line + 1, mark.column + 1) if mark else ''

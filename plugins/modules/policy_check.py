@@ -1,0 +1,393 @@
+#!/usr/bin/python
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: policy_check
+short_description: Evaluate image requests against the image policy, or audit every image of a cloud
+version_added: 0.1.0
+description:
+  - Puts image requests to the collection's policy engine and reports the decisions,
+    without changing anything in the cloud. The policy is the one the other modules of
+    the collection enforce (see O(policy)).
+  - With O(mode=evaluate), evaluates the request documents given in O(requests) (the
+    engine's request document shape, see C(policies/README.md) in the collection). No
+    connection to the cloud is made; the connection options are ignored.
+  - With O(mode=audit), audits the live cloud. Every image visible to the caller
+    (Glance's C(visibility=all), C(member_status=all), hidden and not hidden images) is
+    listed in pages of 1000 images, one listing rather than one request per image, and
+    each image is evaluated as it is now. See the notes for exactly what is evaluated.
+  - Writes the decisions as JSON, JUnit XML and SARIF 2.1.0 report files when
+    O(report_json), O(report_junit) or O(report_sarif) are given; a file is replaced only
+    when its content changes, so C(changed) is true only when a report file changed.
+  - The task succeeds whatever the verdicts unless O(fail_on_violation=true). Warn-mode
+    violations are reported in RV(decisions) and counted in RV(summary.warnings); they are
+    not turned into Ansible warnings.
+extends_documentation_fragment:
+  - imagegov.openstack.openstack
+  - imagegov.openstack.policy
+  - imagegov.openstack.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Evaluates (and, with O(mode=audit), reads the images from Glance) as without check
+        mode, but writes no report file; C(changed) says whether a report file would change.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: The reports hold no time stamps; the same requests (or the same cloud) and policy give the same files.
+options:
+  mode:
+    description:
+      - V(evaluate) evaluates O(requests); nothing is sent to the cloud.
+      - V(audit) evaluates every image visible to the caller, as it is now.
+    type: str
+    choices: [evaluate, audit]
+    default: evaluate
+  requests:
+    description:
+      - Request documents to evaluate, required with O(mode=evaluate) and refused with
+        O(mode=audit). Each is a mapping with C(action) (one of V(create), V(update),
+        V(upload), V(publish), V(share), V(delete), V(deactivate)), C(actor) (C(user),
+        C(project), C(roles), ...), C(image) (the image after the action, with Glance's
+        field names and properties as top-level keys), C(current) (the existing image or
+        V(null)), and optionally C(content) (facts about the bytes), C(usage) (servers,
+        images and volumes using the image) and C(source) (C(path), C(line) of the
+        catalog entry, shown in SARIF).
+      - Every document is checked before anything is evaluated; a document that is not a
+        mapping, lacks C(action), names an unknown action or field, or has a field of the
+        wrong type fails the task with one line per problem naming C(requests[N]).
+      - A C(delete) request without C(usage) counts its usage as unknown (nothing is
+        looked up in this mode).
+    type: list
+    elements: raw
+  report_json:
+    description:
+      - File to write the decisions to as JSON (C({allowed, decisions})), on the host the
+        module runs on. Parent directories are created; the file is replaced atomically.
+    type: path
+  report_junit:
+    description:
+      - File to write the decisions to as JUnit XML, on the host the module runs on. One
+        C(testsuite) per request or image, one C(testcase) per applicable rule, refusing
+        violations as C(failure), rules skipped for missing facts as C(skipped).
+    type: path
+  report_sarif:
+    description:
+      - File to write the violations to as SARIF 2.1.0, on the host the module runs on.
+        Every policy rule is a C(reportingDescriptor), every violation a C(result) (level
+        C(error) for enforce, C(warning) for warn, C(note) for audit rules).
+    type: path
+  fail_on_violation:
+    description:
+      - Fail the task when any decision is a refusal. The message names each refused
+        request or image and the rules that refused it. Report files are written first,
+        and the result still has RV(decisions), RV(summary) and RV(reports).
+    type: bool
+    default: false
+notes:
+  - "Audit semantics: each image is evaluated as the request C({action: create, actor:
+    <caller>, image: <the image as Glance returns it>, current: null}), that is: would this
+    image be allowed if the caller created it today? So rules scoped to other actions (for
+    example C(delete_protection)) do not apply, usage is not looked up, and rules on
+    visibility judge the caller's roles (audit as an administrator unless that is the
+    question)."
+  - "Audit semantics: the image's bytes are not read, so the request has no C(content):
+    C(format_integrity) rules are skipped (JUnit C(skipped)). C(max_size) rules judge the
+    C(size) and C(virtual_size) Glance recorded; an image without them (no data yet) is
+    not judged on size."
+  - Deleted images are not listed by Glance and are not audited.
+  - The policy is read on the controller by the action plugin, as for the other modules.
+author:
+  - imagegov maintainers (@imagegov)
+"""
+
+EXAMPLES = r"""
+- name: Would these catalog entries be allowed? Fail the CI job if not
+  imagegov.openstack.policy_check:
+    policy: [policies/]
+    requests:
+      - action: create
+        actor: {user: ci, project: images, roles: [member]}
+        image: {name: ubuntu-24.04, disk_format: qcow2, container_format: bare, visibility: private}
+        current: null
+        content: {detected_format: qcow2, size: 658505728, virtual_size: 3758096384}
+        source: {path: catalog/images.yml, line: 12}
+    report_junit: reports/policy.xml
+    fail_on_violation: true
+
+- name: Nightly audit of every image of the cloud, as a SARIF report for code scanning
+  imagegov.openstack.policy_check:
+    cloud: production-admin
+    mode: audit
+    report_sarif: /srv/reports/images.sarif
+    report_json: /srv/reports/images.json
+  register: audit
+
+- name: Show the images the policy would refuse today
+  ansible.builtin.debug:
+    msg: "{{ audit.decisions | rejectattr('allowed') | map(attribute='image.name') | list }}"
+"""
+
+RETURN = r"""
+decisions:
+  description:
+    - One decision per request (in the order of O(requests)) or per audited image (sorted
+      by name, then id).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    action:
+      description: The request's action (V(create) for every audited image).
+      type: str
+    image:
+      description: C(id) and C(name) of the image.
+      type: dict
+    allowed:
+      description: False exactly when an enforce-mode violation is not waived by a live exception.
+      type: bool
+    violations:
+      description:
+        - Every violation, with C(rule), C(type), C(severity), C(mode), C(message), C(path),
+          C(expected), C(found) and C(exception) (V(null), or the exception that waived it
+          or has expired).
+      type: list
+      elements: dict
+    warnings:
+      description: Messages of the warn-mode violations no exception waives.
+      type: list
+      elements: str
+    rules:
+      description: One entry per applicable rule, C(rule), C(type) and C(status) (V(passed), V(violated), V(skipped)).
+      type: list
+      elements: dict
+summary:
+  description: Counts over RV(decisions).
+  returned: always
+  type: dict
+  contains:
+    evaluated:
+      description: Number of requests evaluated, or of images audited.
+      type: int
+    allowed:
+      description: Number of decisions that allow.
+      type: int
+    refused:
+      description: Number of decisions that refuse.
+      type: int
+    warnings:
+      description: Number of warn-mode violations (not waived), over all decisions.
+      type: int
+  sample: {evaluated: 3, allowed: 2, refused: 1, warnings: 2}
+reports:
+  description:
+    - Report files that hold these decisions after the task (written now, or already
+      identical), by format (V(json), V(junit), V(sarif)). Empty in check mode, which writes
+      nothing.
+  returned: always
+  type: dict
+  sample: {json: /srv/reports/images.json, sarif: /srv/reports/images.sarif}
+reports_changed:
+  description: Formats whose report file was written (in check mode, would be written) because its content changed.
+  returned: always
+  type: list
+  elements: str
+  sample: [sarif]
+caller:
+  description: The user, project and roles the images were audited as (the actor of every audit request).
+  returned: with O(mode=audit)
+  type: dict
+requests:
+  description: Number of Glance requests made to list the images (pages and hidden / not hidden passes).
+  returned: with O(mode=audit)
+  type: int
+"""
+
+import os
+import tempfile
+from typing import Any
+
+from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
+from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ARGSPEC, load_module_policy
+from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
+    ACTIONS, PolicyError, build_request, evaluate_batch, render_json, render_junit, render_sarif)
+
+REQUEST_FIELDS = ('action', 'actor', 'image', 'current', 'content', 'usage', 'source')
+MAPPING_FIELDS = ('actor', 'image', 'current', 'content', 'usage', 'source')
+REPORTS = (('json', 'report_json', render_json), ('junit', 'report_junit', render_junit),
+           ('sarif', 'report_sarif', render_sarif))
+# Every image the caller may see: Glance's default list leaves out hidden images and
+# shared images whose membership the caller has not accepted.
+AUDIT_FILTERS = (('visibility', 'all'), ('member_status', 'all'))
+HIDDEN_PASSES = ('false', 'true')
+
+
+class PolicyCheckModule(ImagegovModule):
+    # The base class's policy gate would add a 'policy' result of its own; the decisions
+    # are this module's result, so the policy is loaded here instead.
+    argument_spec = dict(
+        mode=dict(type='str', default='evaluate', choices=['evaluate', 'audit']),
+        requests=dict(type='list', elements='raw'),
+        report_json=dict(type='path'),
+        report_junit=dict(type='path'),
+        report_sarif=dict(type='path'),
+        fail_on_violation=dict(type='bool', default=False),
+        **POLICY_ARGSPEC,
+    )
+    module_kwargs = dict(supports_check_mode=True, required_if=[('mode', 'evaluate', ('requests',))])
+
+    def run(self) -> None:
+        p = self.params
+        if p['mode'] == 'audit' and p['requests'] is not None:
+            self.fail('Option requests is only used with mode=evaluate; mode=audit evaluates '
+                      'the images of the cloud. Remove requests or set mode=evaluate.')
+        if p['mode'] == 'evaluate':
+            problems = request_problems(p['requests'])
+            if problems:
+                self.fail(f'{len(problems)} problem(s) in option requests; nothing was evaluated:\n'
+                          + '\n'.join(problems), request_problems=problems)
+        for _fmt, option, _render in REPORTS:
+            if p[option] and os.path.isdir(p[option]):
+                self.fail(f'Option {option}: {p[option]} is a directory; give the path of a file.')
+        try:
+            policy = load_module_policy(p)
+        except PolicyError as exc:
+            self.fail(f'{exc}\nNothing was evaluated.', policy_problems=exc.messages)
+        if p['mode'] == 'evaluate':
+            documents = p['requests']
+            labels = [f'requests[{index}]' for index in range(len(documents))]
+        else:
+            images = self.visible_images()
+            documents = [audit_request(image, self.caller) for image in images]
+            labels = [None] * len(documents)
+            self.result.update(caller=self.caller, requests=self.glance.request_count)
+        decisions = evaluate_batch(policy, documents)
+        self.result.update(decisions=[decision.as_dict() for decision in decisions],
+                           summary=summarize(decisions), reports={}, reports_changed=[])
+        self.write_reports(decisions, policy)
+        refused = [(label, decision) for label, decision in zip(labels, decisions) if not decision.allowed]
+        if refused and p['fail_on_violation']:
+            what = 'requests' if p['mode'] == 'evaluate' else 'images'
+            self.fail(f'policy refused {len(refused)} of {len(decisions)} {what}:\n'
+                      + '\n'.join(refusal_line(label, decision) for label, decision in refused))
+        self.exit(**self.result)
+
+    def visible_images(self) -> list[dict[str, Any]]:
+        images: dict[str, dict[str, Any]] = {}
+        for hidden in HIDDEN_PASSES:
+            for image in self.glance.iter_images(list(AUDIT_FILTERS) + [('os_hidden', hidden)]):
+                images[image['id']] = image
+        return sorted(images.values(), key=lambda image: (image.get('name') or '', image['id']))
+
+    def write_reports(self, decisions: list[Any], policy: Any) -> None:
+        for fmt, option, render in REPORTS:
+            path = self.params[option]
+            if not path:
+                continue
+            text = render(decisions, policy) if fmt == 'sarif' else render(decisions)
+            data = text.encode('utf-8')
+            if _read(path, option) == data:
+                if not self.check_mode:
+                    self.result['reports'][fmt] = path
+                continue
+            self.result['changed'] = True
+            self.result['reports_changed'].append(fmt)
+            if not self.check_mode:
+                self.write_atomically(path, data, option)
+                self.result['reports'][fmt] = path
+
+    def write_atomically(self, path: str, data: bytes, option: str) -> None:
+        directory = os.path.dirname(os.path.abspath(path))
+        tmp = None
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=directory)
+            with os.fdopen(fd, 'wb') as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+        except OSError as exc:
+            if tmp:
+                os.unlink(tmp)
+            self.fail(f'Option {option}: cannot write {path}: {exc.strerror or exc}. Give a '
+                      'writable path on the host the module runs on.')
+        self.ansible.atomic_move(tmp, path)
+
+
+def _read(path: str, option: str) -> bytes | None:
+    if os.path.isdir(path):
+        raise ImagegovError(f'Option {option}: {path} is a directory; give the path of a file.')
+    try:
+        with open(path, 'rb') as stream:
+            return stream.read()
+    except OSError:
+        return None  # missing or unreadable: written (again), where a real problem is reported
+
+
+def request_problems(requests: list[Any]) -> list[str]:
+    """Every problem of the request documents, each naming requests[N] and the field."""
+    problems: list[str] = []
+    for index, document in enumerate(requests):
+        where = f'requests[{index}]'
+        if not isinstance(document, dict):
+            problems.append(f'{where}: must be a mapping (a request document with action, actor, '
+                            f'image, current, ...), got {_kind(document)} {_short(document)}')
+            continue
+        for key in sorted(set(document) - set(REQUEST_FIELDS), key=str):
+            problems.append(f'{where}: unknown field {key!r}; known fields: {", ".join(REQUEST_FIELDS)}')
+        action = document.get('action')
+        if action is None:
+            problems.append(f'{where}.action: required; one of {", ".join(ACTIONS)}')
+        elif not isinstance(action, str) or action not in ACTIONS:
+            problems.append(f'{where}.action: unknown action {_short(action)}; known actions: {", ".join(ACTIONS)}')
+        for key in MAPPING_FIELDS:
+            if document.get(key) is not None and not isinstance(document[key], dict):
+                problems.append(f'{where}.{key}: must be a mapping or null, got {_kind(document[key])} '
+                                f'{_short(document[key])}')
+        actor = document.get('actor')
+        if isinstance(actor, dict) and actor.get('roles') is not None and not (
+                isinstance(actor['roles'], list) and all(isinstance(role, str) for role in actor['roles'])):
+            problems.append(f'{where}.actor.roles: must be a list of role names, got {_short(actor["roles"])}')
+    return problems
+
+
+def audit_request(image: dict[str, Any], caller: dict[str, Any]) -> dict[str, Any]:
+    """An image as it is now, judged as if the caller created it today (no bytes, no usage)."""
+    return build_request('create', image=image, current=None, actor=caller)
+
+
+def summarize(decisions: list[Any]) -> dict[str, int]:
+    allowed = sum(1 for decision in decisions if decision.allowed)
+    return {'evaluated': len(decisions), 'allowed': allowed, 'refused': len(decisions) - allowed,
+            'warnings': sum(len(decision.warnings) for decision in decisions)}
+
+
+def refusal_line(label: str | None, decision: Any) -> str:
+    rules = '; '.join(f'[{violation.rule}] {violation.message}' for violation in decision.blocking)
+    if label is None:
+        return f'image {decision.image_label}: {rules}'
+    return f'{label} ({decision.action} of {decision.image_label}): {rules}'
+
+
+def _kind(value: Any) -> str:
+    return {dict: 'mapping', list: 'list', str: 'string', bool: 'boolean', int: 'integer',
+            float: 'number', type(None): 'null'}.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+def main() -> None:
+    PolicyCheckModule()()
+
+
+if __name__ == '__main__':
+    main()
