@@ -1,0 +1,457 @@
+# PRIVATE to the collection: not a public API.
+"""Load catalog files: validate everything, report every problem, build the Catalog model."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from ..policy._libs import cerberus, yaml
+from ..policy.validation import validate
+from ..policy.values import quote
+from . import source as catalog_source
+from .constants import (
+    CATALOG_SUFFIXES,
+    DEFAULT_CONTAINER_FORMAT,
+    DEFAULT_HIDE,
+    DEFAULT_KEEP,
+    DEFAULT_VISIBILITY,
+    STATE_ACTIVE,
+    STATE_HIDDEN,
+    STATE_RETIRED,
+    VERSION_PLACEHOLDER,
+)
+from .errors import CatalogError, CatalogProblem
+from .model import Catalog, CatalogImage, CatalogSeries, Origin
+from .schema import (
+    ATTRIBUTES_SCHEMA,
+    CATALOG_SCHEMA,
+    IMAGE_SCHEMA,
+    SERIES_SCHEMA,
+    describe_kind,
+    parse_duration,
+    parse_released,
+    property_text,
+)
+
+PathLike = Union[str, 'os.PathLike[str]']
+
+_VERSION_FIELD = re.compile(r'^versions\[([0-9]+)\]')
+_NO_LINES = catalog_source.SourceLines()
+
+
+def load_catalog(paths: Union[PathLike, Sequence[PathLike]], check_files: bool = True) -> Catalog:
+    """Load and merge catalog files and directories of *.yml / *.yaml.
+
+    Relative `source.file` paths are resolved against the directory of the catalog file that
+    names them; with `check_files` they must exist. Raises CatalogError listing every problem.
+    """
+    _require_libraries()
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    problems: List[CatalogProblem] = []
+    texts: List[Tuple[str, str]] = []
+    for path in _catalog_files([os.fspath(item) for item in paths], problems):
+        try:
+            texts.append((path, catalog_source.read_text(path)))
+        except catalog_source.YamlSourceError as exc:
+            problems.append(CatalogProblem(path, str(exc)))
+    return _load_texts(texts, problems, check_files)
+
+
+def load_catalog_texts(texts: Iterable[Tuple[str, str]], check_files: bool = True) -> Catalog:
+    """Build a catalog from (file name, YAML text) pairs, e.g. files read on the controller;
+    problems still name the file and line, and relative source files resolve against the file's directory."""
+    _require_libraries()
+    return _load_texts(texts, [], check_files)
+
+
+def load_catalog_documents(documents: Iterable[Tuple[str, Any]], check_files: bool = True) -> Catalog:
+    """Build a catalog from already parsed (file name, data) pairs; problems then have no line."""
+    _require_libraries()
+    return _build([(name, data, _NO_LINES) for name, data in documents], [], check_files)
+
+
+def catalog_files(paths: Sequence[PathLike]) -> List[str]:
+    """The catalog files that paths (files, directories of *.yml / *.yaml) name, in load order."""
+    problems: List[CatalogProblem] = []
+    files = _catalog_files([os.fspath(path) for path in paths], problems)
+    if problems:
+        raise CatalogError(problems)
+    return files
+
+
+def _catalog_files(paths: Sequence[str], problems: List[CatalogProblem]) -> List[str]:
+    files: List[str] = []
+    seen: Set[str] = set()
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(name for name in os.listdir(path)
+                           if name.endswith(CATALOG_SUFFIXES) and os.path.isfile(os.path.join(path, name)))
+            if not found:
+                problems.append(CatalogProblem(path, 'no *.yml or *.yaml catalog files in this directory'))
+            candidates = [os.path.join(path, name) for name in found]
+        elif os.path.isfile(path):
+            candidates = [path]
+        else:
+            problems.append(CatalogProblem(path, 'no such catalog file or directory'))
+            candidates = []
+        for candidate in candidates:  # a file named twice (itself and through its directory) loads once
+            key = os.path.realpath(candidate)
+            if key not in seen:
+                seen.add(key)
+                files.append(candidate)
+    return files
+
+
+def _load_texts(texts: Iterable[Tuple[str, str]], problems: List[CatalogProblem], check_files: bool) -> Catalog:
+    documents: List[Tuple[str, Any, catalog_source.SourceLines]] = []
+    for name, text in texts:
+        try:
+            data, lines = catalog_source.parse(text)
+        except catalog_source.YamlSourceError as exc:
+            problems.append(CatalogProblem(name, str(exc), line=catalog_source.yaml_error_line(exc)))
+            continue
+        documents.append((name, data, lines))
+    return _build(documents, problems, check_files)
+
+
+class _Defaults:
+    """A file's `defaults`: the valid fields, and those that were invalid (not to be blamed twice)."""
+
+    __slots__ = ('values', 'invalid')
+
+    def __init__(self, values: Mapping[str, Any], invalid: Set[str]) -> None:
+        self.values = values
+        self.invalid = invalid
+
+
+class _Entry:
+    """One item of `images` while loading: where it is, for messages and origins."""
+
+    __slots__ = ('source', 'index', 'data', 'lines', 'defaults', 'problems')
+
+    def __init__(self, source: str, index: int, data: Any, lines: catalog_source.SourceLines,
+                 defaults: _Defaults) -> None:
+        self.source = source
+        self.index = index
+        self.data = data
+        self.lines = lines
+        self.defaults = defaults
+        self.problems: List[CatalogProblem] = []
+
+    @property
+    def is_series(self) -> bool:
+        return isinstance(self.data, Mapping) and ('series' in self.data or 'versions' in self.data)
+
+    @property
+    def label(self) -> str:
+        position = 'images[%d]' % self.index
+        if not isinstance(self.data, Mapping):
+            return position
+        key, noun = ('series', 'series') if self.is_series else ('name', 'image')
+        value = self.data.get(key)
+        if isinstance(value, str) and value:
+            return '%s %s (%s)' % (noun, quote(value), position)
+        return position
+
+    @property
+    def line(self) -> Optional[int]:
+        return self.lines.image(self.index)
+
+    def version_line(self, version_index: int) -> Optional[int]:
+        return self.lines.version(self.index, version_index) or self.line
+
+    def add(self, field: Optional[str], message: str) -> None:
+        if field and field.endswith('.'):  # an empty mapping key, e.g. properties: {"": x}
+            field += "''"
+        match = _VERSION_FIELD.match(field or '')
+        line = self.version_line(int(match.group(1))) if match else self.line
+        self.problems.append(CatalogProblem(self.source, message, line=line, item=self.label, field=field or None))
+
+
+class _Named:
+    """An image name the catalog defines, for the uniqueness check across all files."""
+
+    __slots__ = ('name', 'entry', 'version', 'version_index')
+
+    def __init__(self, name: str, entry: _Entry, version: Optional[str] = None,
+                 version_index: Optional[int] = None) -> None:
+        self.name = name
+        self.entry = entry
+        self.version = version
+        self.version_index = version_index
+
+    @property
+    def where(self) -> str:
+        line = self.entry.line if self.version_index is None else self.entry.version_line(self.version_index)
+        place = self.entry.source if line is None else '%s:%d' % (self.entry.source, line)
+        return '%s at %s' % (self.entry.label, place)
+
+
+def _build(documents: Sequence[Tuple[str, Any, catalog_source.SourceLines]], problems: List[CatalogProblem],
+           check_files: bool) -> Catalog:
+    entries: List[_Entry] = []
+    for name, data, lines in documents:
+        defaults = _check_document(name, data, lines, problems)
+        if defaults is None:
+            continue
+        entries.extend(_Entry(name, index, item, lines, defaults) for index, item in enumerate(data['images']))
+
+    images: List[CatalogImage] = []
+    series: List[CatalogSeries] = []
+    for entry in entries:
+        built_images, built_series = _compile(entry, check_files)
+        problems.extend(entry.problems)
+        images.extend(built_images)
+        if built_series is not None:
+            series.append(built_series)
+    problems.extend(_check_unique(entries))
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(images, series, sources=[document[0] for document in documents])
+
+
+def _check_document(name: str, data: Any, lines: catalog_source.SourceLines,
+                    problems: List[CatalogProblem]) -> Optional[_Defaults]:
+    """Top-level checks; the file's defaults, or None if its images cannot be read."""
+    if not isinstance(data, Mapping):
+        problems.append(CatalogProblem(name, 'must be a mapping with version and images, got %s' % _kind(data)))
+        return None
+    found = validate(data, CATALOG_SCHEMA)[1]
+    for path, message in found:
+        problems.append(CatalogProblem(name, message, line=lines.keys.get(_top(path)), field=path))
+    bad = {_top(path) for path, _message in found}
+    if 'version' in bad or 'images' in bad:
+        return None
+    raw = data.get('defaults') if isinstance(data.get('defaults'), Mapping) else {}
+    invalid = {_top(path[len('defaults.'):]) for path, _message in found if path.startswith('defaults.')}
+    if 'defaults' in bad and not invalid:  # defaults itself is not a mapping
+        invalid = set(ATTRIBUTES_SCHEMA)
+    for index in _duplicates(raw.get('members') if 'members' not in invalid else None):
+        problems.append(CatalogProblem(name, 'duplicate member %s' % quote(raw['members'][index]),
+                                       line=lines.keys.get('defaults'), field='defaults.members[%d]' % index))
+    return _Defaults({key: value for key, value in raw.items() if key not in invalid}, invalid)
+
+
+def _compile(entry: _Entry, check_files: bool) -> Tuple[List[CatalogImage], Optional[CatalogSeries]]:
+    data = entry.data
+    if not isinstance(data, Mapping):
+        entry.add(None, 'must be a mapping, got %s' % _kind(data))
+        return [], None
+    found = validate(data, SERIES_SCHEMA if entry.is_series else IMAGE_SCHEMA)[1]
+    for path, message in found:
+        entry.add(path, message)
+    bad = {_top(path) for path, _message in found}
+    attributes = _merge_attributes(entry, bad)
+    if not entry.is_series:
+        source = _resolve_source(entry, '', data.get('source'), check_files) if 'source' not in bad else None
+        if entry.problems:
+            return [], None
+        return [CatalogImage(name=data['name'], source=source, sha256=data['sha256'].lower(),
+                             origin=Origin(entry.source, entry.line), **attributes)], None
+    return _compile_series(entry, data, attributes, found, check_files)
+
+
+def _merge_attributes(entry: _Entry, bad: Set[str]) -> Dict[str, Any]:
+    """The image's attributes over its file's defaults, with the cross-field checks."""
+    data, defaults = entry.data, entry.defaults.values
+    unknown = bad | {key for key in entry.defaults.invalid if key not in entry.data}
+
+    def pick(key: str, default: Any) -> Any:
+        if key in data and data[key] is not None and key not in bad:
+            return data[key]
+        return defaults.get(key, default)
+
+    if 'disk_format' not in unknown and pick('disk_format', None) is None:
+        entry.add('disk_format', "required field is missing (set it on the image or in the file's defaults)")
+    visibility = pick('visibility', DEFAULT_VISIBILITY)
+    members = pick('members', [])
+    if members and visibility != 'shared' and not {'members', 'visibility'} & unknown:
+        inherited = ' (members come from the defaults)' if 'members' not in data else ''
+        entry.add('members', "only allowed with visibility 'shared', got visibility %s%s" % (quote(visibility), inherited))
+    if 'members' in data and 'members' not in bad:
+        for index in _duplicates(data['members']):
+            entry.add('members[%d]' % index, 'duplicate member %s' % quote(data['members'][index]))
+    properties = dict(defaults.get('properties') or {})
+    properties.update(data.get('properties') or {} if 'properties' not in bad else {})
+    tags = set(defaults.get('tags') or []) | set(data.get('tags') or [] if 'tags' not in bad else [])
+    return {
+        'disk_format': pick('disk_format', None),
+        'container_format': pick('container_format', DEFAULT_CONTAINER_FORMAT),
+        'min_disk': pick('min_disk', 0),
+        'min_ram': pick('min_ram', 0),
+        'properties': {str(key): property_text(value) for key, value in sorted(properties.items(), key=_key_text)},
+        'tags': sorted(tags),
+        'visibility': visibility,
+        'protected': pick('protected', False),
+        'hidden': pick('hidden', False),
+        'members': list(members),
+    }
+
+
+def _compile_series(entry: _Entry, data: Mapping[str, Any], attributes: Dict[str, Any],
+                    found: Sequence[Tuple[str, str]], check_files: bool) -> Tuple[List[CatalogImage], Optional[CatalogSeries]]:
+    bad_paths = {path for path, _message in found}
+    retire = (data.get('retire') or {}) if 'retire' not in {_top(path) for path in bad_paths} else {}
+    deactivate, delete = parse_duration(retire.get('deactivate_after')), parse_duration(retire.get('delete_after'))
+    if deactivate is not None and delete is not None and delete <= deactivate:
+        entry.add('retire.delete_after', 'must be longer than deactivate_after (%s), got %s' % (
+            retire['deactivate_after'], quote(retire['delete_after'])))
+
+    versions = data.get('versions') if isinstance(data.get('versions'), list) else []
+    good: List[Tuple[int, Mapping[str, Any]]] = []
+    first_index: Dict[str, int] = {}
+    for index, version in enumerate(versions):
+        prefix = 'versions[%d]' % index
+        if not isinstance(version, Mapping) or prefix in bad_paths:
+            continue
+        text = version.get('version')
+        if isinstance(text, str) and '%s.version' % prefix not in bad_paths:
+            if text in first_index:
+                entry.add('%s.version' % prefix, 'duplicate version %s; already at versions[%d]' % (
+                    quote(text), first_index[text]))
+            else:
+                first_index[text] = index
+        if 'source' in version and '%s.source' % prefix not in bad_paths \
+                and not any(path.startswith('%s.source.' % prefix) for path in bad_paths):
+            version = dict(version, source=_resolve_source(entry, prefix + '.', version['source'], check_files))
+        good.append((index, version))
+
+    dated = [index for index, version in good if version.get('released') is not None]
+    if dated and len(dated) < len(versions):
+        for index, version in good:
+            if 'released' not in version:
+                entry.add('versions[%d].released' % index,
+                          'required because other versions of this series have a release date: '
+                          'give released for all versions or none')
+    if entry.problems:
+        return [], None
+
+    order = 'released' if dated else 'version'
+    ordered = sorted((version for _index, version in good), reverse=True,
+                     key=lambda version: (parse_released(version['released']), version['version'])
+                     if dated else version['version'])
+    keep = data.get('keep') if data.get('keep') is not None else DEFAULT_KEEP
+    hide = retire.get('hide') if retire.get('hide') is not None else DEFAULT_HIDE
+    template = data['name']
+    line_of = {version['version']: entry.version_line(index) for index, version in good}
+    images = []
+    for rank, version in enumerate(ordered):
+        kept = rank < keep
+        state = STATE_ACTIVE if kept else (STATE_HIDDEN if hide else STATE_RETIRED)
+        images.append(CatalogImage(
+            name=template.replace(VERSION_PLACEHOLDER, version['version']),
+            source=version['source'], sha256=version['sha256'].lower(),
+            origin=Origin(entry.source, line_of[version['version']]),
+            series=data['series'], version=version['version'],
+            released=parse_released(version['released']) if dated else None,
+            rank=rank, desired_state=state,
+            deactivate_after_seconds=None if kept else deactivate,
+            delete_after_seconds=None if kept else delete,
+            **dict(attributes, hidden=True if state == STATE_HIDDEN else attributes['hidden'])))
+    summary = CatalogSeries(
+        series=data['series'], name=template, keep=keep, hide=hide,
+        deactivate_after=retire.get('deactivate_after'), deactivate_after_seconds=deactivate,
+        delete_after=retire.get('delete_after'), delete_after_seconds=delete, order=order,
+        versions=[image.version for image in images], images=[image.name for image in images],
+        origin=Origin(entry.source, entry.line))
+    return images, summary
+
+
+def _resolve_source(entry: _Entry, prefix: str, source: Mapping[str, Any], check_files: bool) -> Dict[str, str]:
+    """{'url': url} as given, or {'file': absolute path}, relative to the catalog file's directory."""
+    if 'url' in source:
+        return {'url': source['url']}
+    given = source['file']
+    path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(entry.source)), given))
+    if check_files and not os.path.isfile(path):
+        where = '' if os.path.isabs(given) else " (relative to the catalog file's directory)"
+        if os.path.exists(path):
+            entry.add(prefix + 'source.file', 'not a regular file: %s%s' % (quote(given), where))
+        else:
+            entry.add(prefix + 'source.file', 'no such file %s%s' % (quote(given), where))
+    return {'file': path}
+
+
+def _check_unique(entries: Sequence[_Entry]) -> List[CatalogProblem]:
+    """Image names across the whole catalog (series names expanded), and series ids."""
+    problems: List[CatalogProblem] = []
+    first_name: Dict[str, _Named] = {}
+    first_series: Dict[str, _Entry] = {}
+    for entry in entries:
+        entry.problems = []  # those of _compile are reported already
+        for named in _names(entry):
+            earlier = first_name.setdefault(named.name, named)
+            if earlier is named:
+                continue
+            if named.version is None:
+                entry.add('name', 'duplicate image name %s; already defined by %s' % (quote(named.name), earlier.where))
+            else:
+                entry.add('name', 'expands to %s for version %s (versions[%d]), a duplicate image name; '
+                                  'already defined by %s' % (quote(named.name), quote(named.version),
+                                                             named.version_index, earlier.where))
+        series = entry.data.get('series') if entry.is_series else None
+        if isinstance(series, str) and series:
+            earlier_entry = first_series.setdefault(series, entry)
+            if earlier_entry is not entry:
+                entry.add('series', 'duplicate series %s; already defined by %s' % (
+                    quote(series), _Named(series, earlier_entry).where))
+        problems.extend(entry.problems)
+    return problems
+
+
+def _names(entry: _Entry) -> List[_Named]:
+    data = entry.data
+    if not isinstance(data, Mapping):
+        return []
+    name = data.get('name')
+    if not isinstance(name, str) or not name:
+        return []
+    if not entry.is_series:
+        return [_Named(name, entry)]
+    if VERSION_PLACEHOLDER not in name or not isinstance(data.get('versions'), list):
+        return []
+    named: List[_Named] = []
+    seen: Set[str] = set()
+    for index, version in enumerate(data['versions']):
+        text = version.get('version') if isinstance(version, Mapping) else None
+        if isinstance(text, str) and text.strip() and text not in seen:  # duplicates are reported already
+            seen.add(text)
+            named.append(_Named(name.replace(VERSION_PLACEHOLDER, text), entry, text, index))
+    return named
+
+
+def _duplicates(values: Any) -> List[int]:
+    if not isinstance(values, list):
+        return []
+    seen: Set[Any] = set()
+    found = []
+    for index, value in enumerate(values):
+        if isinstance(value, str):
+            if value in seen:
+                found.append(index)
+            seen.add(value)
+    return found
+
+
+def _top(path: str) -> str:
+    return re.split(r'[.\[]', path, maxsplit=1)[0]
+
+
+def _key_text(item: Tuple[Any, Any]) -> str:
+    return str(item[0])
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return 'an empty document'
+    return describe_kind(value)
+
+
+def _require_libraries() -> None:
+    missing = [name for name, lib in (('cerberus', cerberus), ('PyYAML', yaml)) if lib is None]
+    if missing:
+        raise CatalogError([CatalogProblem(
+            '<catalog>', 'needs the Python libraries %s on the host that loads the catalog: pip install %s '
+                         '(see requirements.txt)' % (', '.join(missing), ' '.join(missing)))])
