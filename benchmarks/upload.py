@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Upload throughput and memory of imagegov.openstack.image against a bare HTTP PUT.
 
 One run, against a running devcloud (``./dev cloud start``):
@@ -12,9 +11,9 @@ One run, against a running devcloud (``./dev cloud start``):
 3. module: ``ansible-playbook`` with one task ``imagegov.openstack.image`` (filename=the
    file, disk_format raw). The module's Python runs under a small interpreter wrapper that
    records the wall time and the peak RSS (getrusage RUSAGE_CHILDREN, "maximum resident
-   set size") of exactly the process that runs the module: start-up, auth, lookups,
-   record creation, the streamed upload (sha256 + format inspection + PUT), the sha256
-   property patch and the final GET;
+   set size") of exactly the process that runs the module: start-up, auth, policy
+   checks, the 8 MiB header pre-scan, lookups, record creation, the streamed upload
+   (sha256 + format inspection + PUT), the sha256 property patch and the final GET;
 4. baseline and module alternate (--rounds, default 2: B M B M) and the best of each is
    reported, so neither profits more from caches; the file is read once beforehand, so
    it is in the page cache for every upload (both sides read from memory, not disk);
@@ -42,6 +41,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -67,8 +67,13 @@ WRAPPER = '''#!{python}
 import json, os, resource, subprocess, sys, time
 start = time.time()
 t0 = time.perf_counter()
-rc = subprocess.call([{python!r}] + sys.argv[1:])
+child = subprocess.Popen([{python!r}] + sys.argv[1:])
+marker = os.path.join({running!r}, str(child.pid))
+with open(marker, 'w'):  # lets the benchmark stop a module left running by an interrupt
+    pass
+rc = child.wait()
 seconds = time.perf_counter() - t0
+os.unlink(marker)
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open({log!r}, 'a') as log:
     log.write(json.dumps(dict(argv=sys.argv[1:], rc=rc, start=start, seconds=seconds,
@@ -105,7 +110,7 @@ def make_file(path: Path, size: int) -> tuple[float, bool]:
     if path.is_file() and path.stat().st_size == size:
         return 0.0, True
     path.parent.mkdir(parents=True, exist_ok=True)
-    block = random.Random(SEED).randbytes(BLOCK)
+    block = memoryview(random.Random(SEED).randbytes(BLOCK))
     start = time.perf_counter()
     partial = path.with_suffix('.partial')
     with open(partial, 'wb') as out:
@@ -140,7 +145,12 @@ class Cloud:
         import openstack
         import requests
         self.requests = requests
-        self.conn = openstack.connect(cloud=cloud)
+        try:
+            self.conn = openstack.connect(cloud=cloud)
+            self.conn.session.get_token()
+        except Exception as exc:  # unknown cloud entry, Keystone down, bad password...
+            raise RuntimeError(f'cannot use cloud {cloud!r} of {os.environ["OS_CLIENT_CONFIG_FILE"]}: '
+                               f"{str(exc).rstrip('.')}. Is the devcloud running (./dev cloud status)?") from exc
         self.endpoint = self.conn.image.get_endpoint().rstrip('/')  # .../v2
         if not self.endpoint.endswith('/v2'):
             self.endpoint += '/v2'
@@ -249,7 +259,10 @@ class ModuleRunner:
         link.symlink_to(REPO)
         self.rss_log = self.dir / 'module-runs.jsonl'
         self.interpreter = self.dir / 'python-wrapper'
-        self.interpreter.write_text(WRAPPER.format(python=sys.executable, log=str(self.rss_log)))
+        self.running = self.dir / 'running'
+        self.running.mkdir()
+        self.interpreter.write_text(WRAPPER.format(python=sys.executable, log=str(self.rss_log),
+                                                   running=str(self.running)))
         self.interpreter.chmod(self.interpreter.stat().st_mode | stat.S_IXUSR)
         self.playbook = self.dir / 'upload.yml'
         self.playbook.write_text(PLAYBOOK)
@@ -282,7 +295,8 @@ class ModuleRunner:
         start = time.perf_counter()
         proc = subprocess.run([self.ansible_playbook, '-i', 'localhost,', '-c', 'local',
                                '-e', extra, str(self.playbook)],
-                              env=self.env, cwd=self.dir, capture_output=True, text=True)
+                              env=self.env, cwd=self.dir, capture_output=True, text=True,
+                              check=False)
         playbook_seconds = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f'ansible-playbook failed (rc {proc.returncode}):\n'
@@ -307,8 +321,34 @@ class ModuleRunner:
                     glance_put_ms=glance_put_ms(glance_log, image['id']),
                     os_hash_value=image.get('os_hash_value'), sha256=image[SHA256_PROPERTY])
 
+    def stop_left_running(self) -> None:
+        """After an interrupt the module may still run (Ctrl-C stops ansible-playbook, not
+        always its module): stop it, so that the clean-up sees every image it made."""
+        for marker in self.running.iterdir():
+            pid = int(marker.name)
+            try:
+                if 'AnsiballZ_' not in Path(f'/proc/{pid}/cmdline').read_text():
+                    continue
+                os.kill(pid, signal.SIGTERM)
+            except (OSError, ValueError):
+                continue
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+            log(f'stopped the module process {pid} left running')
+
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ('Z', 'X')
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -434,7 +474,7 @@ def report(size: int, baselines: list[dict[str, Any]], modules: list[dict[str, A
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--size-gib', type=float, default=2.0)
     parser.add_argument('--cloud', default='devcloud-alpha')
     parser.add_argument('--rounds', type=int, default=2)
@@ -454,22 +494,25 @@ def main() -> int:
     size = int(args.size_gib * GIB)
     path = args.workdir / f'upload-{size}.raw'
 
-    seconds, reused = make_file(path, size)
-    log(f'test file {path}: ' + ('reused' if reused else
-                                 f'written in {seconds:.1f} s ({mib_s(size, seconds):.0f} MiB/s)'))
-    load_before = [round(x, 2) for x in os.getloadavg()]
-    code = code_version()
-    cache_seconds = read_through(path)
-    log(f'read once into the page cache: {cache_seconds:.2f} s '
-        f'({mib_s(size, cache_seconds):.0f} MiB/s)')
-
-    cloud = Cloud(args.cloud)
-    tag = uuid.uuid4().hex[:8]
-    runner = ModuleRunner(args.workdir, args.cloud, clouds_yaml)
+    if args.rounds < 1:
+        raise SystemExit('--rounds must be at least 1')
+    cloud: Cloud | None = None
+    runner: ModuleRunner | None = None
     names: list[str] = []
     baselines: list[dict[str, Any]] = []
     modules: list[dict[str, Any]] = []
     try:
+        seconds, reused = make_file(path, size)
+        log(f'test file {path}: ' + ('reused' if reused else
+                                     f'written in {seconds:.1f} s ({mib_s(size, seconds):.0f} MiB/s)'))
+        load_before = [round(x, 2) for x in os.getloadavg()]
+        code = code_version()
+        cache_seconds = read_through(path)
+        log(f'read once into the page cache: {cache_seconds:.2f} s '
+            f'({mib_s(size, cache_seconds):.0f} MiB/s)')
+        cloud = Cloud(args.cloud)
+        runner = ModuleRunner(args.workdir, args.cloud, clouds_yaml)
+        tag = uuid.uuid4().hex[:8]
         for index in range(1, args.rounds + 1):
             log(f'round {index}: baseline PUT ...')
             baselines.append(run_baseline(cloud, path, glance_log, f'{tag}-r{index}'))
@@ -483,10 +526,16 @@ def main() -> int:
             log(f"round {index}: module {result['seconds']:.2f} s, "
                 f"peak RSS {result['peak_rss_kib'] * 1024 / 1e6:.1f} MB")
     finally:
-        problems = cloud.cleanup(names)
-        runner.close()
+        problems = []
+        if runner is not None:
+            runner.stop_left_running()
+        if cloud is not None:
+            problems = cloud.cleanup(names)
+        if runner is not None:
+            runner.close()
         if not args.keep_file:
             path.unlink(missing_ok=True)
+            path.with_suffix('.partial').unlink(missing_ok=True)
             try:
                 args.workdir.rmdir()
             except OSError:
@@ -511,4 +560,11 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print('interrupted (images made by this run were deleted)', file=sys.stderr)
+        sys.exit(130)
+    except RuntimeError as exc:
+        print(f'benchmark failed (images made by this run were deleted): {exc}', file=sys.stderr)
+        sys.exit(1)

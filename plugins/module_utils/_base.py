@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import signal
 import traceback
 from typing import Any
 
@@ -158,6 +159,9 @@ class ImagegovModule:
         raise NotImplementedError
 
     def __call__(self) -> None:
+        # A cancelled job (AWX, a timeout) terminates the module: turn that into an
+        # exception so half-done work is rolled back instead of left behind.
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             self.run()
         except GlanceError as exc:
@@ -176,6 +180,10 @@ class ImagegovModule:
         except ksa_exceptions.ClientException as exc:
             self.fail(f'Cannot reach the cloud: {exc}. Check auth_url in the cloud / auth '
                       'options and that the endpoints are reachable from this host.')
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(f'terminated by signal {signum}')
 
 
 def _looks_like_id(value: str) -> bool:

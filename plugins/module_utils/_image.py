@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ._content import ContentScanner, Source, SourceError
 from ._errors import ImagegovError
 from ._glance import Glance
+from ._undo import UndoLog
 from ._usage import blocking_usage
 from ._state import (ATTRIBUTES, BASE_FIELDS, SHA256_PROPERTY, DesiredImage, apply_patch,
                      content_bound_changes, creation_fields, plan_patch, properties_of,
@@ -93,7 +94,7 @@ class ImageReconciler:
         self.wait = wait
         self.timeout = timeout
         self.outcome = Outcome()
-        self._undo: list[tuple[str, Callable[[], Any]]] = []
+        self._undo = UndoLog(self.outcome.operations)
 
     # -- state: absent -------------------------------------------------------------
     def absent(self, current: dict[str, Any] | None, usage_provider: Any = None) -> Outcome:
@@ -148,8 +149,8 @@ class ImageReconciler:
             else:
                 image = self._update(current, desired, content)
             image = self._set_activation(image, deactivated)
-        except Exception:
-            self._rollback()
+        except BaseException:  # an interrupted or terminated run undoes its steps too
+            self._undo.rollback()
             raise
         self.outcome.after = image
         return self.outcome
@@ -237,8 +238,7 @@ class ImageReconciler:
         restore = [{'op': 'replace', 'path': '/name', 'value': old['name']},
                    {'op': 'replace', 'path': '/os_hidden', 'value': bool(old.get('os_hidden'))},
                    {'op': 'remove', 'path': f'/{REPLACED_BY_PROPERTY}'}]
-        self._undo.append((f"restore {old['id']}",
-                           lambda: self.glance.patch_image(old['id'], restore)))
+        self._undo.add(f"restore {old['id']}", lambda: self.glance.patch_image(old['id'], restore))
 
     def _create(self, desired: DesiredImage, content: ContentRequest) -> dict[str, Any]:
         protected = desired.attributes.get('protected')
@@ -259,8 +259,7 @@ class ImageReconciler:
                 self._upload(image, content)
             return image
         image = self.glance.create_image(fields)
-        self._undo.append((f"delete {image['id']}",
-                           lambda: self.glance.delete_image(image['id'])))
+        self._undo.add(f"delete {image['id']}", lambda: self.glance.delete_image(image['id']))
         if content.source is not None:
             image = self._upload(image, content)
         if protected:
@@ -377,16 +376,6 @@ class ImageReconciler:
     def _record(self, operation: str) -> None:
         self.outcome.changed = True
         self.outcome.operations.append(operation)
-
-    def _rollback(self) -> None:
-        for label, undo in reversed(self._undo):
-            try:
-                undo()
-            except Exception as exc:  # report, keep undoing the rest
-                self.outcome.operations.append(f'rollback step {label!r} failed: {exc}')
-            else:
-                self.outcome.operations.append(f'rolled back: {label}')
-        self._undo.clear()
 
 
 def _protection_ops(protect: bool) -> list[dict[str, Any]]:

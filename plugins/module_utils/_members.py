@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ._errors import ImagegovError
 from ._glance import Glance, is_uuid
+from ._undo import UndoLog
 
 GONE_STATUSES = ('killed', 'deleted', 'pending_delete')
 MEMBER_STATUSES = ('accepted', 'rejected', 'pending')
@@ -136,7 +137,7 @@ class MemberReconciler:
         self.check_mode = check_mode
         self.labels = labels or {}
         self.outcome = MemberOutcome()
-        self._undo: list[tuple[str, Callable[[], Any]]] = []
+        self._undo = UndoLog(self.outcome.operations)
 
     # -- the owner's side: who the image is shared with ----------------------------
     def share(self, image: dict[str, Any], wanted: list[str], state: str, purge: bool,
@@ -186,8 +187,8 @@ class MemberReconciler:
                 self.glance.remove_member(image['id'], member)
                 self._done(f'remove member {self._label(member)} (was {out.before[member]})',
                            lambda m=member: self.glance.add_member(image['id'], m))
-        except Exception:
-            self._rollback()
+        except BaseException:  # an interrupted or terminated run undoes its steps too
+            self._undo.rollback()
             raise
         return out
 
@@ -262,15 +263,6 @@ class MemberReconciler:
 
     def _done(self, operation: str, undo: Callable[[], Any]) -> None:
         self.outcome.operations.append(operation)
-        self._undo.append((operation, undo))
-
-    def _rollback(self) -> None:
-        for label, undo in reversed(self._undo):
-            try:
-                undo()
-            except Exception as exc:  # report, keep undoing the rest
-                self.outcome.operations.append(f'rollback of {label!r} failed: {exc}')
-            else:
-                note = ' (a re-added member is pending until it accepts again)' if label.startswith('remove') else ''
-                self.outcome.operations.append(f'rolled back: {label}{note}')
-        self._undo.clear()
+        # Glance re-adds a removed member as pending: say so if it comes back that way.
+        note = ' (a re-added member is pending until it accepts again)' if operation.startswith('remove') else ''
+        self._undo.add(operation, undo, note)

@@ -1,0 +1,28 @@
+# PRIVATE to the collection: not a public API.
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Steps already done, each with how to undo it, so a failed run leaves things as it found them."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+class UndoLog:
+    def __init__(self, operations: list[str]) -> None:
+        self.operations = operations
+        self._steps: list[tuple[str, Callable[[], Any], str]] = []
+
+    def add(self, label: str, undo: Callable[[], Any], note: str = '') -> None:
+        self._steps.append((label, undo, note))
+
+    def rollback(self) -> None:
+        """Undo in reverse order; a step that cannot be undone is reported and the rest still run."""
+        for label, undo, note in reversed(self._steps):
+            try:
+                undo()
+            except Exception as exc:
+                self.operations.append(f'rollback of {label!r} failed: {exc}')
+            else:
+                self.operations.append(f'rolled back: {label}{note}')
+        self._steps.clear()
