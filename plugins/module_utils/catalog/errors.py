@@ -2,7 +2,9 @@
 """Catalog loading errors: every problem found, each naming file, line, image and field."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Optional
+
+from ..policy.errors import ProblemsError
 
 
 class CatalogProblem:
@@ -35,18 +37,7 @@ class CatalogProblem:
                 'message': self.message, 'text': str(self)}
 
 
-class CatalogError(Exception):
-    """A catalog could not be loaded; `problems` lists everything found, not just the first."""
+class CatalogError(ProblemsError):
+    """A catalog could not be loaded; `problems` lists every CatalogProblem found."""
 
-    def __init__(self, problems: Iterable[CatalogProblem]) -> None:
-        self.problems: List[CatalogProblem] = list(problems)
-        super().__init__(self._summary())
-
-    @property
-    def messages(self) -> List[str]:
-        return [str(problem) for problem in self.problems]
-
-    def _summary(self) -> str:
-        count = len(self.problems)
-        heading = '%d problem%s in catalog' % (count, '' if count == 1 else 's')
-        return '\n  - '.join([heading + ':'] + self.messages)
+    subject = 'catalog'

@@ -2,7 +2,7 @@
 """Policy loading errors: every problem found, each naming file, item and field."""
 from __future__ import annotations
 
-from typing import Iterable, List, Optional
+from typing import Any, Iterable, List, Optional
 
 
 class PolicyProblem:
@@ -30,11 +30,13 @@ class PolicyProblem:
         return 'PolicyProblem(%r)' % str(self)
 
 
-class PolicyError(Exception):
-    """A policy could not be loaded; `problems` lists everything found, not just the first."""
+class ProblemsError(Exception):
+    """Something could not be loaded; `problems` lists everything found, not just the first."""
 
-    def __init__(self, problems: Iterable[PolicyProblem]) -> None:
-        self.problems: List[PolicyProblem] = list(problems)
+    subject = 'input'
+
+    def __init__(self, problems: Iterable[Any]) -> None:
+        self.problems: List[Any] = list(problems)
         super().__init__(self._summary())
 
     @property
@@ -43,5 +45,11 @@ class PolicyError(Exception):
 
     def _summary(self) -> str:
         count = len(self.problems)
-        heading = '%d problem%s in policy' % (count, '' if count == 1 else 's')
+        heading = '%d problem%s in %s' % (count, '' if count == 1 else 's', self.subject)
         return '\n  - '.join([heading + ':'] + self.messages)
+
+
+class PolicyError(ProblemsError):
+    """A policy could not be loaded; `problems` lists every PolicyProblem found."""
+
+    subject = 'policy'

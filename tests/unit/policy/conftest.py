@@ -1,48 +1,16 @@
-"""Make `ansible_collections.imagegov.openstack` importable for the policy engine tests.
-
-When the repository is not already installed as a collection, a temporary
-`ansible_collections/imagegov/openstack` symlink to the repository root is put
-at the front of sys.path.
-"""
+"""Fixtures of the policy engine tests: the test clock, a usage double, rule fixture cases."""
 from __future__ import annotations
 
-import atexit
 import datetime
-import os
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from ansible_collections.imagegov.openstack.plugins.module_utils import policy as engine
+
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
-COLLECTION = 'ansible_collections.imagegov.openstack'
-
-
-def _make_collection_importable() -> None:
-    try:
-        __import__(COLLECTION + '.plugins.module_utils.policy')
-        return
-    except ImportError:
-        pass
-    root = tempfile.mkdtemp(prefix='imagegov-policy-tests-')
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    namespace = Path(root, 'ansible_collections', 'imagegov')
-    namespace.mkdir(parents=True)
-    os.symlink(REPO_ROOT, namespace / 'openstack', target_is_directory=True)
-    sys.path.insert(0, root)
-    for name in [name for name in sys.modules if name == 'ansible_collections' or name.startswith('ansible_collections.')]:
-        del sys.modules[name]
-    __import__(COLLECTION + '.plugins.module_utils.policy')
-
-
-_make_collection_importable()
-
-from ansible_collections.imagegov.openstack.plugins.module_utils import policy as engine  # noqa: E402
 
 # Evaluation clock for every test: exceptions in fixtures expire around it.
 NOW = datetime.datetime(2025, 6, 15, 12, 0, tzinfo=datetime.timezone.utc)
