@@ -28,9 +28,10 @@ ATTRIBUTES = ('name', 'disk_format', 'container_format', 'min_disk', 'min_ram',
 BASE_FIELDS = READ_ONLY_FIELDS | frozenset(ATTRIBUTES) | {'tags'}
 # Attributes that Glance fixes once data is uploaded: a change needs new image data.
 CONTENT_BOUND_ATTRIBUTES = ('disk_format', 'container_format')
-# Properties that purge_properties must keep: Glance's import bookkeeping and the
-# content identity this collection records.
-KEPT_PROPERTY_PREFIXES = ('os_glance', 'owner_specified.openstack.')
+# Properties that purge_properties must keep: Glance's import bookkeeping, the content
+# identity this collection records, and its notes on replaced and usage-protected images.
+KEPT_PROPERTY_PREFIXES = ('os_glance', 'owner_specified.openstack.', 'imagegov_replaced_by',
+                          'imagegov_protected_while_used')
 
 
 @dataclass

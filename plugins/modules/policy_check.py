@@ -208,20 +208,17 @@ requests:
   type: int
 """
 
-import os
-import tempfile
 from typing import Any
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
-from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ARGSPEC, load_module_policy
+from ansible_collections.imagegov.openstack.plugins.module_utils._reports import (
+    REPORTS, check_report_path, read_report, write_report)
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
-    ACTIONS, PolicyError, build_request, evaluate_batch, render_json, render_junit, render_sarif)
+    ACTIONS, PolicyError, build_request, evaluate_batch)
 
 REQUEST_FIELDS = ('action', 'actor', 'image', 'current', 'content', 'usage', 'source')
 MAPPING_FIELDS = ('actor', 'image', 'current', 'content', 'usage', 'source')
-REPORTS = (('json', 'report_json', render_json), ('junit', 'report_junit', render_junit),
-           ('sarif', 'report_sarif', render_sarif))
 # Every image the caller may see: Glance's default list leaves out hidden images and
 # shared images whose membership the caller has not accepted.
 AUDIT_FILTERS = (('visibility', 'all'), ('member_status', 'all'))
@@ -253,8 +250,8 @@ class PolicyCheckModule(ImagegovModule):
                 self.fail(f'{len(problems)} problem(s) in option requests; nothing was evaluated:\n'
                           + '\n'.join(problems), request_problems=problems)
         for _fmt, option, _render in REPORTS:
-            if p[option] and os.path.isdir(p[option]):
-                self.fail(f'Option {option}: {p[option]} is a directory; give the path of a file.')
+            if p[option]:
+                check_report_path(p[option], option)
         try:
             policy = load_module_policy(p)
         except PolicyError as exc:
@@ -292,42 +289,15 @@ class PolicyCheckModule(ImagegovModule):
                 continue
             text = render(decisions, policy) if fmt == 'sarif' else render(decisions)
             data = text.encode('utf-8')
-            if _read(path, option) == data:
+            if read_report(path, option) == data:
                 if not self.check_mode:
                     self.result['reports'][fmt] = path
                 continue
             self.result['changed'] = True
             self.result['reports_changed'].append(fmt)
             if not self.check_mode:
-                self.write_atomically(path, data, option)
+                write_report(self.ansible, path, data, option)
                 self.result['reports'][fmt] = path
-
-    def write_atomically(self, path: str, data: bytes, option: str) -> None:
-        directory = os.path.dirname(os.path.abspath(path))
-        tmp = None
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=directory)
-            with os.fdopen(fd, 'wb') as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-        except OSError as exc:
-            if tmp:
-                os.unlink(tmp)
-            self.fail(f'Option {option}: cannot write {path}: {exc.strerror or exc}. Give a '
-                      'writable path on the host the module runs on.')
-        self.ansible.atomic_move(tmp, path)
-
-
-def _read(path: str, option: str) -> bytes | None:
-    if os.path.isdir(path):
-        raise ImagegovError(f'Option {option}: {path} is a directory; give the path of a file.')
-    try:
-        with open(path, 'rb') as stream:
-            return stream.read()
-    except OSError:
-        return None  # missing or unreadable: written (again), where a real problem is reported
 
 
 def request_problems(requests: list[Any]) -> list[str]:

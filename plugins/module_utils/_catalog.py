@@ -1,0 +1,213 @@
+# PRIVATE to the collection: not a public API.
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reconcile a whole catalog: one listing, a plan the policy sees in full, then the changes.
+
+Each catalog image goes through the same ImageReconciler as the image module, first in
+check mode (the plan) and then for real, with the current image taken from one listing
+of the project's images instead of a lookup per image. An unchanged image costs no request.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ._content import Source, prescan
+from ._errors import ImagegovError
+from ._glance import Glance
+from ._image import GONE_STATUSES, ContentRequest, ImageReconciler, Outcome
+from ._policy import PolicyRefusal
+from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage
+from ._usage import blocking_usage
+
+MANAGED_BY_PROPERTY = 'imagegov_catalog'
+RETIRED_AT_PROPERTY = 'imagegov_retired_at'
+# Fields whose change is the reconciler's own doing, not drift worth showing.
+UNINTERESTING_FIELDS = VOLATILE_FIELDS | {'created_at', 'checksum', 'os_hash_algo', 'os_hash_value', 'size',
+                                          'virtual_size', 'stores', 'id', 'owner'}
+
+
+@dataclass
+class PlanItem:
+    name: str
+    action: str
+    origin: str | None = None
+    operations: list[str] = field(default_factory=list)
+    changes: dict[str, Any] = field(default_factory=dict)
+    policy: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})}
+
+
+class CatalogReconciler:
+    def __init__(self, glance: Glance, caller_project_id: str, make_gate: Callable[[], Any],
+                 usage: Callable[[dict[str, Any]], dict[str, Any]], name: str, timeout: int) -> None:
+        self.glance = glance
+        self.caller_project_id = caller_project_id
+        self.make_gate = make_gate
+        self.usage = usage
+        self.name = name
+        self.timeout = timeout
+        self.now = datetime.datetime.now(datetime.timezone.utc)
+        self.current: dict[str, list[dict[str, Any]]] = {}
+
+    def inventory(self) -> None:
+        """Every image of the project, hidden ones included: one paged listing per pass."""
+        for hidden in ('false', 'true'):
+            for image in self.glance.iter_images({'owner': self.caller_project_id, 'visibility': 'all',
+                                                  'os_hidden': hidden}):
+                if image.get('status') not in GONE_STATUSES:
+                    self.current.setdefault(image.get('name'), []).append(image)
+
+    # -- plan -------------------------------------------------------------------------
+    def plan(self, catalog: Any, prune: bool) -> list[PlanItem]:
+        gate = self.make_gate()
+        items = [self._item(image, check_mode=True, gate=gate) for image in catalog.images]
+        if prune:
+            wanted = set(catalog.names)
+            items += [self._prune(image, check_mode=True, gate=gate)
+                      for name, images in sorted(self.current.items(), key=lambda kv: str(kv[0]))
+                      for image in images
+                      if name not in wanted and image.get(MANAGED_BY_PROPERTY) == self.name]
+        return items
+
+    def apply(self, catalog: Any, plan: list[PlanItem]) -> list[PlanItem]:
+        """Carry out the planned changes that the policy allowed, catalog order, prune last."""
+        gate = self.make_gate()
+        by_name = {image.name: image for image in catalog.images}
+        done = []
+        for item in plan:
+            if item.action in ('noop', 'refused', 'kept', 'error'):
+                done.append(item)
+            elif item.action == 'prune':
+                image = next(i for images in self.current.values() for i in images if i['id'] == item.id)
+                done.append(self._prune(image, check_mode=False, gate=gate))
+            else:
+                done.append(self._item(by_name[item.name], check_mode=False, gate=gate))
+        return done
+
+    # -- one catalog image ----------------------------------------------------------------
+    def _item(self, image: Any, check_mode: bool, gate: Any) -> PlanItem:
+        item = PlanItem(image.name, 'noop', origin=str(image.origin))
+        found = [i for i in self.current.get(image.name, [])]
+        if len(found) > 1:
+            item.action = 'error'
+            item.reason = (f'{len(found)} images of this project are named {image.name!r} ('
+                           + ', '.join(i['id'] for i in found) + '); delete the extra ones')
+            return item
+        current = found[0] if found else None
+        if current is None and image.desired_state != 'active':
+            # A retired build is never uploaded (again): once deleted it stays deleted.
+            item.reason = 'retired build, not in the cloud'
+            return item
+        retired_since = self._retired_since(image, current)
+        due = self._due(image, retired_since)
+        if due == 'delete':
+            return self._delete(item, current, check_mode, gate)
+        desired = self._desired(image, current, retired_since)
+        source = Source(image.source.get('file'), image.source.get('url'), None)
+        new_bytes = current is None or current.get(SHA256_PROPERTY) != image.sha256
+        content = ContentRequest(source, 'put', image.sha256, 'replace',
+                                 prescan(source) if new_bytes and check_mode else None)
+        return self._run(item, current, gate, check_mode,
+                         lambda rec: rec.present(current, desired, content, due == 'deactivate'))
+
+    def _desired(self, image: Any, current: dict[str, Any] | None, retired_since: str | None) -> DesiredImage:
+        properties = dict(image.properties)
+        properties[MANAGED_BY_PROPERTY] = self.name
+        if retired_since:
+            properties[RETIRED_AT_PROPERTY] = retired_since
+        attributes = {'name': image.name, 'disk_format': image.disk_format,
+                      'container_format': image.container_format, 'min_disk': image.min_disk,
+                      'min_ram': image.min_ram, 'visibility': image.visibility,
+                      'protected': image.protected, 'os_hidden': image.hidden}
+        if current is None:
+            attributes['container_format'] = image.container_format or 'bare'
+        return DesiredImage(attributes=attributes, properties=properties, tags=list(image.tags),
+                            purge_properties=True, purge_tags=True)
+
+    def _retired_since(self, image: Any, current: dict[str, Any] | None) -> str | None:
+        if image.desired_state == 'active':
+            return None
+        recorded = (current or {}).get(RETIRED_AT_PROPERTY)
+        return recorded or self.now.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+    def _due(self, image: Any, retired_since: str | None) -> str | None:
+        if not retired_since:
+            return None
+        since = datetime.datetime.strptime(retired_since, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
+        age = (self.now - since).total_seconds()
+        if image.delete_after_seconds is not None and age >= image.delete_after_seconds:
+            return 'delete'
+        if image.deactivate_after_seconds is not None and age >= image.deactivate_after_seconds:
+            return 'deactivate'
+        return None
+
+    def _prune(self, image: dict[str, Any], check_mode: bool, gate: Any) -> PlanItem:
+        item = self._delete(PlanItem(image.get('name'), 'noop', id=image['id']), image, check_mode, gate)
+        if item.action == 'delete':
+            item.action = 'prune'
+        return item
+
+    def _delete(self, item: PlanItem, current: dict[str, Any], check_mode: bool, gate: Any) -> PlanItem:
+        # Never deleted while in use, whatever the policy says; unknown usage counts as use.
+        users = blocking_usage(self.usage(current))
+        item.id = current['id']
+        if users:
+            item.action = 'kept'
+            item.reason = 'in use: ' + '; '.join(users)
+            return item
+        gate.usage_provider = self.usage
+        return self._run(item, current, gate, check_mode, lambda rec: rec.absent(current, self.usage))
+
+    def _run(self, item: PlanItem, current: dict[str, Any] | None, gate: Any, check_mode: bool,
+             step: Callable[[ImageReconciler], Outcome]) -> PlanItem:
+        reconciler = ImageReconciler(self.glance, self.caller_project_id, check_mode, True, self.timeout, gate)
+        asked = len(gate.decisions)
+        try:
+            outcome = step(reconciler)
+        except PolicyRefusal as exc:
+            item.action, item.reason = 'refused', str(exc)
+        except ImagegovError as exc:
+            item.action, item.reason = 'error', str(exc)
+        else:
+            item.action = _action_of(outcome, item.action)
+            item.changes = field_changes(outcome.before, outcome.after)
+            item.id = (outcome.after or outcome.before or {}).get('id') or item.id
+        item.operations = list(reconciler.outcome.operations)
+        item.policy = [decision.as_dict() for decision in gate.decisions[asked:]]
+        return item
+
+
+def _action_of(outcome: Outcome, default: str) -> str:
+    if not outcome.changed:
+        return 'noop'
+    first = outcome.operations[0].split(' ', 1)[0]
+    return {'create': 'create', 'replace': 'replace', 'delete': 'delete', 'unprotect': 'delete',
+            'deactivate': 'deactivate', 'reactivate': 'update'}.get(first, 'update')
+
+
+def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """Only the fields that change, before and after: what a reviewer reads in a plan."""
+    before, after = before or {}, after or {}
+    keys = (set(before) | set(after)) - UNINTERESTING_FIELDS
+    changes = {}
+    for key in sorted(keys):
+        old, new = before.get(key), after.get(key)
+        if key == 'tags':
+            old, new = sorted(old or []), sorted(new or [])
+        if old != new:
+            changes[key] = {'before': old, 'after': new}
+    return changes
+
+
+def summarize(items: list[PlanItem]) -> dict[str, int]:
+    summary: dict[str, int] = {}
+    for item in items:
+        summary[item.action] = summary.get(item.action, 0) + 1
+    return summary

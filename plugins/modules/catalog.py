@@ -1,0 +1,179 @@
+#!/usr/bin/python
+# Copyright: imagegov.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: catalog
+short_description: Reconcile a catalog of gold images kept in Git with an OpenStack cloud
+version_added: 0.1.0
+description:
+  - Loads a catalog (YAML files or directories, see C(docs/catalog.md) in the collection)
+    and brings the caller's project's images in line with it, in one process.
+  - In check mode it returns the plan; each item is a create, replace (new bytes), update
+    (with the fields that change), deactivate, delete (an old series build past its grace
+    period), prune, kept (in use, so not deleted) or noop, with its policy decisions.
+  - The policy sees the whole plan before anything changes. A refused item fails the run
+    before any change, unless O(partial=true) asks to apply the rest.
+  - Cost - one listing of the project's images (pages of 1000, both hidden passes) and, for
+    an unchanged image, no further request; bytes are read and uploaded only for new or
+    changed images, whose expected sha256 the catalog gives.
+  - Images the catalog manages carry the C(imagegov_catalog) property set to O(name).
+    O(prune=true) deletes managed images that left the catalog, never unmanaged ones and
+    never one in use (servers or images using it, or usage that cannot be checked).
+  - Drift, such as a property edited with the CLI or a changed visibility, shows up in the
+    plan and is put back on apply; properties the catalog does not list are removed, except
+    Glance's and the collection's own bookkeeping.
+  - Builds of a series beyond the newest C(keep) are hidden, then deactivated and deleted
+    after the catalog's grace periods, counted from when they were retired (recorded in the
+    C(imagegov_retired_at) property), and never deleted while in use.
+extends_documentation_fragment:
+  - imagegov.openstack.openstack
+  - imagegov.openstack.policy
+  - imagegov.openstack.usage
+  - imagegov.openstack.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Returns the plan; reads only the headers of new images; changes nothing.
+  diff_mode:
+    support: none
+    details: Each plan item carries the fields that change in RV(plan[].changes).
+  idempotent:
+    support: full
+options:
+  catalog:
+    description:
+      - Catalog files, or directories of C(*.yml) / C(*.yaml) catalog files, on the host
+        the module runs on. Relative paths are relative to the playbook.
+    type: list
+    elements: path
+    required: true
+  name:
+    description:
+      - Name of this catalog, recorded on the images it manages. Two catalogs with
+        different names never prune each other's images.
+    type: str
+    default: default
+  prune:
+    description: Delete managed images that are no longer in the catalog, unless in use.
+    type: bool
+    default: false
+  partial:
+    description:
+      - Apply what the policy allows even when it refuses some items; the refused ones are
+        reported and the task still fails.
+    type: bool
+    default: false
+  report_json:
+    description: Write the plan, with each item's policy decisions, to this JSON file.
+    type: path
+author:
+  - imagegov maintainers (@imagegov)
+"""
+
+EXAMPLES = r"""
+- name: Plan on a pull request
+  imagegov.openstack.catalog:
+    cloud: production
+    catalog: [catalog/]
+    report_json: reports/plan.json
+  check_mode: true
+  register: plan
+
+- name: Apply on merge, removing images that left the catalog
+  imagegov.openstack.catalog:
+    cloud: production
+    catalog: [catalog/]
+    prune: true
+    usage_cloud: production-reader
+"""
+
+RETURN = r"""
+plan:
+  description:
+    - One item per catalog image and per pruned image, in catalog order, prune last, each
+      with name, action, origin (file and line), operations, changes (field before and
+      after), policy (decisions), reason (for refused, kept and error items) and id.
+  returned: always
+  type: list
+  elements: dict
+summary:
+  description: Number of items per action.
+  returned: always
+  type: dict
+  sample: {noop: 180, update: 1, create: 19}
+requests:
+  description: Glance requests made.
+  returned: always
+  type: int
+"""
+
+import json
+
+from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._catalog import CatalogReconciler, summarize
+from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
+from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate
+from ansible_collections.imagegov.openstack.plugins.module_utils._reports import read_report, write_report
+from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
+from ansible_collections.imagegov.openstack.plugins.module_utils.catalog import CatalogError, load_catalog
+
+
+class CatalogModule(ImagegovModule):
+    enforces_policy = True
+    argument_spec = dict(
+        catalog=dict(type='list', elements='path', required=True),
+        name=dict(type='str', default='default'),
+        prune=dict(type='bool', default=False),
+        partial=dict(type='bool', default=False),
+        report_json=dict(type='path'),
+        **USAGE_CLOUD_ARGSPEC,
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def run(self) -> None:
+        p = self.params
+        try:
+            catalog = load_catalog(p['catalog'])
+        except CatalogError as exc:
+            self.fail(f'{exc}\nNothing was sent to the cloud.', catalog_problems=exc.messages)
+        usage = self.usage_lookup()
+        reconciler = CatalogReconciler(self.glance, self.caller['project_id'], self.new_gate, usage,
+                                       p['name'], p['timeout'])
+        reconciler.inventory()
+        plan = reconciler.plan(catalog, p['prune'])
+        refused = [item for item in plan if item.action in ('refused', 'error')]
+        if self.check_mode or (refused and not p['partial']):
+            self.finish(plan, reconciler, changed=any(i.action not in ('noop', 'kept') for i in plan) and not refused)
+        done = reconciler.apply(catalog, plan)
+        self.finish(done, reconciler, changed=any(i.action not in ('noop', 'kept', 'refused', 'error') for i in done))
+
+    def new_gate(self) -> PolicyGate:
+        return PolicyGate(self.gate.policy, lambda: self.caller, self.ansible.warn)
+
+    def finish(self, items: list, reconciler: CatalogReconciler, changed: bool) -> None:
+        plan = [item.as_dict() for item in items]
+        result = dict(changed=changed, plan=plan, summary=summarize(items), caller=self.caller,
+                      requests=reconciler.glance.request_count + reconciler.usage.request_count)
+        if self.params['report_json'] and not self.check_mode:
+            data = json.dumps({'plan': plan, 'summary': result['summary']}, indent=2, sort_keys=True).encode()
+            if read_report(self.params['report_json'], 'report_json') != data:
+                write_report(self.ansible, self.params['report_json'], data, 'report_json')
+        failed = [item for item in items if item.action in ('refused', 'error')]
+        if failed:
+            lines = [f'{item.name} ({item.origin or item.id}): {item.action}: {item.reason}' for item in failed]
+            applied = 'The other items were applied.' if self.params['partial'] and not self.check_mode \
+                else 'Nothing was changed.'
+            self.result.update(result)
+            raise ImagegovError(f'{len(failed)} catalog item(s) cannot be applied. {applied}\n' + '\n'.join(lines))
+        self.exit(**result)
+
+
+def main() -> None:
+    CatalogModule()()
+
+
+if __name__ == '__main__':
+    main()
