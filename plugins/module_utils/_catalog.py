@@ -39,9 +39,10 @@ class PlanItem:
     policy: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     id: str | None = None
+    decisions: list[Any] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})}
+        return {k: v for k, v in self.__dict__.items() if k != 'decisions' and v not in (None, [], {})}
 
 
 class CatalogReconciler:
@@ -180,7 +181,8 @@ class CatalogReconciler:
             item.changes = field_changes(outcome.before, outcome.after)
             item.id = (outcome.after or outcome.before or {}).get('id') or item.id
         item.operations = list(reconciler.outcome.operations)
-        item.policy = [decision.as_dict() for decision in gate.decisions[asked:]]
+        item.decisions = gate.decisions[asked:]
+        item.policy = [decision.as_dict() for decision in item.decisions]
         return item
 
 

@@ -36,7 +36,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Returns the plan; reads only the headers of new images; changes nothing.
+    details: Returns the plan and writes the reports; reads only the headers of new images; changes nothing in the cloud.
   diff_mode:
     support: none
     details: Each plan item carries the fields that change in RV(plan[].changes).
@@ -66,8 +66,19 @@ options:
         reported and the task still fails.
     type: bool
     default: false
+  report_plan:
+    description:
+      - Write the plan, with each item's policy decisions, to this JSON file. Reports are
+        written in check mode too, since a plan is what check mode is for.
+    type: path
   report_json:
-    description: Write the plan, with each item's policy decisions, to this JSON file.
+    description: Write the policy decisions of the plan to this file, as JSON.
+    type: path
+  report_junit:
+    description: Write the policy decisions of the plan to this file, as JUnit XML (one test case per rule and image).
+    type: path
+  report_sarif:
+    description: Write the policy decisions of the plan to this file, as SARIF 2.1.0.
     type: path
 author:
   - imagegov maintainers (@imagegov)
@@ -116,7 +127,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._base import Im
 from ansible_collections.imagegov.openstack.plugins.module_utils._catalog import CatalogReconciler, summarize
 from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate
-from ansible_collections.imagegov.openstack.plugins.module_utils._reports import read_report, write_report
+from ansible_collections.imagegov.openstack.plugins.module_utils._reports import REPORTS, read_report, write_report
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
 from ansible_collections.imagegov.openstack.plugins.module_utils.catalog import CatalogError, load_catalog
 
@@ -128,7 +139,10 @@ class CatalogModule(ImagegovModule):
         name=dict(type='str', default='default'),
         prune=dict(type='bool', default=False),
         partial=dict(type='bool', default=False),
+        report_plan=dict(type='path'),
         report_json=dict(type='path'),
+        report_junit=dict(type='path'),
+        report_sarif=dict(type='path'),
         **USAGE_CLOUD_ARGSPEC,
     )
     module_kwargs = dict(supports_check_mode=True)
@@ -150,6 +164,19 @@ class CatalogModule(ImagegovModule):
         done = reconciler.apply(catalog, plan)
         self.finish(done, reconciler, changed=any(i.action not in ('noop', 'kept', 'refused', 'error') for i in done))
 
+    def write_reports(self, items: list, plan: list, summary: dict) -> None:
+        """Reports are written in check mode too: a plan on a pull request is their purpose."""
+        decisions = [decision for item in items for decision in item.decisions]
+        outputs = [('report_plan', lambda: json.dumps({'plan': plan, 'summary': summary}, indent=2, sort_keys=True))]
+        outputs += [(option, lambda render=render, fmt=fmt: render(decisions, self.gate.policy) if fmt == 'sarif'
+                     else render(decisions)) for fmt, option, render in REPORTS]
+        for option, render in outputs:
+            path = self.params[option]
+            if path:
+                data = render().encode('utf-8')
+                if read_report(path, option) != data:
+                    write_report(self.ansible, path, data, option)
+
     def new_gate(self) -> PolicyGate:
         return PolicyGate(self.gate.policy, lambda: self.caller, self.ansible.warn)
 
@@ -157,10 +184,7 @@ class CatalogModule(ImagegovModule):
         plan = [item.as_dict() for item in items]
         result = dict(changed=changed, plan=plan, summary=summarize(items), caller=self.caller,
                       requests=reconciler.glance.request_count + reconciler.usage.request_count)
-        if self.params['report_json'] and not self.check_mode:
-            data = json.dumps({'plan': plan, 'summary': result['summary']}, indent=2, sort_keys=True).encode()
-            if read_report(self.params['report_json'], 'report_json') != data:
-                write_report(self.ansible, self.params['report_json'], data, 'report_json')
+        self.write_reports(items, plan, result['summary'])
         failed = [item for item in items if item.action in ('refused', 'error')]
         if failed:
             lines = [f'{item.name} ({item.origin or item.id}): {item.action}: {item.reason}' for item in failed]
