@@ -18,6 +18,7 @@ from ._content import Source, prescan
 from ._errors import ImagegovError
 from ._glance import Glance
 from ._image import GONE_STATUSES, ContentRequest, ImageReconciler, Outcome
+from ._members import MemberReconciler, share_view
 from ._policy import PolicyRefusal
 from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage
 from ._usage import blocking_usage
@@ -46,10 +47,13 @@ class PlanItem:
 
 
 class CatalogReconciler:
-    def __init__(self, glance: Glance, caller_project_id: str, make_gate: Callable[[], Any],
-                 usage: Callable[[dict[str, Any]], dict[str, Any]], name: str, timeout: int) -> None:
+    def __init__(self, glance: Glance, caller: dict[str, Any], make_gate: Callable[[], Any],
+                 usage: Callable[[dict[str, Any]], dict[str, Any]], name: str, timeout: int,
+                 resolve_project: Callable[[str], str]) -> None:
         self.glance = glance
-        self.caller_project_id = caller_project_id
+        self.caller = caller
+        self.caller_project_id = caller['project_id']
+        self.resolve_project = resolve_project
         self.make_gate = make_gate
         self.usage = usage
         self.name = name
@@ -115,8 +119,32 @@ class CatalogReconciler:
         new_bytes = current is None or current.get(SHA256_PROPERTY) != image.sha256
         content = ContentRequest(source, 'put', image.sha256, 'replace',
                                  prescan(source) if new_bytes and check_mode else None)
-        return self._run(item, current, gate, check_mode,
-                         lambda rec: rec.present(current, desired, content, due == 'deactivate'))
+        members = [self.resolve_project(member) for member in image.members] if image.visibility == 'shared' else None
+
+        def step(rec: ImageReconciler) -> Outcome:
+            outcome = rec.present(current, desired, content, due == 'deactivate')
+            if members is not None:
+                self._share(rec, outcome, members, check_mode, gate)
+            return outcome
+        return self._run(item, current, gate, check_mode, step)
+
+    def _share(self, rec: ImageReconciler, outcome: Outcome, members: list[str], check_mode: bool,
+               gate: Any) -> None:
+        """The exact set of member projects of a shared image: one member listing."""
+        image = outcome.after or {}
+        if not image.get('id'):  # an image the plan creates has no members yet
+            if members:
+                gate.check('share', share_view(image, dict.fromkeys(members, 'pending')), share_view(image, {}))
+                rec.outcome.operations.extend(f'add member {member}' for member in members)
+                outcome.changed = True
+            return
+        sharing = MemberReconciler(self.glance, gate, self.caller, check_mode)
+        shared = sharing.share(image, members, 'present', True, False)
+        if shared.changed:
+            rec.outcome.operations.extend(shared.operations)
+            outcome.changed = True
+            outcome.after = dict(image, members=sorted(shared.after))
+            outcome.before = dict(outcome.before or {}, members=sorted(shared.before))
 
     def _desired(self, image: Any, current: dict[str, Any] | None, retired_since: str | None) -> DesiredImage:
         properties = dict(image.properties)
@@ -191,7 +219,8 @@ def _action_of(outcome: Outcome, default: str) -> str:
         return 'noop'
     first = outcome.operations[0].split(' ', 1)[0]
     return {'create': 'create', 'replace': 'replace', 'delete': 'delete', 'unprotect': 'delete',
-            'deactivate': 'deactivate', 'reactivate': 'update'}.get(first, 'update')
+            'deactivate': 'deactivate', 'reactivate': 'update', 'add': 'share', 'remove': 'share',
+            'make': 'share'}.get(first, 'update')
 
 
 def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:

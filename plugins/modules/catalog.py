@@ -154,8 +154,8 @@ class CatalogModule(ImagegovModule):
         except CatalogError as exc:
             self.fail(f'{exc}\nNothing was sent to the cloud.', catalog_problems=exc.messages)
         usage = self.usage_lookup()
-        reconciler = CatalogReconciler(self.glance, self.caller['project_id'], self.new_gate, usage,
-                                       p['name'], p['timeout'])
+        reconciler = CatalogReconciler(self.glance, self.caller, self.new_gate, usage, p['name'], p['timeout'],
+                                       self.resolve_project)
         reconciler.inventory()
         plan = reconciler.plan(catalog, p['prune'])
         refused = [item for item in plan if item.action in ('refused', 'error')]
