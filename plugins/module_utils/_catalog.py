@@ -99,7 +99,7 @@ class CatalogReconciler:
     # -- one catalog image ----------------------------------------------------------------
     def _item(self, image: Any, check_mode: bool, gate: Any) -> PlanItem:
         item = PlanItem(image.name, 'noop', origin=str(image.origin))
-        found = [i for i in self.current.get(image.name, [])]
+        found = list(self.current.get(image.name, []))
         if len(found) > 1:
             item.action = 'error'
             item.reason = (f'{len(found)} images of this project are named {image.name!r} ('

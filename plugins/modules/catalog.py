@@ -39,7 +39,7 @@ attributes:
     details: Returns the plan and writes the reports; reads only the headers of new images; changes nothing in the cloud.
   diff_mode:
     support: none
-    details: Each plan item carries the fields that change in RV(plan[].changes).
+    details: Each item of RV(plan) carries the fields that change, before and after.
   idempotent:
     support: full
 options:
