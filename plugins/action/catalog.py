@@ -8,4 +8,4 @@ from ansible_collections.imagegov.openstack.plugins.plugin_utils._policy_action 
 
 
 class ActionModule(PolicyActionBase):
-    pass
+    controller_path_options = ('catalog', 'report_plan', 'report_json', 'report_junit', 'report_sarif')

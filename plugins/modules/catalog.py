@@ -45,8 +45,9 @@ attributes:
 options:
   catalog:
     description:
-      - Catalog files, or directories of C(*.yml) / C(*.yaml) catalog files, on the host
-        the module runs on. Relative paths are relative to the playbook.
+      - Catalog files, or directories of C(*.yml) / C(*.yaml) catalog files. Relative paths
+        are relative to the directory C(ansible-playbook) runs in (as are the report paths).
+        Image files the catalog names are read on the host the module runs on.
     type: list
     elements: path
     required: true

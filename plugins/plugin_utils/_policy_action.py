@@ -27,6 +27,10 @@ POLICY_ENV = 'IMAGEGOV_POLICY'
 
 
 class PolicyActionBase(ActionBase):
+    # Options naming files on the controller: relative paths are made absolute against the
+    # directory ansible-playbook runs in, so they mean the same wherever the module runs.
+    controller_path_options: tuple = ()
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
@@ -43,6 +47,12 @@ class PolicyActionBase(ActionBase):
                           policy_problems=exc.messages)
             return result
         module_args = dict(self._task.args, policy_documents=documents)
+        for option in self.controller_path_options:
+            value = module_args.get(option)
+            if isinstance(value, str):
+                module_args[option] = _absolute(value)
+            elif isinstance(value, list):
+                module_args[option] = [_absolute(item) for item in value]
         result.update(self._execute_module(module_name=self._task.resolved_action,
                                            module_args=module_args, task_vars=task_vars))
         return result
@@ -56,6 +66,10 @@ class PolicyActionBase(ActionBase):
         if isinstance(paths, str):
             paths = [paths]
         return [self._loader.path_dwim(os.path.expanduser(str(path))) for path in paths]
+
+
+def _absolute(path):
+    return os.path.abspath(os.path.expanduser(str(path)))
 
 
 def _read(path):
