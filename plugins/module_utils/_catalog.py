@@ -11,6 +11,7 @@ of the project's images instead of a lookup per image. An unchanged image costs 
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -53,7 +54,8 @@ class CatalogReconciler:
         self.glance = glance
         self.caller = caller
         self.caller_project_id = caller['project_id']
-        self.resolve_project = resolve_project
+        # Each distinct member name is asked of Keystone once per run, not once per image.
+        self.resolve_project = functools.lru_cache(maxsize=None)(resolve_project)
         self.make_gate = make_gate
         self.usage = usage
         self.name = name

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 # mechanics against Glance under a policy that allows what Glance allows.
 DEFAULT_POLICY_TARGETS = {'policy'}
 # Targets that need the devcloud's Nova tier.
-NOVA_TARGETS = {'usage', 'catalog'}
+NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale'}
 TARGETS = sorted(p.name for p in (HERE / 'targets').iterdir()
                  if (p / 'tasks' / 'main.yml').is_file() and not p.name.startswith('setup_'))
 
