@@ -55,7 +55,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from bench_common import REPO, clouds_yaml_path, code_version, log
 RESULTS = REPO / 'benchmarks' / 'results'
 PEER_VENV = RESULTS / 'venv-peer'
 PEER_PACKAGES = ['ansible==12.3.0', 'openstacksdk==4.14.0']
@@ -118,10 +118,6 @@ class CallbackModule(CallbackBase):
         with open(os.environ['BENCH_RESULT'], 'w') as out:
             json.dump(self.result, out, default=str)
 '''
-
-
-def log(message: str) -> None:
-    print(f'[{time.strftime("%H:%M:%S")}] {message}', flush=True)
 
 
 # -- the catalog ------------------------------------------------------------------------------
@@ -340,30 +336,6 @@ def ensure_peer_venv() -> str:
 
 
 # -- main ---------------------------------------------------------------------------------------
-
-def clouds_yaml_path() -> Path:
-    if os.environ.get('OS_CLIENT_CONFIG_FILE'):
-        return Path(os.environ['OS_CLIENT_CONFIG_FILE'])
-    state = os.environ.get('IMAGEGOV_DEVCLOUD_DIR')
-    if state and (Path(state) / 'clouds.yaml').is_file():
-        return Path(state) / 'clouds.yaml'
-    return REPO / '.devcloud' / 'clouds.yaml'
-
-
-def code_version() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(['git', '-C', str(REPO), *args], capture_output=True,
-                                  text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ''
-    digest = hashlib.sha256()
-    for file in sorted((REPO / 'plugins').rglob('*.py')):
-        digest.update(str(file.relative_to(REPO)).encode() + b'\0' + file.read_bytes())
-    return dict(commit=git('rev-parse', '--short', 'HEAD'),
-                plugins_modified=bool(git('status', '--porcelain', '--', 'plugins')),
-                plugins_sha256=digest.hexdigest()[:16])
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -51,7 +50,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from bench_common import REPO, clouds_yaml_path, code_version, log
 RESULTS = REPO / 'benchmarks' / 'results' / 'upload.json'
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -93,10 +92,6 @@ PLAYBOOK = '''- hosts: localhost
         disk_format: raw
         container_format: bare
 '''
-
-
-def log(message: str) -> None:
-    print(f'[{time.strftime("%H:%M:%S")}] {message}', flush=True)
 
 
 def mib_s(size: int, seconds: float | None) -> float | None:
@@ -353,15 +348,6 @@ def _alive(pid: int) -> bool:
 
 # -- main ------------------------------------------------------------------------------------
 
-def clouds_yaml_path() -> Path:
-    if os.environ.get('OS_CLIENT_CONFIG_FILE'):
-        return Path(os.environ['OS_CLIENT_CONFIG_FILE'])
-    state = os.environ.get('IMAGEGOV_DEVCLOUD_DIR')
-    if state and (Path(state) / 'clouds.yaml').is_file():
-        return Path(state) / 'clouds.yaml'
-    return REPO / '.devcloud' / 'clouds.yaml'
-
-
 def machine() -> dict[str, Any]:
     cpu = platform.processor()
     try:
@@ -372,22 +358,6 @@ def machine() -> dict[str, Any]:
     return dict(cpus=os.cpu_count(), cpu=cpu, python=platform.python_version(),
                 system=f'{platform.system()} {platform.release()}',
                 memory_gib=round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GIB, 1))
-
-
-def code_version() -> dict[str, Any]:
-    """Which module code was measured: the commit, and a hash of plugins/ as checked out."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(['git', '-C', str(REPO), *args], capture_output=True,
-                                  text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ''
-    digest = hashlib.sha256()
-    for file in sorted((REPO / 'plugins').rglob('*.py')):
-        digest.update(str(file.relative_to(REPO)).encode() + b'\0' + file.read_bytes())
-    return dict(commit=git('rev-parse', '--short', 'HEAD'),
-                plugins_modified=bool(git('status', '--porcelain', '--', 'plugins')),
-                plugins_sha256=digest.hexdigest()[:16])
 
 
 def best(rounds: list[dict[str, Any]], key: str = 'seconds') -> dict[str, Any]:
