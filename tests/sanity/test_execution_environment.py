@@ -77,8 +77,11 @@ def test_builder_context(context: Path) -> None:
 def test_builder_finds_the_collection_requirements(context: Path, tmp_path: Path) -> None:
     """What the build's galaxy and builder stages do: install the tarball, introspect it."""
     collections = tmp_path / 'collections'
-    subprocess.run([str(BIN / 'ansible-galaxy'), 'collection', 'install', '--collections-path', str(collections),
-                    str(context / '_build' / 'collections' / TARBALL)], capture_output=True, text=True, check=True)
+    # As in the image build: into an empty path, whatever collections the calling shell points at
+    # (./dev test points ANSIBLE_COLLECTIONS_PATH at the working tree, which would satisfy the install).
+    env = {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_COLLECTIONS')}
+    subprocess.run([str(BIN / 'ansible-galaxy'), 'collection', 'install', '--force', '--collections-path', str(collections),
+                    str(context / '_build' / 'collections' / TARBALL)], capture_output=True, text=True, check=True, env=env)
     pip, bindep = tmp_path / 'requirements.txt', tmp_path / 'bindep.txt'
     result = subprocess.run([sys.executable, str(context / '_build' / 'scripts' / 'introspect.py'), 'introspect',
                              str(collections), f'--write-pip={pip}', f'--write-bindep={bindep}'],
