@@ -39,3 +39,23 @@ def code_version() -> dict[str, Any]:
 
 def log(message: str) -> None:
     print(f'[{time.strftime("%H:%M:%S")}] {message}', flush=True)
+
+
+class BenchCloud:
+    """An authenticated connection to the cloud a benchmark measures, and its Glance v2 endpoint."""
+
+    def __init__(self, cloud: str) -> None:
+        import openstack
+        import requests
+        self.requests = requests
+        try:
+            self.conn = openstack.connect(cloud=cloud)
+            self.conn.session.get_token()
+        except Exception as exc:  # unknown cloud entry, Keystone down, bad password...
+            raise RuntimeError(f'cannot use cloud {cloud!r} of {os.environ["OS_CLIENT_CONFIG_FILE"]}: '
+                               f"{str(exc).rstrip('.')}. Is the devcloud running (./dev cloud status)?") from exc
+        self.endpoint = self.conn.image.get_endpoint().rstrip('/')  # .../v2
+        if not self.endpoint.endswith('/v2'):
+            self.endpoint += '/v2'
+        self.project_id = self.conn.current_project_id
+        self.made: set[str] = set()

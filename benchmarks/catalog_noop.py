@@ -55,7 +55,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench_common import REPO, clouds_yaml_path, code_version, log
+from bench_common import REPO, BenchCloud, clouds_yaml_path, code_version, log
 RESULTS = REPO / 'benchmarks' / 'results'
 PEER_VENV = RESULTS / 'venv-peer'
 PEER_PACKAGES = ['ansible==12.3.0', 'openstacksdk==4.14.0']
@@ -169,24 +169,11 @@ def make_catalog(workdir: Path, prefix: str, count: int, series: int, shared: in
 
 # -- cloud access -------------------------------------------------------------------------------
 
-class Cloud:
+class Cloud(BenchCloud):
     def __init__(self, cloud: str) -> None:
-        import openstack
-        import requests
-        self.requests = requests
-        try:
-            self.conn = openstack.connect(cloud=cloud)
-            self.conn.session.get_token()
-        except Exception as exc:  # unknown cloud entry, Keystone down, bad password...
-            raise RuntimeError(f'cannot use cloud {cloud!r} of {os.environ["OS_CLIENT_CONFIG_FILE"]}: '
-                               f"{str(exc).rstrip('.')}. Is the devcloud running (./dev cloud status)?") from exc
+        super().__init__(cloud)
         self.token = self.conn.session.get_token()
-        self.endpoint = self.conn.image.get_endpoint().rstrip('/')
-        if not self.endpoint.endswith('/v2'):
-            self.endpoint += '/v2'
-        self.project_id = self.conn.current_project_id
         self.local = threading.local()
-        self.made: set[str] = set()
         self.lock = threading.Lock()
 
     def session(self) -> Any:

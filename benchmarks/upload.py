@@ -50,7 +50,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench_common import REPO, clouds_yaml_path, code_version, log
+from bench_common import REPO, BenchCloud, clouds_yaml_path, code_version, log
 RESULTS = REPO / 'benchmarks' / 'results' / 'upload.json'
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -135,23 +135,7 @@ def read_through(path: Path) -> float:
 
 # -- cloud access -------------------------------------------------------------------------
 
-class Cloud:
-    def __init__(self, cloud: str) -> None:
-        import openstack
-        import requests
-        self.requests = requests
-        try:
-            self.conn = openstack.connect(cloud=cloud)
-            self.conn.session.get_token()
-        except Exception as exc:  # unknown cloud entry, Keystone down, bad password...
-            raise RuntimeError(f'cannot use cloud {cloud!r} of {os.environ["OS_CLIENT_CONFIG_FILE"]}: '
-                               f"{str(exc).rstrip('.')}. Is the devcloud running (./dev cloud status)?") from exc
-        self.endpoint = self.conn.image.get_endpoint().rstrip('/')  # .../v2
-        if not self.endpoint.endswith('/v2'):
-            self.endpoint += '/v2'
-        self.project_id = self.conn.current_project_id
-        self.made: set[str] = set()
-
+class Cloud(BenchCloud):
     def headers(self, **extra: str) -> dict[str, str]:
         return dict({'X-Auth-Token': self.conn.session.get_token()}, **extra)
 
