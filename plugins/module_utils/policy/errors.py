@@ -2,23 +2,24 @@
 """Policy loading errors: every problem found, each naming file, item and field."""
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 
-class PolicyProblem:
-    """One thing wrong in a policy source, formatted as `source: item: field 'x': message`."""
+class Problem:
+    """One thing wrong in a source, formatted as `source[:line]: item: field 'x': message`."""
 
-    __slots__ = ('source', 'item', 'field', 'message')
+    __slots__ = ('source', 'line', 'item', 'field', 'message')
 
-    def __init__(self, source: str, message: str, item: Optional[str] = None,
+    def __init__(self, source: str, message: str, line: Optional[int] = None, item: Optional[str] = None,
                  field: Optional[str] = None) -> None:
         self.source = source
+        self.line = line
         self.item = item
         self.field = field
         self.message = message
 
     def __str__(self) -> str:
-        parts = [self.source]
+        parts = [self.source if self.line is None else '%s:%d' % (self.source, self.line)]
         if self.item:
             parts.append(self.item)
         if self.field:
@@ -27,7 +28,17 @@ class PolicyProblem:
         return ': '.join(parts)
 
     def __repr__(self) -> str:
-        return 'PolicyProblem(%r)' % str(self)
+        return '%s(%r)' % (type(self).__name__, str(self))
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {'file': self.source, 'line': self.line, 'item': self.item, 'field': self.field,
+                'message': self.message, 'text': str(self)}
+
+
+class PolicyProblem(Problem):
+    """One thing wrong in a policy source."""
+
+    __slots__ = ()
 
 
 class ProblemsError(Exception):
