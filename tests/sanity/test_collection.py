@@ -15,29 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from collection_tree import copy_collection
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MODULES = sorted(p.stem for p in (REPO / 'plugins' / 'modules').glob('*.py'))
-LEFT_OUT = {'.git', '.venv', '.devcloud', '.pytest_cache', '__pycache__', 'output', 'results'}
-
-
-def _tracked_files() -> list[str]:
-    listed = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO,
-                            capture_output=True, text=True, check=False)
-    if listed.returncode == 0:
-        return [f for f in listed.stdout.splitlines() if (REPO / f).is_file()]
-    return [str(p.relative_to(REPO)) for p in REPO.rglob('*')
-            if p.is_file() and not LEFT_OUT & set(p.relative_to(REPO).parts)]
 
 
 @pytest.fixture(scope='module')
 def collection_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp('sanity')
-    target = root / 'ansible_collections' / 'imagegov' / 'openstack'
-    for name in _tracked_files():
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target / name)
-    return target
+    return copy_collection(tmp_path_factory.mktemp('sanity'))
 
 
 def _install_get_pip_shim() -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from collection_tree import copy_collection
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AWX = REPO / 'examples' / 'awx'
@@ -30,20 +32,11 @@ COLLECTION_REQUIREMENTS = ['openstacksdk', 'oslo.utils', 'cerberus', 'jmespath']
 SURVEY_TYPES = {'text', 'textarea', 'password', 'integer', 'float', 'multiplechoice', 'multiselect'}
 
 
-def _collection_files() -> list[str]:
-    listed = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO,
-                            capture_output=True, text=True, check=True)
-    return [f for f in listed.stdout.splitlines() if (REPO / f).is_file()]
-
-
 @pytest.fixture(scope='module')
 def ee_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/awx with the collection tarball built beside it, as its README says."""
     root = tmp_path_factory.mktemp('ee')
-    copy = root / 'ansible_collections' / 'imagegov' / 'openstack'
-    for name in _collection_files():
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, copy / name)
+    copy = copy_collection(root)
     ee = root / 'awx'
     shutil.copytree(AWX, ee)
     subprocess.run([str(BIN / 'ansible-galaxy'), 'collection', 'build', '--output-path', str(ee), str(copy)],
