@@ -14,6 +14,13 @@ options:
         controller. Relative paths are relative to the playbook.
       - Without it, the C(IMAGEGOV_POLICY) environment variable of the controller (paths
         separated by V(:)), and without that the collection's C(policies/default.yml).
+      - When the controller's C(IMAGEGOV_BASE_POLICY) environment variable names a base policy
+        (paths separated by V(:); files or directories), that base is always loaded and
+        these files are added on top of it instead of replacing anything. Without O(policy)
+        and C(IMAGEGOV_POLICY) the base alone applies. Rules the base marks as C(locked)
+        cannot be redefined, set to warn or waived by these files; exceptions to them are
+        read only from the base's C(exception_sources). See the collection's
+        C(policies/README.md), section "Base policies and locked rules".
       - The policy is evaluated before any API call that would change something; a
         refusal fails the task naming the rule, what was found and what to change, and
         warn-mode violations become warnings. Set it once for a play with

@@ -6,7 +6,9 @@
 Policy files live with the playbook or the collection, on the controller; the module runs
 wherever the task is delegated. So the policy is read and validated here — a broken policy
 stops the task before the module, and so before any API call — and its text travels to
-the module in ``policy_documents``.
+the module in ``policy_documents``, each file with its layer: the organisation's pinned base
+policy (``IMAGEGOV_BASE_POLICY``), the exception sources it names, and the overlay (option
+``policy`` or ``IMAGEGOV_POLICY``), which adds to the base and cannot loosen its locked rules.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ except ImportError:  # ansible-core 2.19 merges module_defaults into the task ar
     get_action_args_with_defaults = None
 
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
-    DEFAULT_POLICY_PATH, PolicyError, load_policy_texts, policy_files)
+    BASE_POLICY_ENV, DEFAULT_POLICY_PATH, PolicyError, load_layered_texts, read_policy_layers)
 
 POLICY_ENV = 'IMAGEGOV_POLICY'
 
@@ -38,14 +40,17 @@ class PolicyActionBase(ActionBase):
             args = get_action_args_with_defaults(
                 self._task.resolved_action, args, self._task.module_defaults, self._templar,
                 action_groups=self._task._parent._play._action_groups)
+        base = _env_paths(BASE_POLICY_ENV)
         try:
-            documents = [{'source': path, 'text': _read(path)} for path in policy_files(self._policy_paths(args))]
-            load_policy_texts([(doc['source'], doc['text']) for doc in documents])
+            texts = read_policy_layers([_absolute(path) for path in base], self._policy_paths(args, bool(base)))
+            load_layered_texts(texts)
         except PolicyError as exc:
-            result.update(failed=True, msg=f'{exc}\nNothing was sent to the cloud. Fix the policy '
-                                           f'(option policy, ${POLICY_ENV}, or the collection default).',
+            where = (f'${BASE_POLICY_ENV} and its exception_sources, option policy or ${POLICY_ENV}' if base
+                     else f'option policy, ${POLICY_ENV}, or the collection default')
+            result.update(failed=True, msg=f'{exc}\nNothing was sent to the cloud. Fix the policy ({where}).',
                           policy_problems=exc.messages)
             return result
+        documents = [{'source': source, 'text': text, 'layer': layer} for source, text, layer in texts]
         module_args = dict(self._task.args, policy_documents=documents)
         for option in self.controller_path_options:
             value = module_args.get(option)
@@ -57,25 +62,22 @@ class PolicyActionBase(ActionBase):
                                            module_args=module_args, task_vars=task_vars))
         return result
 
-    def _policy_paths(self, args):
+    def _policy_paths(self, args, has_base):
+        """The overlay's files; with no base policy they are the whole policy (the default if none)."""
         paths = args.get('policy')
         if paths is None and os.environ.get(POLICY_ENV):
-            paths = [p for p in os.environ[POLICY_ENV].split(os.pathsep) if p]
+            paths = _env_paths(POLICY_ENV)
         if paths is None:
-            return [DEFAULT_POLICY_PATH]
+            # A pinned base replaces the collection's default policy, as a policy file does without one.
+            return [] if has_base else [DEFAULT_POLICY_PATH]
         if isinstance(paths, str):
             paths = [paths]
         return [self._loader.path_dwim(os.path.expanduser(str(path))) for path in paths]
 
 
+def _env_paths(name):
+    return [path for path in os.environ.get(name, '').split(os.pathsep) if path]
+
+
 def _absolute(path):
     return os.path.abspath(os.path.expanduser(str(path)))
-
-
-def _read(path):
-    try:
-        with open(path, encoding='utf-8') as stream:
-            return stream.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        from ansible_collections.imagegov.openstack.plugins.module_utils.policy import PolicyProblem
-        raise PolicyError([PolicyProblem(path, f'cannot be read: {exc}')]) from exc

@@ -63,6 +63,9 @@ def test_builder_context(context: Path) -> None:
     assert 'introspect.py introspect --write-bindep=/tmp/src/bindep.txt --write-pip=/tmp/src/requirements.txt' \
         in containerfile
     assert (context / '_build' / 'collections' / TARBALL).is_file()
+    # ACME's base policy is pinned in the image: every job's policy is an overlay on it.
+    assert (context / '_build' / 'base-policy' / 'acme-base.yml').is_file()
+    assert 'COPY _build/base-policy/ /etc/imagegov/base/\nENV IMAGEGOV_BASE_POLICY=/etc/imagegov/base' in containerfile
     requirements = yaml.safe_load((context / '_build' / 'requirements.yml').read_text())
     assert requirements['collections'] == [{'name': f'/build/collections/{TARBALL}', 'type': 'file'}]
 

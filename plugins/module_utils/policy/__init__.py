@@ -16,13 +16,18 @@ from .decision import Decision, RuleOutcome, Violation
 from .engine import Evaluator, evaluate, evaluate_batch
 from .errors import PolicyError, PolicyProblem
 from .loader import (
+    BASE_POLICY_ENV,
     DEFAULT_POLICY_PATH,
+    LAYERS,
     load_default_policy,
+    load_layered_policy,
+    load_layered_texts,
     load_policy,
     load_policy_documents,
     load_policy_text,
     load_policy_texts,
     policy_files,
+    read_policy_layers,
 )
 from .policy import Policy
 from .report_json import render_json
@@ -33,10 +38,11 @@ from .request import build_request
 from .rules import RULE_TYPES, Finding, Rule, register
 
 __all__ = [
-    'ACTIONS', 'DEFAULT_POLICY_PATH', 'MODES', 'RULE_TYPES', 'SEVERITIES',
+    'ACTIONS', 'BASE_POLICY_ENV', 'DEFAULT_POLICY_PATH', 'LAYERS', 'MODES', 'RULE_TYPES', 'SEVERITIES',
     'Decision', 'Evaluator', 'Finding', 'Policy', 'PolicyError', 'PolicyProblem', 'Rule',
     'RuleOutcome', 'Violation',
     'build_request', 'evaluate', 'glance_settings', 'evaluate_batch', 'load_default_policy', 'load_policy',
-    'load_policy_documents', 'load_policy_text', 'load_policy_texts', 'policy_files', 'register', 'render_json', 'render_junit',
+    'load_layered_policy', 'load_layered_texts', 'load_policy_documents', 'load_policy_text', 'load_policy_texts',
+    'policy_files', 'read_policy_layers', 'register', 'render_json', 'render_junit',
     'render_sarif', 'sarif_log',
 ]

@@ -13,11 +13,11 @@ class Violation:
     """One finding of one rule, with its rendered message and exception status."""
 
     __slots__ = ('rule', 'type', 'severity', 'mode', 'message', 'path', 'expected', 'found',
-                 'exception', 'description', 'source')
+                 'exception', 'description', 'source', 'locked')
 
     def __init__(self, rule: str, type: str, severity: str, mode: str, message: str, path: str,
                  expected: Any, found: Any, exception: Optional[Dict[str, Any]] = None,
-                 description: str = '', source: str = '') -> None:
+                 description: str = '', source: str = '', locked: bool = False) -> None:
         self.rule = rule
         self.type = type
         self.severity = severity
@@ -30,6 +30,9 @@ class Violation:
         self.exception = exception
         self.description = description
         self.source = source
+        # The rule is locked by the base policy: only the base's own exceptions and those of its
+        # exception_sources can waive it.
+        self.locked = locked
 
     @property
     def waived(self) -> bool:
@@ -40,11 +43,22 @@ class Violation:
         return self.mode == 'enforce' and not self.waived
 
     def as_dict(self) -> Dict[str, Any]:
-        return {
+        result: Dict[str, Any] = {
             'rule': self.rule, 'type': self.type, 'severity': self.severity, 'mode': self.mode,
             'message': self.message, 'path': self.path, 'expected': self.expected,
             'found': self.found, 'exception': dict(self.exception) if self.exception else None,
         }
+        if self.locked:
+            result['locked'] = True
+        return result
+
+    @property
+    def refusal_text(self) -> str:
+        """`[rule] message`, saying where a locked rule is locked: no playbook's policy can waive it."""
+        if self.locked:
+            return "[%s] %s (rule locked by the organisation's base policy %s)" % (
+                self.rule, self.message, self.source)
+        return '[%s] %s' % (self.rule, self.message)
 
     def __repr__(self) -> str:
         return 'Violation(%r, %r)' % (self.rule, self.message)
@@ -53,10 +67,10 @@ class Violation:
 class RuleOutcome:
     """How one applicable rule went: passed, violated or skipped (facts it needs were absent)."""
 
-    __slots__ = ('rule', 'type', 'severity', 'mode', 'status', 'violations', 'note')
+    __slots__ = ('rule', 'type', 'severity', 'mode', 'status', 'violations', 'note', 'locked')
 
     def __init__(self, rule: str, type: str, severity: str, mode: str, status: str,
-                 violations: Sequence[Violation] = (), note: str = '') -> None:
+                 violations: Sequence[Violation] = (), note: str = '', locked: bool = False) -> None:
         self.rule = rule
         self.type = type
         self.severity = severity
@@ -64,11 +78,14 @@ class RuleOutcome:
         self.status = status
         self.violations = list(violations)
         self.note = note
+        self.locked = locked
 
     def as_dict(self) -> Dict[str, Any]:
-        result = {'rule': self.rule, 'type': self.type, 'status': self.status}
+        result: Dict[str, Any] = {'rule': self.rule, 'type': self.type, 'status': self.status}
         if self.note:
             result['note'] = self.note
+        if self.locked:
+            result['locked'] = True
         return result
 
 
@@ -105,7 +122,7 @@ class Decision:
         """One line for a module's failure: which rules refused and what to change."""
         if self.allowed:
             return ''
-        reasons = '; '.join('[%s] %s' % (violation.rule, violation.message) for violation in self.blocking)
+        reasons = '; '.join(violation.refusal_text for violation in self.blocking)
         return 'policy refused %s of image %s: %s' % (self.action, self.image_label, reasons)
 
     def as_dict(self) -> Dict[str, Any]:

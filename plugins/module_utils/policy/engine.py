@@ -48,17 +48,17 @@ class Evaluator:
                 return None
             if rule.needs_content and request.content is None:
                 return RuleOutcome(rule.id, rule.type_name, rule.severity, rule.mode, SKIPPED,
-                                   note='no content facts in the request')
+                                   note='no content facts in the request', locked=rule.locked)
             findings = rule.evaluate(request)
         except Exception as exc:  # pylint: disable=broad-except
             # A rule that cannot decide must not let the request through unnoticed.
             findings = [Finding('rule', '%s: %s' % (type(exc).__name__, exc), 'evaluable', kind='error')]
         if not findings:
-            return RuleOutcome(rule.id, rule.type_name, rule.severity, rule.mode, PASSED)
+            return RuleOutcome(rule.id, rule.type_name, rule.severity, rule.mode, PASSED, locked=rule.locked)
         exception = self._exception_for(rule, request)
         made = [self._violation(rule, request, finding, exception) for finding in findings]
         violations.extend(made)
-        return RuleOutcome(rule.id, rule.type_name, rule.severity, rule.mode, VIOLATED, made)
+        return RuleOutcome(rule.id, rule.type_name, rule.severity, rule.mode, VIOLATED, made, locked=rule.locked)
 
     def _exception_for(self, rule: Rule, request: Request) -> Optional[Dict[str, Any]]:
         expired: Optional[Waiver] = None
@@ -96,7 +96,8 @@ class Evaluator:
             else:
                 message += " (waived by exception '%s' until %s)" % (exception['id'], exception['expires'])
         return Violation(rule.id, rule.type_name, rule.severity, rule.mode, message, finding.path,
-                         finding.expected, finding.found, exception, rule.description, rule.source)
+                         finding.expected, finding.found, exception, rule.description, rule.source,
+                         locked=rule.locked)
 
     def _usage_for(self, request: Request) -> Dict[str, Any]:
         image = request.effective_image

@@ -12,7 +12,8 @@ from .errors import PolicyError, PolicyProblem
 from .messages import COMMON_PLACEHOLDERS, template_problems
 from .policy import Policy
 from .rules import RULE_TYPES, Rule
-from .schema import EXCEPTION_SCHEMA, POLICY_SCHEMA, RULE_SCHEMA
+from .schema import (BASE_POLICY_SCHEMA, BASE_RULE_SCHEMA, EXCEPTION_SCHEMA, EXCEPTION_SOURCE_SCHEMA,
+                     POLICY_SCHEMA, RULE_SCHEMA)
 from .scope import Scope
 from .validation import parse_date, validate
 from .values import quote
@@ -20,6 +21,18 @@ from .waivers import Waiver
 
 PathLike = Union[str, 'os.PathLike[str]']
 POLICY_SUFFIXES = ('.yml', '.yaml')
+
+# Layers of a policy. The base (IMAGEGOV_BASE_POLICY, pinned by the organisation) may lock
+# rules; the exceptions layer is the files its exception_sources name, the only exceptions
+# that may waive locked rules; the overlay (option policy, IMAGEGOV_POLICY) adds rules and
+# exceptions and may redefine unlocked base rules. Without a base, every file is overlay.
+BASE_POLICY_ENV = 'IMAGEGOV_BASE_POLICY'
+BASE_LAYER = 'base'
+EXCEPTIONS_LAYER = 'exceptions'
+OVERLAY_LAYER = 'overlay'
+LAYERS = (BASE_LAYER, EXCEPTIONS_LAYER, OVERLAY_LAYER)
+# (source name, YAML text, layer)
+LayeredText = Tuple[str, str, str]
 
 # <collection root>/policies/default.yml; exists where the collection is installed
 # (controller side), not inside a module shipped to a target host.
@@ -38,13 +51,34 @@ def load_policy(paths: Union[PathLike, Sequence[PathLike], None] = None) -> Poli
     elif isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     problems: List[PolicyProblem] = []
-    texts: List[Tuple[str, str]] = []
-    for path in _policy_files([os.fspath(item) for item in paths], problems):
-        try:
-            texts.append((path, yaml_source.read_text(path)))
-        except yaml_source.YamlSourceError as exc:
-            problems.append(PolicyProblem(path, str(exc)))
+    texts = _read_layers([], paths, problems)
     return _load_texts(texts, problems)
+
+
+def load_layered_policy(base: Sequence[PathLike], overlay: Sequence[PathLike] = ()) -> Policy:
+    """Load a base policy, the exception sources it names, and an overlay of files on top.
+
+    Raises PolicyError listing every problem found in every file.
+    """
+    _require_libraries()
+    problems: List[PolicyProblem] = []
+    texts = _read_layers(base, overlay, problems)
+    return _load_texts(texts, problems)
+
+
+def read_policy_layers(base: Sequence[PathLike], overlay: Sequence[PathLike] = ()) -> List[LayeredText]:
+    """The texts of a layered policy, in load order: the base files, the files their
+    exception_sources name, the overlay files. For a caller that sends them elsewhere
+    (an action plugin to its module); load_layered_texts() validates them.
+
+    Raises PolicyError for files that are missing or cannot be read.
+    """
+    _require_libraries()
+    problems: List[PolicyProblem] = []
+    texts = _read_layers(base, overlay, problems)
+    if problems:
+        raise PolicyError(problems)
+    return texts
 
 
 def load_default_policy() -> Policy:
@@ -58,7 +92,7 @@ def load_policy_documents(documents: Iterable[Tuple[str, Any]]) -> Policy:
     controller passing policy content to a module.
     """
     _require_libraries()
-    return _build([(source, data, {}) for source, data in documents], [])
+    return _build([(source, data, {}, OVERLAY_LAYER) for source, data in documents], [])
 
 
 def load_policy_text(text: str, source: str = '<policy>') -> Policy:
@@ -69,19 +103,29 @@ def load_policy_texts(texts: Iterable[Tuple[str, str]]) -> Policy:
     """Build a policy from (source name, YAML text) pairs, e.g. files an action plugin read
     on the controller for a module; errors still name the source file and line."""
     _require_libraries()
+    return _load_texts([(source, text, OVERLAY_LAYER) for source, text in texts], [])
+
+
+def load_layered_texts(texts: Iterable[LayeredText]) -> Policy:
+    """Build a layered policy from (source name, YAML text, layer) triples, layer one of
+    LAYERS, e.g. what read_policy_layers() read on the controller for a module.
+
+    An exceptions-layer source must lie in the exception_sources of a base source.
+    """
+    _require_libraries()
     return _load_texts(texts, [])
 
 
-def _load_texts(texts: Iterable[Tuple[str, str]], problems: List[PolicyProblem]) -> Policy:
+def _load_texts(texts: Iterable[LayeredText], problems: List[PolicyProblem]) -> Policy:
     """A source that cannot be parsed is one more problem; every other one is still checked."""
-    documents: List[Tuple[str, Any, yaml_source.ItemLines]] = []
-    for source, text in texts:
+    documents: List[_Document] = []
+    for source, text, layer in texts:
         try:
             data, lines = yaml_source.parse(text)
         except yaml_source.YamlSourceError as exc:
             problems.append(PolicyProblem(source, str(exc)))
             continue
-        documents.append((source, data, lines))
+        documents.append((source, data, lines, layer))
     return _build(documents, problems)
 
 
@@ -98,11 +142,10 @@ def _policy_files(paths: Sequence[str], problems: List[PolicyProblem]) -> List[s
     files: List[str] = []
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(name for name in os.listdir(path)
-                           if name.endswith(POLICY_SUFFIXES) and os.path.isfile(os.path.join(path, name)))
+            found = _directory_files(path)
             if not found:
                 problems.append(PolicyProblem(path, 'no *.yml or *.yaml policy files in this directory'))
-            files.extend(os.path.join(path, name) for name in found)
+            files.extend(found)
         elif os.path.isfile(path):
             files.append(path)
         else:
@@ -110,17 +153,114 @@ def _policy_files(paths: Sequence[str], problems: List[PolicyProblem]) -> List[s
     return files
 
 
+def _directory_files(path: str) -> List[str]:
+    return [os.path.join(path, name) for name in sorted(os.listdir(path))
+            if name.endswith(POLICY_SUFFIXES) and os.path.isfile(os.path.join(path, name))]
+
+
+def _read_layers(base: Union[PathLike, Sequence[PathLike]], overlay: Union[PathLike, Sequence[PathLike]],
+                 problems: List[PolicyProblem]) -> List[LayeredText]:
+    base_texts = _read_files(_policy_files(_fspaths(base), problems), BASE_LAYER, problems)
+    exception_files: List[str] = []
+    for source, text, _layer in base_texts:
+        try:
+            data = yaml_source.parse(text)[0]
+        except yaml_source.YamlSourceError:
+            continue  # reported when the texts are loaded
+        for field, path in _exception_sources(source, data):
+            if os.path.isdir(path):
+                # An empty directory is a base policy that grants no exception at present.
+                found = _directory_files(path)
+            elif os.path.isfile(path):
+                found = [path]
+            else:
+                problems.append(PolicyProblem(
+                    source, 'no such file or directory: %s (relative paths are taken from the '
+                    'directory of this file)' % path, field=field))
+                found = []
+            exception_files += [name for name in found if name not in exception_files]
+    # A base directory may hold the exception source its policy names: read it only as one.
+    named = {os.path.abspath(name) for name in exception_files}
+    base_texts = [text for text in base_texts if os.path.abspath(text[0]) not in named]
+    return (base_texts + _read_files(exception_files, EXCEPTIONS_LAYER, problems)
+            + _read_files(_policy_files(_fspaths(overlay), problems), OVERLAY_LAYER, problems))
+
+
+def _fspaths(paths: Union[PathLike, Sequence[PathLike]]) -> List[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return [os.fspath(path) for path in paths]
+
+
+def _read_files(paths: Sequence[str], layer: str, problems: List[PolicyProblem]) -> List[LayeredText]:
+    texts: List[LayeredText] = []
+    for path in paths:
+        try:
+            texts.append((path, yaml_source.read_text(path), layer))
+        except yaml_source.YamlSourceError as exc:
+            problems.append(PolicyProblem(path, str(exc)))
+    return texts
+
+
+def _exception_sources(source: str, data: Any) -> List[Tuple[str, str]]:
+    """(field, path) of each exception source a base document names, relative to its directory."""
+    entries = data.get('exception_sources') if isinstance(data, Mapping) else None
+    if not isinstance(entries, list):
+        return []
+    directory = os.path.dirname(source)
+    return [('exception_sources[%d]' % index, os.path.normpath(os.path.join(directory, os.path.expanduser(entry))))
+            for index, entry in enumerate(entries) if isinstance(entry, str) and entry]
+
+
+def _within(path: str, sources: Sequence[str]) -> bool:
+    path = os.path.abspath(path)
+    return any(path == source or path.startswith(source.rstrip(os.sep) + os.sep)
+               for source in (os.path.abspath(item) for item in sources))
+
+
+# (source name, parsed data, item lines, layer)
+_Document = Tuple[str, Any, yaml_source.ItemLines, str]
+
+# Top-level keys a layer may not have: what to do instead.
+_MISPLACED_KEYS: Dict[str, Dict[str, str]] = {
+    BASE_LAYER: {},
+    OVERLAY_LAYER: {
+        'exception_sources': 'exception_sources are read only from the base policy (%s); remove the '
+                             'field from this file' % BASE_POLICY_ENV,
+    },
+    EXCEPTIONS_LAYER: {
+        key: 'an exception source (named by exception_sources of the base policy) holds only version '
+             'and exceptions; %s' % advice
+        for key, advice in (('rules', 'move these rules to the base policy or an overlay'),
+                            ('defaults', 'remove defaults (they apply to rules of their own file)'),
+                            ('exception_sources', 'only the base policy names exception_sources'))
+    },
+}
+_DOCUMENT_SCHEMAS = {BASE_LAYER: BASE_POLICY_SCHEMA, EXCEPTIONS_LAYER: EXCEPTION_SOURCE_SCHEMA,
+                     OVERLAY_LAYER: POLICY_SCHEMA}
+
+
 class _Item:
     """A rule or exception entry while loading: where it is, for messages."""
 
-    __slots__ = ('source', 'section', 'index', 'data', 'line')
+    __slots__ = ('source', 'section', 'index', 'data', 'line', 'layer')
 
-    def __init__(self, source: str, section: str, index: int, data: Any, line: Optional[int]) -> None:
+    def __init__(self, source: str, section: str, index: int, data: Any, line: Optional[int],
+                 layer: str = OVERLAY_LAYER) -> None:
         self.source = source
         self.section = section
         self.index = index
         self.data = data
         self.line = line
+        self.layer = layer
+
+    @property
+    def locked(self) -> bool:
+        return self.layer == BASE_LAYER and isinstance(self.data, Mapping) and self.data.get('locked') is True
+
+    @property
+    def position(self) -> str:
+        return '%s[%d]' % (self.section, self.index)
 
     @property
     def item_id(self) -> Optional[str]:
@@ -129,53 +269,94 @@ class _Item:
 
     @property
     def label(self) -> str:
-        position = '%s[%d]' % (self.section, self.index)
         if self.item_id is None:
-            return position
+            return self.position
         noun = 'rule' if self.section == 'rules' else 'exception'
-        return '%s %s (%s)' % (noun, quote(self.item_id), position)
+        return '%s %s (%s)' % (noun, quote(self.item_id), self.position)
 
     def problem(self, field: Optional[str], message: str) -> PolicyProblem:
         return PolicyProblem(self.source, message, item=self.label, field=field or None)
 
 
-def _build(documents: Sequence[Tuple[str, Any, yaml_source.ItemLines]],
-           problems: List[PolicyProblem]) -> Policy:
+def _build(documents: Sequence[_Document], problems: List[PolicyProblem]) -> Policy:
+    # Base rules first whatever order the caller gave: an overlay rule replaces them in place.
+    documents = sorted(documents, key=lambda document: LAYERS.index(document[3]) if document[3] in LAYERS else 0)
     rule_items: List[Tuple[_Item, Mapping[str, Any]]] = []
     waiver_items: List[_Item] = []
-    for source, data, lines in documents:
-        defaults = _check_document(source, data, problems)
+    exception_sources: List[str] = []
+    for source, data, lines, layer in documents:
+        if layer not in LAYERS:
+            problems.append(PolicyProblem(source, 'unknown policy layer %s; expected one of: %s' % (
+                quote(layer), ', '.join(LAYERS))))
+            continue
+        defaults = _check_document(source, data, layer, problems)
         if defaults is None:
             continue
-        for section in ('rules', 'exceptions'):
+        if layer == BASE_LAYER:
+            exception_sources.extend(path for _field, path in _exception_sources(source, data))
+        for section in ('rules', 'exceptions') if layer != EXCEPTIONS_LAYER else ('exceptions',):
             entries = data.get(section)
             if not isinstance(entries, list):
                 continue
             for index, entry in enumerate(entries):
                 line_numbers = lines.get(section, [])
                 item = _Item(source, section, index, entry,
-                             line_numbers[index] if index < len(line_numbers) else None)
+                             line_numbers[index] if index < len(line_numbers) else None, layer)
                 if section == 'rules':
                     rule_items.append((item, defaults))
                 else:
                     waiver_items.append(item)
+    for source, _data, _lines, layer in documents:
+        if layer == EXCEPTIONS_LAYER and not _within(source, exception_sources):
+            problems.append(PolicyProblem(source, 'not among the exception_sources of the base policy (%s): %s' % (
+                BASE_POLICY_ENV, ', '.join(exception_sources) or 'none')))
 
-    rules = [rule for rule in (_compile_rule(item, defaults, problems) for item, defaults in rule_items) if rule]
-    known_ids = _check_unique([item for item, _body in rule_items], problems)
+    base_items = [item for item, _defaults in rule_items if item.layer == BASE_LAYER]
+    overlay_items = [item for item, _defaults in rule_items if item.layer == OVERLAY_LAYER]
+    base_first = _check_unique(base_items, problems)
+    compiled = [(item, _compile_rule(item, defaults, base_first, problems)) for item, defaults in rule_items]
+    overlay_first = _check_unique(overlay_items, problems)
+    locked_items = {rule_id: item for rule_id, item in base_first.items() if item.locked}
+    for item in overlay_items:
+        locked = locked_items.get(item.item_id or '')
+        if locked is not None:
+            problems.append(item.problem('id', 'rule %s is locked by the base policy %s (%s) and cannot be '
+                                         'redefined; give this rule another id' % (
+                                             quote(locked.item_id), locked.source, locked.position)))
+    known_ids = {**base_first, **overlay_first}
     _check_unique(waiver_items, problems)
-    waivers = [waiver for waiver in (_compile_waiver(item, known_ids, problems) for item in waiver_items) if waiver]
+    waivers = [waiver for waiver in (_compile_waiver(item, known_ids, locked_items, exception_sources, problems)
+                                     for item in waiver_items) if waiver]
     if problems:
         raise PolicyError(problems)
-    return Policy(rules, waivers, sources=[document[0] for document in documents])
+    return Policy(_merge([rule for _item, rule in compiled if rule]), waivers,
+                  sources=[document[0] for document in documents])
 
 
-def _check_document(source: str, data: Any, problems: List[PolicyProblem]) -> Optional[Mapping[str, Any]]:
+def _merge(rules: Sequence[Rule]) -> List[Rule]:
+    """Base rules in order, each replaced in place by an overlay rule that overrides it; then the rest."""
+    merged: List[Rule] = []
+    position: Dict[str, int] = {}
+    for rule in rules:
+        if rule.overrides is not None and rule.id in position:
+            merged[position[rule.id]] = rule
+        else:
+            position.setdefault(rule.id, len(merged))
+            merged.append(rule)
+    return merged
+
+
+def _check_document(source: str, data: Any, layer: str,
+                    problems: List[PolicyProblem]) -> Optional[Mapping[str, Any]]:
     """Top-level checks; returns the file's rule defaults, or None if the file is unusable."""
     if not isinstance(data, Mapping):
-        problems.append(PolicyProblem(
-            source, 'must be a mapping with version and rules, got %s' % _kind(data)))
+        problems.append(PolicyProblem(source, 'must be a mapping with version and %s, got %s' % (
+            'exceptions' if layer == EXCEPTIONS_LAYER else 'rules', _kind(data))))
         return None
-    found = validate(data, POLICY_SCHEMA)[1]
+    misplaced = _MISPLACED_KEYS[layer]
+    problems.extend(PolicyProblem(source, message, field=key) for key, message in misplaced.items() if key in data)
+    body = {key: value for key, value in data.items() if key not in misplaced}
+    found = validate(body, _DOCUMENT_SCHEMAS[layer])[1]
     problems.extend(PolicyProblem(source, message, field=path) for path, message in found)
     defaults = data.get('defaults')
     if not isinstance(defaults, Mapping) or any(path.startswith('defaults') for path, _message in found):
@@ -183,11 +364,18 @@ def _check_document(source: str, data: Any, problems: List[PolicyProblem]) -> Op
     return defaults
 
 
-def _compile_rule(item: _Item, defaults: Mapping[str, Any], problems: List[PolicyProblem]) -> Optional[Rule]:
+def _compile_rule(item: _Item, defaults: Mapping[str, Any], base_ids: Mapping[str, _Item],
+                  problems: List[PolicyProblem]) -> Optional[Rule]:
     if not isinstance(item.data, Mapping):
         problems.append(item.problem(None, 'must be a mapping, got %s' % _kind(item.data)))
         return None
-    doc, found = validate(item.data, RULE_SCHEMA)
+    if item.layer == BASE_LAYER:
+        doc, found = validate(item.data, BASE_RULE_SCHEMA)
+    else:
+        doc, found = validate({key: value for key, value in item.data.items() if key != 'locked'}, RULE_SCHEMA)
+        if item.data.get('locked', False) is not False:
+            found.append(('locked', 'locked rules are declared only in the base policy (%s); remove this '
+                          'field, or ask the owners of the base policy to lock the rule there' % BASE_POLICY_ENV))
     rule_cls = RULE_TYPES.get(doc.get('type')) if isinstance(doc.get('type'), str) else None
     params: Dict[str, Any] = {}
     if rule_cls is not None:
@@ -213,20 +401,28 @@ def _compile_rule(item: _Item, defaults: Mapping[str, Any], problems: List[Polic
         message=doc.get('message'),
         source=item.source,
         line=item.line,
+        locked=item.locked,
+        overrides=base_ids[doc['id']].source if item.layer == OVERLAY_LAYER and doc['id'] in base_ids else None,
     )
 
 
-def _compile_waiver(item: _Item, known_rule_ids: Mapping[str, _Item],
-                    problems: List[PolicyProblem]) -> Optional[Waiver]:
+def _compile_waiver(item: _Item, known_rule_ids: Mapping[str, _Item], locked_rules: Mapping[str, _Item],
+                    exception_sources: Sequence[str], problems: List[PolicyProblem]) -> Optional[Waiver]:
     if not isinstance(item.data, Mapping):
         problems.append(item.problem(None, 'must be a mapping, got %s' % _kind(item.data)))
         return None
     doc, found = validate(item.data, EXCEPTION_SCHEMA)
     rule_ids = doc.get('rules') if isinstance(doc.get('rules'), list) else []
     for index, rule_id in enumerate(rule_ids):
-        if isinstance(rule_id, str) and rule_id and rule_id not in known_rule_ids:
+        if not isinstance(rule_id, str) or not rule_id:
+            continue
+        if rule_id not in known_rule_ids:
             found.append(('rules[%d]' % index, 'unknown rule id %s; known rule ids: %s' % (
                 quote(rule_id), ', '.join(sorted(known_rule_ids)) or 'none')))
+        elif rule_id in locked_rules and item.layer == OVERLAY_LAYER:
+            found.append(('rules[%d]' % index, 'rule %s is locked by %s; exceptions to it are read only from: %s' % (
+                quote(rule_id), locked_rules[rule_id].source,
+                ', '.join(exception_sources) or 'nowhere (the base policy names no exception_sources)')))
     problems.extend(item.problem(path, message) for path, message in found)
     if found:
         return None
@@ -243,7 +439,7 @@ def _rule_scope(match: Any) -> Optional[Scope]:
 
 
 def _check_unique(items: Sequence[_Item], problems: List[PolicyProblem]) -> Dict[str, _Item]:
-    """Report duplicate ids across all files; returns the first item of each id."""
+    """Report duplicate ids across the items' files; returns the first item of each id."""
     first: Dict[str, _Item] = {}
     for item in items:
         item_id = item.item_id

@@ -50,3 +50,18 @@ POLICY_SCHEMA = {
     'rules': {'type': 'list'},
     'exceptions': {'type': 'list'},
 }
+
+# Layered policies (IMAGEGOV_BASE_POLICY): only the base may lock rules and name the
+# places whose exceptions may waive them. The plain schemas above stay those of an overlay.
+BASE_RULE_SCHEMA = dict(RULE_SCHEMA, locked={'type': 'boolean'})
+
+BASE_POLICY_SCHEMA = dict(
+    POLICY_SCHEMA,
+    exception_sources={'type': 'list', 'schema': {'type': 'string', 'empty': False}},
+)
+
+# A file read from a base policy's exception_sources: exceptions only.
+EXCEPTION_SOURCE_SCHEMA = {
+    'version': POLICY_SCHEMA['version'],
+    'exceptions': {'type': 'list'},
+}

@@ -63,7 +63,8 @@ class Rule:
     def __init__(self, rule_id: str, params: Mapping[str, Any], *, description: str = '',
                  severity: str = 'medium', mode: str = 'enforce',
                  actions: Optional[FrozenSet[str]] = None, scope: Optional[Scope] = None,
-                 message: Optional[str] = None, source: str = '', line: Optional[int] = None) -> None:
+                 message: Optional[str] = None, source: str = '', line: Optional[int] = None,
+                 locked: bool = False, overrides: Optional[str] = None) -> None:
         self.id = rule_id
         self.params = dict(params)
         self.description = description or self.summary()
@@ -74,6 +75,11 @@ class Rule:
         self.message = message
         self.source = source
         self.line = line
+        # Declared in the base policy (IMAGEGOV_BASE_POLICY) as one no overlay file may redefine,
+        # relax or waive; only the base's own exceptions and its exception_sources may waive it.
+        self.locked = locked
+        # The base policy file whose rule of the same id this overlay rule replaces.
+        self.overrides = overrides
         self.setup(self.params)
 
     @classmethod
