@@ -146,6 +146,7 @@ def test_plan_apply_reapply_through_ansible_runner(private_data_dir: Path, ansib
     again = _run(pdd, 'reapply', {
         'cloud': CLOUD, 'apply': True, 'prune': True, 'catalog_set_name': 'acme-gold',
         'catalog': [str(project / 'catalog')], 'reports_dir': str(reports / 'reapply'),
+        'source_roots': [str(project)],
         'policy': [str(REPO / 'policies' / 'default.yml'), str(project / 'policy')]},
         playbook='imagegov.openstack.reconcile')
     assert (again.status, again.rc) == ('successful', 0), (pdd / 'artifacts' / 'reapply' / 'stdout').read_text()

@@ -2,8 +2,10 @@
 """Load catalog files: validate everything, report every problem, build the Catalog model."""
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from ..policy._libs import cerberus, yaml
@@ -40,11 +42,15 @@ _VERSION_FIELD = re.compile(r'^versions\[([0-9]+)\]')
 _NO_LINES = catalog_source.SourceLines()
 
 
-def load_catalog(paths: Union[PathLike, Sequence[PathLike]], check_files: bool = True) -> Catalog:
+def load_catalog(paths: Union[PathLike, Sequence[PathLike]], check_files: bool = True,
+                 source_roots: Sequence[PathLike] = ()) -> Catalog:
     """Load and merge catalog files and directories of *.yml / *.yaml.
 
     Relative `source.file` paths are resolved against the directory of the catalog file that
-    names them; with `check_files` they must exist. Raises CatalogError listing every problem.
+    names them; with `check_files` they must exist. Every source file must resolve (symlinks
+    followed) inside the catalog's repository (the nearest directory above the catalog file
+    that holds `.git`, else the catalog file's directory) or inside one of `source_roots`.
+    Raises CatalogError listing every problem.
     """
     _require_libraries()
     if isinstance(paths, (str, os.PathLike)):
@@ -56,20 +62,22 @@ def load_catalog(paths: Union[PathLike, Sequence[PathLike]], check_files: bool =
             texts.append((path, catalog_source.read_text(path)))
         except catalog_source.YamlSourceError as exc:
             problems.append(CatalogProblem(path, str(exc)))
-    return _load_texts(texts, problems, check_files)
+    return _load_texts(texts, problems, _SourceFiles(check_files, source_roots))
 
 
-def load_catalog_texts(texts: Iterable[Tuple[str, str]], check_files: bool = True) -> Catalog:
+def load_catalog_texts(texts: Iterable[Tuple[str, str]], check_files: bool = True,
+                       source_roots: Sequence[PathLike] = ()) -> Catalog:
     """Build a catalog from (file name, YAML text) pairs, e.g. files read on the controller;
     problems still name the file and line, and relative source files resolve against the file's directory."""
     _require_libraries()
-    return _load_texts(texts, [], check_files)
+    return _load_texts(texts, [], _SourceFiles(check_files, source_roots))
 
 
-def load_catalog_documents(documents: Iterable[Tuple[str, Any]], check_files: bool = True) -> Catalog:
+def load_catalog_documents(documents: Iterable[Tuple[str, Any]], check_files: bool = True,
+                           source_roots: Sequence[PathLike] = ()) -> Catalog:
     """Build a catalog from already parsed (file name, data) pairs; problems then have no line."""
     _require_libraries()
-    return _build([(name, data, _NO_LINES) for name, data in documents], [], check_files)
+    return _build([(name, data, _NO_LINES) for name, data in documents], [], _SourceFiles(check_files, source_roots))
 
 
 def catalog_files(paths: Sequence[PathLike]) -> List[str]:
@@ -104,7 +112,7 @@ def _catalog_files(paths: Sequence[str], problems: List[CatalogProblem]) -> List
     return files
 
 
-def _load_texts(texts: Iterable[Tuple[str, str]], problems: List[CatalogProblem], check_files: bool) -> Catalog:
+def _load_texts(texts: Iterable[Tuple[str, str]], problems: List[CatalogProblem], files: _SourceFiles) -> Catalog:
     documents: List[Tuple[str, Any, catalog_source.SourceLines]] = []
     for name, text in texts:
         try:
@@ -113,7 +121,7 @@ def _load_texts(texts: Iterable[Tuple[str, str]], problems: List[CatalogProblem]
             problems.append(CatalogProblem(name, str(exc), line=catalog_source.yaml_error_line(exc)))
             continue
         documents.append((name, data, lines))
-    return _build(documents, problems, check_files)
+    return _build(documents, problems, files)
 
 
 class _Defaults:
@@ -190,7 +198,7 @@ class _Named:
 
 
 def _build(documents: Sequence[Tuple[str, Any, catalog_source.SourceLines]], problems: List[CatalogProblem],
-           check_files: bool) -> Catalog:
+           files: _SourceFiles) -> Catalog:
     entries: List[_Entry] = []
     for name, data, lines in documents:
         defaults = _check_document(name, data, lines, problems)
@@ -201,7 +209,7 @@ def _build(documents: Sequence[Tuple[str, Any, catalog_source.SourceLines]], pro
     images: List[CatalogImage] = []
     series: List[CatalogSeries] = []
     for entry in entries:
-        built_images, built_series = _compile(entry, check_files)
+        built_images, built_series = _compile(entry, files)
         problems.extend(entry.problems)
         images.extend(built_images)
         if built_series is not None:
@@ -234,7 +242,7 @@ def _check_document(name: str, data: Any, lines: catalog_source.SourceLines,
     return _Defaults({key: value for key, value in raw.items() if key not in invalid}, invalid)
 
 
-def _compile(entry: _Entry, check_files: bool) -> Tuple[List[CatalogImage], Optional[CatalogSeries]]:
+def _compile(entry: _Entry, files: _SourceFiles) -> Tuple[List[CatalogImage], Optional[CatalogSeries]]:
     data = entry.data
     if not isinstance(data, Mapping):
         entry.add(None, 'must be a mapping, got %s' % _kind(data))
@@ -245,12 +253,12 @@ def _compile(entry: _Entry, check_files: bool) -> Tuple[List[CatalogImage], Opti
     bad = {_top(path) for path, _message in found}
     attributes = _merge_attributes(entry, bad)
     if not entry.is_series:
-        source = _resolve_source(entry, '', data.get('source'), check_files) if 'source' not in bad else None
+        source = files.resolve(entry, '', data.get('source')) if 'source' not in bad else None
         if entry.problems:
             return [], None
         return [CatalogImage(name=data['name'], source=source, sha256=data['sha256'].lower(),
                              origin=Origin(entry.source, entry.line), **attributes)], None
-    return _compile_series(entry, data, attributes, found, check_files)
+    return _compile_series(entry, data, attributes, found, files)
 
 
 def _merge_attributes(entry: _Entry, bad: Set[str]) -> Dict[str, Any]:
@@ -291,7 +299,7 @@ def _merge_attributes(entry: _Entry, bad: Set[str]) -> Dict[str, Any]:
 
 
 def _compile_series(entry: _Entry, data: Mapping[str, Any], attributes: Dict[str, Any],
-                    found: Sequence[Tuple[str, str]], check_files: bool) -> Tuple[List[CatalogImage], Optional[CatalogSeries]]:
+                    found: Sequence[Tuple[str, str]], files: _SourceFiles) -> Tuple[List[CatalogImage], Optional[CatalogSeries]]:
     bad_paths = {path for path, _message in found}
     retire = (data.get('retire') or {}) if 'retire' not in {_top(path) for path in bad_paths} else {}
     deactivate, delete = parse_duration(retire.get('deactivate_after')), parse_duration(retire.get('delete_after'))
@@ -315,7 +323,7 @@ def _compile_series(entry: _Entry, data: Mapping[str, Any], attributes: Dict[str
                 first_index[text] = index
         if 'source' in version and '%s.source' % prefix not in bad_paths \
                 and not any(path.startswith('%s.source.' % prefix) for path in bad_paths):
-            version = dict(version, source=_resolve_source(entry, prefix + '.', version['source'], check_files))
+            version = dict(version, source=files.resolve(entry, prefix + '.', version['source']))
         good.append((index, version))
 
     dated = [index for index, version in good if version.get('released') is not None]
@@ -359,19 +367,92 @@ def _compile_series(entry: _Entry, data: Mapping[str, Any], attributes: Dict[str
     return images, summary
 
 
-def _resolve_source(entry: _Entry, prefix: str, source: Mapping[str, Any], check_files: bool) -> Dict[str, str]:
-    """{'url': url} as given, or {'file': absolute path}, relative to the catalog file's directory."""
-    if 'url' in source:
-        return {'url': source['url']}
-    given = source['file']
-    path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(entry.source)), given))
-    if check_files and not os.path.isfile(path):
-        where = '' if os.path.isabs(given) else " (relative to the catalog file's directory)"
-        if os.path.exists(path):
-            entry.add(prefix + 'source.file', 'not a regular file: %s%s' % (quote(given), where))
+class _SourceFiles:
+    """Where a catalog's image files may be, and the checks of each `source.file`.
+
+    A catalog file's root is the nearest directory above it that holds `.git` (a directory, or
+    the file of a worktree or submodule), else the catalog file's own directory. A source file
+    must resolve (symlinks followed) inside its catalog file's root or inside a source root.
+    """
+
+    def __init__(self, check_files: bool, source_roots: Sequence[PathLike]) -> None:
+        self.check_files = check_files
+        self.extra_roots = tuple(os.path.realpath(os.path.abspath(os.fspath(root))) for root in source_roots)
+        self._roots: Dict[str, Tuple[str, bool]] = {}
+
+    def root(self, catalog_file: str) -> Tuple[str, bool]:
+        """(root, whether it is a Git repository) of a catalog file, resolved."""
+        directory = os.path.dirname(os.path.abspath(catalog_file))
+        if directory not in self._roots:
+            found = directory
+            while not os.path.lexists(os.path.join(found, '.git')):
+                parent = os.path.dirname(found)
+                if parent == found:
+                    break
+                found = parent
+            is_repository = os.path.lexists(os.path.join(found, '.git'))
+            self._roots[directory] = (os.path.realpath(found if is_repository else directory), is_repository)
+        return self._roots[directory]
+
+    def resolve(self, entry: _Entry, prefix: str, source: Mapping[str, Any]) -> Dict[str, str]:
+        """{'url': url} as given, or {'file': the resolved absolute path}; problems go to the entry."""
+        if 'url' in source:
+            return {'url': source['url']}
+        given = source['file']
+        field = prefix + 'source.file'
+        if '\0' in given:
+            entry.add(field, 'must not contain a NUL character')
+            return {'file': given}
+        path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(entry.source)), given))
+        real = os.path.realpath(path)
+        root, is_repository = self.root(entry.source)
+        if not any(_inside(real, allowed) for allowed in (root,) + self.extra_roots):
+            entry.add(field, self._outside(given, real, root, is_repository))
+            return {'file': real}
+        if self.check_files:
+            problem = _file_problem(real)
+            if problem:
+                where = '' if os.path.isabs(given) else " (relative to the catalog file's directory)"
+                entry.add(field, problem % (quote(given), where))
+        return {'file': real}
+
+    def _outside(self, given: str, real: str, root: str, is_repository: bool) -> str:
+        if os.path.isabs(given) and os.path.normpath(given) == real:
+            what = '%s is' % quote(given)
         else:
-            entry.add(prefix + 'source.file', 'no such file %s%s' % (quote(given), where))
-    return {'file': path}
+            what = '%s resolves to %s,' % (quote(given), quote(real))
+        place = 'the catalog repository' if is_repository else "the catalog file's directory"
+        allowed = '%s %s' % (place, quote(root))
+        if not is_repository:
+            allowed += ' (no .git above it)'
+        if self.extra_roots:
+            allowed += ' and the source_roots %s' % ', '.join(quote(extra) for extra in self.extra_roots)
+        return '%s outside %s; move the image into %s, or allow its directory with option source_roots' % (
+            what, allowed, place)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+_FILE_KINDS = ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'),
+               (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+
+
+def _file_problem(path: str) -> Optional[str]:
+    """None for a readable regular file, else a message with %s for the file as given and where it is relative to."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return 'no such file %s%s'
+        return '%%s%%s cannot be checked: %s' % (exc.strerror or exc).replace('%', '%%')
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), 'a special file')
+        return '%%s%%s is %s, not a regular file; give an image file' % kind
+    if not os.access(path, os.R_OK):
+        return '%s%s cannot be read by this user; make it readable'
+    return None
 
 
 def _check_unique(entries: Sequence[_Entry]) -> List[CatalogProblem]:

@@ -6,6 +6,7 @@ import datetime
 import re
 from typing import Any, Callable, Dict, Optional
 
+from .._redact import redact_url
 from ..policy.values import quote
 from .constants import (
     CATALOG_VERSIONS,
@@ -91,7 +92,7 @@ def _check_sha256(field: str, value: Any, error: ErrorCallback) -> None:
 
 def _check_url(field: str, value: Any, error: ErrorCallback) -> None:
     if isinstance(value, str) and not value.startswith(('http://', 'https://')):
-        error(field, 'must be an http:// or https:// URL, got %s' % quote(value))
+        error(field, 'must be an http:// or https:// URL, got %s' % quote(redact_url(value)))
 
 
 def _check_source(field: str, value: Any, error: ErrorCallback) -> None:

@@ -2,9 +2,10 @@
 """The part of a policy that Glance itself can enforce, as Glance's own settings.
 
 With these in place the plain CLI meets the same limits as the collection's modules:
-`policy.yaml` rules for publicize_image / communitize_image, `image_size_cap` and the
-`[image_format]` allowlists in glance-api.conf. Only enforce-mode rules that apply to every
-image can be expressed; everything else is listed in `not_exported` with the reason.
+`policy.yaml` rules for publicize_image / communitize_image, `image_size_cap`, the
+`[image_format]` allowlists and the `[import_filtering_opts]` of web-download in
+glance-api.conf. Only enforce-mode rules that apply to every image can be expressed;
+everything else is listed in `not_exported` with the reason.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from .policy import Policy
 from .rules.allowed_formats import AllowedFormats
+from .rules.allowed_sources import AllowedSources
 from .rules.format_integrity import FormatIntegrity
 from .rules.max_size import MaxSize
 from .rules.restricted_visibility import RestrictedVisibility
@@ -45,6 +47,8 @@ def glance_settings(policy: Policy) -> Dict[str, Any]:
                 option = field + 's'
                 section = api_options.setdefault('image_format', {})
                 section[option] = _intersect(section.get(option), allowed)
+        elif isinstance(rule, AllowedSources):
+            not_exported.extend(_import_filtering(rule, api_options))
         elif isinstance(rule, FormatIntegrity):
             # Glance inspects uploads itself and refuses a disk_format that the bytes contradict.
             api_options.setdefault('image_format', {})['require_image_format_match'] = 'true'
@@ -62,6 +66,45 @@ def glance_settings(policy: Policy) -> Dict[str, Any]:
         'glance_api_conf': _ini(api_options, policy),
         'not_exported': not_exported,
     }
+
+
+def _import_filtering(rule: AllowedSources, api_options: Dict[str, Dict[str, str]]) -> List[str]:
+    """An allowed_sources rule as web-download's scheme, host and port allowlists; what they cannot say."""
+    notes: List[str] = []
+    if rule.prefixes:
+        urls = [prefix.url for prefix in rule.prefixes]
+        lists = {'allowed_schemes': _unique(url.scheme for url in urls),
+                 'allowed_hosts': _unique(url.host for url in urls),
+                 'allowed_ports': _unique(str(url.port) for url in urls)}
+        paths = [prefix.text for prefix in rule.prefixes if prefix.segments]
+        if paths:
+            notes.append('%s: Glance filters web-download URLs by scheme, host and port only; the path prefixes '
+                         '(%s) stay with the collection' % (rule.id, ', '.join(paths)))
+        combinations = len({(url.scheme, url.host, url.port) for url in urls})
+        if combinations < len(lists['allowed_schemes']) * len(lists['allowed_hosts']) * len(lists['allowed_ports']):
+            notes.append('%s: Glance checks scheme, host and port each on its own, so it also allows combinations '
+                         'no prefix names' % rule.id)
+    elif rule.schemes is not None:
+        lists = {'allowed_schemes': list(rule.schemes)}
+    else:
+        lists = {}
+    section = api_options.setdefault('import_filtering_opts', {})
+    for option, values in lists.items():
+        kept = _intersect(section.get(option), values)
+        if kept:
+            section[option] = kept
+        else:  # an empty allowlist is no filter at all in Glance
+            notes.append('%s: no %s remain in common with the rules before it; Glance reads an empty %s as no '
+                         'filter, so it keeps %s' % (rule.id, option.split('_', 1)[1], option, section[option]))
+    if not section:
+        del api_options['import_filtering_opts']
+    if not rule.files_allowed:
+        notes.append('%s: Glance cannot refuse image data uploaded from local files' % rule.id)
+    return notes
+
+
+def _unique(values: Any) -> List[str]:
+    return list(dict.fromkeys(values))
 
 
 def _not_global(rule: Any) -> Optional[str]:

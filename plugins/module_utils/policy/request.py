@@ -4,15 +4,23 @@
 A request is a plain dict:
   {action, actor: {user, project, roles}, image: <desired image>, current: <existing or None>,
    content: {detected_format, virtual_size, size, safety_failures} (optional),
-   usage: {servers, images, volumes, not_checked} (optional), source: {path, line} (optional)}
+   usage: {servers, images, volumes, not_checked} (optional), source: {path, line} (optional),
+   data_source: {kind: url|file|glance, url, path} (optional: where the bytes come from)}
 Image dicts use Glance's field names; custom properties are top-level keys, as Glance returns them.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
+from urllib.parse import urlsplit, urlunsplit
 
 # Glance's default when an image is created without a visibility.
 DEFAULT_VISIBILITY = 'shared'
+# What a data source URL becomes when it cannot be split without risking to show a secret.
+HIDDEN_URL = '<URL hidden: it cannot be split safely>'
+# The characters of RFC 3986. Clients read others (spaces, backslashes, controls, non-ASCII)
+# differently from each other, so a URL holding one is neither shown nor trusted.
+URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 UsageLoader = Callable[['Request'], Dict[str, Any]]
 
@@ -22,11 +30,15 @@ def build_request(action: str, image: Optional[Mapping[str, Any]] = None,
                   actor: Optional[Mapping[str, Any]] = None,
                   content: Optional[Mapping[str, Any]] = None,
                   usage: Optional[Mapping[str, Any]] = None,
-                  source: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                  source: Optional[Mapping[str, Any]] = None,
+                  data_source: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """A request document from a module's view: `image` holds only the requested changes.
 
     The desired image is the current one with the changes applied, so rules and
     JMESPath conditions see the full image that will exist after the action.
+    `data_source` says where the bytes come from: {kind: 'url', url} (user info, query and
+    fragment are removed here, so no credential reaches a decision or a report),
+    {kind: 'file', path} (absolute) or {kind: 'glance'}.
     """
     desired = dict(current or {})
     desired.update(image or {})
@@ -49,7 +61,23 @@ def build_request(action: str, image: Optional[Mapping[str, Any]] = None,
         document['usage'] = dict(usage)
     if source is not None:
         document['source'] = dict(source)
+    if data_source is not None:
+        document['data_source'] = dict(data_source)
+        if isinstance(data_source.get('url'), str):
+            document['data_source']['url'] = url_without_secrets(data_source['url'])
     return document
+
+
+def url_without_secrets(url: str) -> str:
+    """scheme://host[:port]/path of a URL, without user info, query or fragment (HIDDEN_URL when odd)."""
+    if not URL_CHARACTERS.fullmatch(url):
+        return HIDDEN_URL
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number, e.g. a cut password)
+    except ValueError:
+        return HIDDEN_URL
+    return urlunsplit((parts.scheme, parts.netloc.rpartition('@')[2], parts.path, '', ''))
 
 
 class Request:
@@ -87,6 +115,11 @@ class Request:
         if self.current is not None and field in self.current:
             return 'current.' + field, self.current[field]
         return 'image.' + field, None
+
+    @property
+    def data_source(self) -> Any:
+        """Where the bytes come from, as the document gives it: {kind, url, path}; None when not stated."""
+        return self.document.get('data_source')
 
     @property
     def effective_image(self) -> Dict[str, Any]:
