@@ -18,7 +18,10 @@ description:
   - With O(mode=audit), audits the live cloud. Every image visible to the caller
     (Glance's C(visibility=all), C(member_status=all), hidden and not hidden images) is
     listed in pages of 1000 images, one listing rather than one request per image, and
-    each image is evaluated as it is now. See the notes for exactly what is evaluated.
+    each image is judged as it stands (its owner, its visibility and the facts Glance
+    recorded), not as if the caller created it today. With O(inspect=header) the first
+    8 MiB of each image's stored data are read as well, so the format is judged from the
+    bytes. See the notes for exactly what is evaluated.
   - Writes the decisions as JSON, JUnit XML and SARIF 2.1.0 report files when
     O(report_json), O(report_junit) or O(report_sarif) are given; a file is replaced only
     when its content changes, so C(changed) is true only when a report file changed.
@@ -33,8 +36,9 @@ attributes:
   check_mode:
     support: full
     details:
-      - Evaluates (and, with O(mode=audit), reads the images from Glance) as without check
-        mode, but writes no report file; C(changed) says whether a report file would change.
+      - Evaluates (and, with O(mode=audit), reads the images from Glance, and with
+        O(inspect=header) the first bytes of their data) as without check mode, but writes no
+        report file; C(changed) says whether a report file would change.
   diff_mode:
     support: none
   idempotent:
@@ -44,10 +48,32 @@ options:
   mode:
     description:
       - V(evaluate) evaluates O(requests); nothing is sent to the cloud.
-      - V(audit) evaluates every image visible to the caller, as it is now.
+      - V(audit) evaluates every image visible to the caller, as it stands.
     type: str
     choices: [evaluate, audit]
     default: evaluate
+  inspect:
+    description:
+      - What O(mode=audit) reads of each image's data. Refused with O(mode=evaluate),
+        except V(none).
+      - V(none) reads no data. Format integrity then has nothing to judge (Glance records
+        sizes, not the format of the bytes), so C(format_integrity) rules are reported as
+        skipped with a note saying so. Sizes are judged from what Glance recorded.
+      - V(header) reads the first 8 MiB of the data Glance stores for each active image,
+        with one HTTP Range request per image (C(GET /v2/images/{id}/file), answered with
+        C(206 Partial Content)), and inspects them with oslo.utils' format inspector, as
+        uploads are inspected. The detected format is judged against C(disk_format), the
+        safety checks (backing files, external data files, VMDK extents pointing at other
+        files, ...) are reported, and a disk format that records its virtual size in its
+        header is judged on that size. The caller must be allowed to download the images.
+      - With V(header), an image that is not C(active), has no data (size 0), or whose
+        C(container_format) wraps the disk (anything but V(bare), V(ami), V(aki) and
+        V(ari); Glance does not inspect those either) is not read; its
+        C(format_integrity) rules are reported as skipped with a note naming the reason.
+        So is an image whose data Glance refuses to serve (the note has the HTTP status).
+    type: str
+    choices: [none, header]
+    default: none
   requests:
     description:
       - Request documents to evaluate, required with O(mode=evaluate) and refused with
@@ -56,8 +82,9 @@ options:
         C(project), C(roles), ...), C(image) (the image after the action, with Glance's
         field names and properties as top-level keys), C(current) (the existing image or
         V(null)), and optionally C(content) (facts about the bytes), C(usage) (servers,
-        images and volumes using the image) and C(source) (C(path), C(line) of the
-        catalog entry, shown in SARIF).
+        images and volumes using the image), C(data_source) (where the bytes come from, with
+        C(kind) V(url), V(file) or V(glance), and C(url) or C(path)) and C(source)
+        (C(path), C(line) of the catalog entry, shown in SARIF).
       - Every document is checked before anything is evaluated; a document that is not a
         mapping, lacks C(action), names an unknown action or field, or has a field of the
         wrong type fails the task with one line per problem naming C(requests[N]).
@@ -91,15 +118,27 @@ options:
     default: false
 notes:
   - "Audit semantics: each image is evaluated as the request C({action: create, actor:
-    <caller>, image: <the image as Glance returns it>, current: null}), that is: would this
-    image be allowed if the caller created it today? So rules scoped to other actions (for
-    example C(delete_protection)) do not apply, usage is not looked up, and rules on
-    visibility judge the caller's roles (audit as an administrator unless that is the
-    question)."
-  - "Audit semantics: the image's bytes are not read, so the request has no C(content):
-    C(format_integrity) rules are skipped (JUnit C(skipped)). C(max_size) rules judge the
-    C(size) and C(virtual_size) Glance recorded; an image without them (no data yet) is
-    not judged on size."
+    <its owner>, image: <the image as Glance returns it>, current: <the same image>,
+    content: <facts>}): the image as it stands. Rules scoped to other actions (for example
+    C(delete_protection)) do not apply and usage is not looked up. As C(current) is the
+    image itself, nothing changes: rules about changing the visibility
+    (C(restricted_visibility)) do not fire, so a member's audit does not flag an
+    administrator's public image. Glance does not record who published an image: to
+    audit which projects own public images, use an C(expression) rule on C(image.owner)."
+  - "Audit semantics: the actor is the image's owner as far as it is known: C(project)
+    and C(project_id) are the image's C(owner); when that is the caller's project, the
+    caller's C(user) and C(roles) too, otherwise no user and no roles."
+  - "Audit semantics: without O(inspect), C(content) is what Glance recorded:
+    C({size, virtual_size, recorded_by: glance}). C(max_size) rules judge those sizes;
+    an image without them (no data yet) is not judged on size. Glance computes
+    C(virtual_size) from the stored bytes, except that it records the stored size for an
+    image declared V(raw) whatever its bytes are; O(inspect=header) reads the virtual size
+    from the header instead. C(format_integrity) rules are skipped (JUnit C(skipped), with
+    the note in RV(decisions[].rules))."
+  - "Audit semantics: with O(inspect=header), C(content) is the inspector's facts
+    (C(detected_format), C(virtual_size), C(safety_failures)) with C(size) the stored size
+    Glance recorded. The images are read one after the other: the audit takes roughly one
+    8 MiB download per active image longer."
   - Deleted images are not listed by Glance and are not audited.
   - The policy is read on the controller by the action plugin, as for the other modules.
 author:
@@ -128,9 +167,16 @@ EXAMPLES = r"""
     report_json: /srv/reports/images.json
   register: audit
 
-- name: Show the images the policy would refuse today
+- name: Show the images the policy refuses as they stand
   ansible.builtin.debug:
     msg: "{{ audit.decisions | rejectattr('allowed') | map(attribute='image.name') | list }}"
+
+- name: Weekly audit that reads each image's header, to find disks whose bytes are not what they declare
+  imagegov.openstack.policy_check:
+    cloud: production-admin
+    mode: audit
+    inspect: header
+    report_junit: /srv/reports/images-inspected.xml
 """
 
 RETURN = r"""
@@ -163,7 +209,9 @@ decisions:
       type: list
       elements: str
     rules:
-      description: One entry per applicable rule, C(rule), C(type) and C(status) (V(passed), V(violated), V(skipped)).
+      description:
+        - One entry per applicable rule, C(rule), C(type) and C(status) (V(passed), V(violated), V(skipped)),
+          and C(note) for a skipped rule, saying why (which facts were missing, or why the audit read no bytes).
       type: list
       elements: dict
 summary:
@@ -199,30 +247,46 @@ reports_changed:
   elements: str
   sample: [sarif]
 caller:
-  description: The user, project and roles the images were audited as (the actor of every audit request).
+  description:
+    - The user, project and roles the audit ran as. They decide what it could see, and they
+      are the actor of the audit requests of the images its project owns.
   returned: with O(mode=audit)
   type: dict
 requests:
-  description: Number of Glance requests made to list the images (pages and hidden / not hidden passes).
+  description:
+    - Number of Glance requests made, for the listing (a page per hidden / not hidden pass) and,
+      with O(inspect=header), one ranged download per image read.
   returned: with O(mode=audit)
   type: int
+  sample: 2
 """
 
 from typing import Any
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._content import PRESCAN_BYTES, prescan_head
+from ansible_collections.imagegov.openstack.plugins.module_utils._glance import GlanceError
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ARGSPEC, load_module_policy
 from ansible_collections.imagegov.openstack.plugins.module_utils._reports import (
     REPORTS, check_report_path, read_report, write_report)
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
     ACTIONS, PolicyError, build_request, evaluate_batch)
+from ansible_collections.imagegov.openstack.plugins.module_utils.policy.decision import PASSED, SKIPPED
+from ansible_collections.imagegov.openstack.plugins.module_utils.policy.rules.format_integrity import (
+    bytes_not_read)
 
-REQUEST_FIELDS = ('action', 'actor', 'image', 'current', 'content', 'usage', 'source')
-MAPPING_FIELDS = ('actor', 'image', 'current', 'content', 'usage', 'source')
+REQUEST_FIELDS = ('action', 'actor', 'image', 'current', 'content', 'usage', 'data_source', 'source')
+MAPPING_FIELDS = ('actor', 'image', 'current', 'content', 'usage', 'data_source', 'source')
 # Every image the caller may see: Glance's default list leaves out hidden images and
 # shared images whose membership the caller has not accepted.
 AUDIT_FILTERS = (('visibility', 'all'), ('member_status', 'all'))
 HIDDEN_PASSES = ('false', 'true')
+# Containers whose stored bytes are the disk itself; ova, ovf, docker and compressed wrap
+# it, so their first bytes say nothing of the disk (Glance does not inspect them either).
+DISK_CONTAINERS = ('bare', 'ami', 'aki', 'ari')
+CONTENT_FACTS = ('detected_format', 'size', 'virtual_size', 'safety_failures')
+NOT_READ = ("the bytes were not read: the audit judged Glance's record (size, virtual_size), which says "
+            f'nothing of the format; set inspect=header to read the first {PRESCAN_BYTES // 2 ** 20} MiB of each image')
 
 
 class PolicyCheckModule(ImagegovModule):
@@ -235,6 +299,7 @@ class PolicyCheckModule(ImagegovModule):
         report_junit=dict(type='path'),
         report_sarif=dict(type='path'),
         fail_on_violation=dict(type='bool', default=False),
+        inspect=dict(type='str', default='none', choices=['none', 'header']),
         **POLICY_ARGSPEC,
     )
     module_kwargs = dict(supports_check_mode=True, required_if=[('mode', 'evaluate', ('requests',))])
@@ -244,6 +309,9 @@ class PolicyCheckModule(ImagegovModule):
         if p['mode'] == 'audit' and p['requests'] is not None:
             self.fail('Option requests is only used with mode=evaluate; mode=audit evaluates '
                       'the images of the cloud. Remove requests or set mode=evaluate.')
+        if p['mode'] == 'evaluate' and p['inspect'] != 'none':
+            self.fail(f"Option inspect={p['inspect']} is only used with mode=audit; mode=evaluate "
+                      'judges the content facts given in each request. Remove inspect or set mode=audit.')
         if p['mode'] == 'evaluate':
             problems = request_problems(p['requests'])
             if problems:
@@ -259,12 +327,20 @@ class PolicyCheckModule(ImagegovModule):
         if p['mode'] == 'evaluate':
             documents = p['requests']
             labels = [f'requests[{index}]' for index in range(len(documents))]
+            not_read: list[str | None] = [None] * len(documents)
         else:
             images = self.visible_images()
-            documents = [audit_request(image, self.caller) for image in images]
+            if p['inspect'] == 'header':
+                read = [self.read_header(image) for image in images]
+            else:
+                read = [(None, NOT_READ)] * len(images)
+            documents = [audit_request(image, self.caller, content)
+                         for image, (content, _reason) in zip(images, read)]
+            not_read = [reason for _content, reason in read]
             labels = [None] * len(documents)
             self.result.update(caller=self.caller, requests=self.glance.request_count)
         decisions = evaluate_batch(policy, documents)
+        mark_not_read(decisions, documents, not_read)
         self.result.update(decisions=[decision.as_dict() for decision in decisions],
                            summary=summarize(decisions), reports={}, reports_changed=[])
         self.write_reports(decisions, policy)
@@ -281,6 +357,21 @@ class PolicyCheckModule(ImagegovModule):
             for image in self.glance.iter_images(list(AUDIT_FILTERS) + [('os_hidden', hidden)]):
                 images[image['id']] = image
         return sorted(images.values(), key=lambda image: (image.get('name') or '', image['id']))
+
+    def read_header(self, image: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        """Content facts from the first bytes Glance stores for the image, or (None, why not)."""
+        reason = header_unreadable(image)
+        if reason is not None:
+            return None, f'inspect=header did not read this image: {reason}'
+        import requests
+        try:
+            _length, chunks = self.glance.download(image['id'], PRESCAN_BYTES)
+            facts = prescan_head(chunks, image.get('size'))
+        except GlanceError as exc:
+            return None, f'inspect=header could not read this image: HTTP {exc.status_code}: {exc.message}'
+        except requests.RequestException as exc:
+            return None, f'inspect=header could not read this image: the download broke off ({type(exc).__name__})'
+        return {key: facts[key] for key in CONTENT_FACTS}, None
 
     def write_reports(self, decisions: list[Any], policy: Any) -> None:
         for fmt, option, render in REPORTS:
@@ -327,9 +418,48 @@ def request_problems(requests: list[Any]) -> list[str]:
     return problems
 
 
-def audit_request(image: dict[str, Any], caller: dict[str, Any]) -> dict[str, Any]:
-    """An image as it is now, judged as if the caller created it today (no bytes, no usage)."""
-    return build_request('create', image=image, current=None, actor=caller)
+def audit_request(image: dict[str, Any], caller: dict[str, Any],
+                  content: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An image as it stands: it exists (current is itself, so nothing changes), its owner
+    is the actor, and the content facts are the bytes read, else what Glance recorded."""
+    owner = image.get('owner')
+    if owner is not None and owner == caller.get('project_id'):
+        actor = caller
+    else:
+        # Glance does not say who in the owning project made the image, nor their roles.
+        actor = {'user': None, 'project': owner, 'project_id': owner, 'roles': []}
+    if content is None:
+        content = {'size': image.get('size'), 'virtual_size': image.get('virtual_size'), 'recorded_by': 'glance'}
+    return build_request('create', image=image, current=image, actor=actor, content=content)
+
+
+def header_unreadable(image: dict[str, Any]) -> str | None:
+    """Why the image's first bytes are not worth reading, or None."""
+    if image.get('status') != 'active':
+        return f"it is {image.get('status')!r}, not active, so Glance serves no data for it"
+    if not image.get('size'):
+        return 'it has no data (size 0)'
+    container = image.get('container_format')
+    if container not in DISK_CONTAINERS:
+        return (f'its container_format {container!r} wraps the disk, so its first bytes are not '
+                'the disk image')
+    return None
+
+
+def mark_not_read(decisions: list[Any], documents: list[Any], not_read: list[str | None]) -> None:
+    """A format_integrity rule that judged no bytes did not pass: report it skipped, and why.
+
+    The engine gives rules no way to skip themselves once content facts exist.
+    """
+    for decision, document, reason in zip(decisions, documents, not_read):
+        content = document.get('content') if isinstance(document, dict) else None
+        if not isinstance(content, dict) or not bytes_not_read(content):
+            continue
+        for outcome in decision.outcomes:
+            if outcome.type == 'format_integrity' and outcome.status == PASSED:
+                outcome.status = SKIPPED
+                outcome.note = reason or ("the bytes were not read: the content facts are Glance's "
+                                          'record, which says nothing of the format')
 
 
 def summarize(decisions: list[Any]) -> dict[str, int]:

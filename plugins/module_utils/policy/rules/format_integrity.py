@@ -43,13 +43,16 @@ class FormatIntegrity(Rule):
     strings, {check, message} mappings, or one {name: reason} mapping.
     `detected_format` may be a list when several inspectors matched; that is refused,
     except a hybrid ISO (iso + gpt) declared iso. Requests without `content` are skipped.
+    Content facts with `recorded_by: glance` and no `detected_format` are Glance's record
+    of an image whose bytes nobody read (an audit): the format is not judged, as the record
+    says nothing of it; safety failures, if given, still are.
 
     params:
       compatible: {disk_format: [detected formats]} entries replacing the defaults
         (raw: [raw, gpt], iso: [iso], qcow2: [qcow2], ...); a declared format without
         an entry must be detected as itself.
       allow_hybrid_iso: accept iso+gpt content declared iso (default true).
-      on_undetected: deny | allow - content present but no format detected (default deny).
+      on_undetected: deny | allow - bytes read but no format detected (default deny).
       ignore_safety_checks: safety check names not to report (default none).
     """
 
@@ -100,7 +103,7 @@ class FormatIntegrity(Rule):
         if not declared:
             return []
         if not detected:
-            if not self.deny_undetected:
+            if not self.deny_undetected or bytes_not_read(content):
                 return []
             return [Finding('content.detected_format', None, declared, kind='undetected',
                             fields={'declared': declared})]
@@ -118,6 +121,11 @@ class FormatIntegrity(Rule):
             found_text = 'ambiguous (matches %s)' % ', '.join(detected)
         return [Finding('content.detected_format', detected, sorted(accepted), kind='mismatch',
                         found_text=found_text, fields={'declared': declared})]
+
+
+def bytes_not_read(content: Mapping[str, Any]) -> bool:
+    """Whether the content facts are Glance's record only, which says nothing of the format."""
+    return not content.get('detected_format') and content.get('recorded_by') == 'glance'
 
 
 def safety_failures(raw: Any) -> List[Tuple[str, str]]:
