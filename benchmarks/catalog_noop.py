@@ -275,7 +275,7 @@ def kinds(lines: list[str]) -> dict[str, int]:
 def ansible_env(workdir: Path, clouds_yaml: Path, venv_bin: str, collections: str) -> dict[str, str]:
     (workdir / 'tmp').mkdir(exist_ok=True)
     return dict(
-        {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_') and k != 'IMAGEGOV_POLICY'},
+        {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_') and k not in ('IMAGEGOV_POLICY', 'IMAGEGOV_BASE_POLICY')},
         PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
         OS_CLIENT_CONFIG_FILE=str(clouds_yaml),
         ANSIBLE_COLLECTIONS_PATH=collections,

@@ -25,6 +25,7 @@ else:
 from ._errors import ImagegovError
 from ._glance import Glance, GlanceError
 from ._policy import POLICY_ARGSPEC, PolicyGate, load_module_policy
+from ._redact import cloud_secrets, redact_urls_in, scrub, url_secrets
 from ._usage import UsageLookup
 from .policy import PolicyError
 
@@ -64,12 +65,14 @@ class ImagegovModule:
         if self.enforces_policy:
             spec.update(POLICY_ARGSPEC)
         spec.update(self.argument_spec)
-        self.ansible = AnsibleModule(argument_spec=spec, **self.module_kwargs)
+        self.ansible = _SecretAwareModule(argument_spec=spec, **self.module_kwargs)
         self.params: dict[str, Any] = self.ansible.params
+        self._keep_secret(self._option_secrets())
         self.check_mode: bool = self.ansible.check_mode
         self._conn = None
         self._glance: Glance | None = None
         self._caller: dict[str, Any] | None = None
+        self._usage: UsageLookup | None = None
         self.result: dict[str, Any] = {'changed': False}
         if not HAS_OPENSTACKSDK:
             self.ansible.fail_json(msg=missing_required_lib('openstacksdk'),
@@ -83,6 +86,7 @@ class ImagegovModule:
                 self.ansible.fail_json(msg=f'{exc}\nNothing was sent to the cloud.',
                                        policy_problems=exc.messages)
             self.gate = PolicyGate(policy, lambda: self.caller, self.ansible.warn)
+            self.gate.usage_provider = self.usage_of
 
     @property
     def conn(self):
@@ -98,9 +102,15 @@ class ImagegovModule:
 
     def usage_lookup(self) -> UsageLookup:
         """Usage facts as the caller, or as the cloud in option usage_cloud (an admin or
-        reader account that may list every project's servers)."""
-        cloud = self.params.get('usage_cloud')
-        return UsageLookup(self.conn if cloud is None else self._connect(cloud, own_auth=False))
+        reader account that may list every project's servers); one lookup per run."""
+        if self._usage is None:
+            cloud = self.params.get('usage_cloud')
+            self._usage = UsageLookup(self.conn if cloud is None else self._connect(cloud, own_auth=False))
+        return self._usage
+
+    def usage_of(self, image: dict[str, Any]) -> dict[str, Any]:
+        """The policy's usage provider: connects for usage only when a rule asks."""
+        return self.usage_lookup()(image)
 
     def _connect(self, cloud: Any = None, own_auth: bool = True):
         options = {sdk: self.params[name] for name, sdk in _SDK_OPTION_NAMES.items()
@@ -109,11 +119,39 @@ class ImagegovModule:
         try:
             if isinstance(cloud, dict):
                 options.update(cloud)
-                return openstack.connect(**options)
-            return openstack.connect(cloud=cloud, **options)
+                conn = openstack.connect(**options)
+            else:
+                conn = openstack.connect(cloud=cloud, **options)
         except sdk_exceptions.SDKException as exc:
             self.fail(f'Could not configure the connection to the cloud: {exc}. '
                       'Check the cloud / auth options, clouds.yaml or the OS_* variables.')
+        else:
+            self._keep_connection_secrets(conn)
+            return conn
+
+    def _option_secrets(self) -> list[str]:
+        return option_secrets(self.params)
+
+    def _keep_connection_secrets(self, conn: Any) -> None:
+        """Passwords from clouds.yaml or OS_* variables, and the token the connection holds."""
+        try:
+            self._keep_secret(cloud_secrets(conn.config.config))
+        except Exception:  # masking is a precaution: never the reason a task fails
+            pass
+        try:
+            # Authenticates now instead of at the first request; the token is cached, so
+            # no extra request is made.
+            token = conn.session.get_token()
+        except ksa_exceptions.ClientException:
+            # The first request would meet the same refusal: report it once, as that would.
+            raise
+        except Exception:
+            return
+        self._keep_secret([token] if isinstance(token, str) else [])
+
+    def _keep_secret(self, values: list[str]) -> None:
+        """Ansible masks these in results, warnings and errors; fail() also scrubs with them."""
+        self.ansible.no_log_values.update(value for value in values if value)
 
     @property
     def caller(self) -> dict[str, Any]:
@@ -145,10 +183,22 @@ class ImagegovModule:
         return project.id
 
     def fail(self, msg: str, **extra: Any) -> None:
-        result = dict(self.result, **extra)
+        # Exceptions of requests and keystoneauth, and problems found in a catalog, can quote
+        # a URL with its credentials or signed query: scrub the message and its details here,
+        # whatever Ansible masks afterwards.
+        result = dict(self.result, **self._scrubbed(extra))
         if self.gate is not None:
             result['policy'] = self.gate.report()
-        self.ansible.fail_json(msg=msg, **result)
+        self.ansible.fail_json(msg=self._scrubbed(str(msg)), **result)
+
+    def _scrubbed(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub(redact_urls_in(value), self.ansible.no_log_values)
+        if isinstance(value, dict):
+            return {key: self._scrubbed(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._scrubbed(item) for item in value]
+        return value
 
     def exit(self, **result: Any) -> None:
         if self.gate is not None:
@@ -180,6 +230,22 @@ class ImagegovModule:
         except ksa_exceptions.ClientException as exc:
             self.fail(f'Cannot reach the cloud: {exc}. Check auth_url in the cloud / auth '
                       'options and that the endpoints are reachable from this host.')
+
+
+def option_secrets(params: dict[str, Any]) -> list[str]:
+    """Secret values inside options that are not no_log as a whole: making ``cloud`` no_log
+    would mask an innocent cloud name in every output."""
+    secrets = [value for option in ('cloud', 'usage_cloud') for value in cloud_secrets(params.get(option))]
+    return secrets + url_secrets(params.get('url'))
+
+
+class _SecretAwareModule(AnsibleModule):
+    """Masks the secrets nested in options before AnsibleModule logs its invocation to the
+    managed host's syslog or journal, which happens while it is built."""
+
+    def _log_invocation(self) -> None:
+        self.no_log_values.update(value for value in option_secrets(self.params) if value)
+        super()._log_invocation()
 
 
 def _terminated(signum: int, frame: Any) -> None:

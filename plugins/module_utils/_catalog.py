@@ -17,15 +17,18 @@ from typing import Any, Callable
 
 from ._content import Source, prescan
 from ._errors import ImagegovError
-from ._glance import Glance
-from ._image import GONE_STATUSES, ContentRequest, ImageReconciler, Outcome
+from ._glance import GONE_STATUSES, Glance
+from ._identity import DigestCache
+from ._image import ContentRequest, ImageReconciler, Outcome
 from ._members import MemberReconciler, share_view
 from ._policy import PolicyRefusal
+from ._redact import redact_url
 from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage
 from ._usage import blocking_usage
 
 MANAGED_BY_PROPERTY = 'imagegov_catalog'
 RETIRED_AT_PROPERTY = 'imagegov_retired_at'
+RETIRED_AT_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 # Fields whose change is the reconciler's own doing, not drift worth showing.
 UNINTERESTING_FIELDS = VOLATILE_FIELDS | {'created_at', 'checksum', 'os_hash_algo', 'os_hash_value', 'size',
                                           'virtual_size', 'stores', 'id', 'owner'}
@@ -62,6 +65,7 @@ class CatalogReconciler:
         self.timeout = timeout
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self.current: dict[str, list[dict[str, Any]]] = {}
+        self.digests = DigestCache()
 
     def inventory(self) -> None:
         """Every image of the project, hidden ones included: one paged listing per pass."""
@@ -101,12 +105,9 @@ class CatalogReconciler:
     # -- one catalog image ----------------------------------------------------------------
     def _item(self, image: Any, check_mode: bool, gate: Any) -> PlanItem:
         item = PlanItem(image.name, 'noop', origin=str(image.origin))
-        found = list(self.current.get(image.name, []))
-        if len(found) > 1:
-            item.action = 'error'
-            item.reason = (f'{len(found)} images of this project are named {image.name!r} ('
-                           + ', '.join(i['id'] for i in found) + '); delete the extra ones')
-            return item
+        found = sorted(self.current.get(image.name, []), key=lambda i: (str(i.get('created_at')), i['id']))
+        # Several images with the name are settled by the reconciler; the oldest carries the
+        # bookkeeping (retirement dates) until then.
         current = found[0] if found else None
         if current is None and image.desired_state != 'active':
             # A retired build is never uploaded (again): once deleted it stays deleted.
@@ -119,12 +120,14 @@ class CatalogReconciler:
         desired = self._desired(image, current, retired_since)
         source = Source(image.source.get('file'), image.source.get('url'), None)
         new_bytes = current is None or current.get(SHA256_PROPERTY) != image.sha256
-        content = ContentRequest(source, 'put', image.sha256, 'replace',
-                                 prescan(source) if new_bytes and check_mode else None)
+        data_source = ({'kind': 'file', 'path': source.filename} if source.filename
+                       else {'kind': 'url', 'url': redact_url(source.url)})
+        content = ContentRequest(source, 'put', {'sha256': image.sha256}, 'replace',
+                                 prescan(source) if new_bytes and check_mode else None, data_source)
         members = [self.resolve_project(member) for member in image.members] if image.visibility == 'shared' else None
 
         def step(rec: ImageReconciler) -> Outcome:
-            outcome = rec.present(current, desired, content, due == 'deactivate')
+            outcome = rec.present(found, desired, content, due == 'deactivate')
             if members is not None:
                 self._share(rec, outcome, members, check_mode, gate)
             return outcome
@@ -163,15 +166,19 @@ class CatalogReconciler:
                             purge_properties=True, purge_tags=True)
 
     def _retired_since(self, image: Any, current: dict[str, Any] | None) -> str | None:
+        """When the build was retired: the recorded time, unless it is malformed or in the
+        future (anyone in the project can edit it), which is drift and restarts the clock."""
         if image.desired_state == 'active':
             return None
-        recorded = (current or {}).get(RETIRED_AT_PROPERTY)
-        return recorded or self.now.strftime('%Y-%m-%dT%H:%M:%SZ')
+        recorded = _parse_time((current or {}).get(RETIRED_AT_PROPERTY))
+        if recorded is None or recorded > self.now:
+            return self.now.strftime(RETIRED_AT_FORMAT)
+        return recorded.strftime(RETIRED_AT_FORMAT)
 
     def _due(self, image: Any, retired_since: str | None) -> str | None:
-        if not retired_since:
+        since = _parse_time(retired_since)
+        if since is None:
             return None
-        since = datetime.datetime.strptime(retired_since, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
         age = (self.now - since).total_seconds()
         if image.delete_after_seconds is not None and age >= image.delete_after_seconds:
             return 'delete'
@@ -194,11 +201,13 @@ class CatalogReconciler:
             item.reason = 'in use: ' + '; '.join(users)
             return item
         gate.usage_provider = self.usage
-        return self._run(item, current, gate, check_mode, lambda rec: rec.absent(current, self.usage))
+        return self._run(item, current, gate, check_mode, lambda rec: rec.absent([current], self.usage))
 
     def _run(self, item: PlanItem, current: dict[str, Any] | None, gate: Any, check_mode: bool,
              step: Callable[[ImageReconciler], Outcome]) -> PlanItem:
-        reconciler = ImageReconciler(self.glance, self.caller_project_id, check_mode, True, self.timeout, gate)
+        gate.usage_provider = self.usage
+        reconciler = ImageReconciler(self.glance, self.caller_project_id, check_mode, True, self.timeout, gate,
+                                     self.digests)
         asked = len(gate.decisions)
         try:
             outcome = step(reconciler)
@@ -214,6 +223,13 @@ class CatalogReconciler:
         item.decisions = gate.decisions[asked:]
         item.policy = [decision.as_dict() for decision in item.decisions]
         return item
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.strptime(str(value), RETIRED_AT_FORMAT).replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
 
 
 def _action_of(outcome: Outcome, default: str) -> str:

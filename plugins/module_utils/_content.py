@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import re
+import threading
 import traceback
 from typing import Any, Iterator
 
@@ -24,9 +27,22 @@ else:
     FORMAT_INSPECTOR_IMPORT_ERROR = None
 
 from ._errors import ImagegovError
+from ._redact import redact_url
 
 CHUNK_SIZE = 4 * 1024 * 1024
 UNKNOWN_LENGTH_CHUNK_SIZE = 512 * 1024
+# Glance's own hash of stored data (`os_hash_algo`), unless an image says otherwise.
+GLANCE_HASH = 'sha512'
+# Glance's disk_format for each format the inspector names; `gpt` (a partitioned disk) is
+# raw to Glance. A detected format missing here has no Glance disk_format at all.
+GLANCE_DISK_FORMATS = {'raw': 'raw', 'gpt': 'raw', 'qcow2': 'qcow2', 'vmdk': 'vmdk', 'vhd': 'vhd',
+                       'vhdx': 'vhdx', 'vdi': 'vdi', 'iso': 'iso', 'ploop': 'ploop'}
+UNSUPPORTED_FORMAT_HINTS = {
+    'qed': 'convert it first (qemu-img convert -f qed -O qcow2 SOURCE TARGET.qcow2)',
+    'luks': ('Glance has no disk_format for a LUKS container: upload the encrypted volume as '
+             'raw with disk_format raw, or the plain disk it holds'),
+}
+_CONTENT_RANGE_TOTAL = re.compile(r'^bytes \d+-\d+/(\d+)$')
 # Failed safety checks are reported in the result; without a handler the inspector's own
 # warnings would also land on stderr through logging's last-resort handler.
 logging.getLogger('oslo_utils.imageutils.format_inspector').addHandler(logging.NullHandler())
@@ -44,7 +60,7 @@ class Source:
         self.filename = filename
         self.url = url
         self.timeout = timeout
-        self.label = f'filename {filename!r}' if filename else f'url {url!r}'
+        self.label = f'filename {filename!r}' if filename else f'url {redact_url(url)!r}'
 
     def check(self) -> None:
         """Fail early, before any image record exists, when the source is unusable."""
@@ -55,48 +71,95 @@ class Source:
             if not os.access(self.filename, os.R_OK):
                 raise SourceError(f'{self.label}: the file is not readable by this user.')
         else:
-            with self._open_url():
+            with self._open_url(1):
                 pass
 
-    def _open_url(self) -> Any:
+    def _open_url(self, first_bytes: int | None = None) -> Any:
         import requests
+        # A header read asks for the header only: a plan never downloads a whole image.
+        headers = {'Range': f'bytes=0-{first_bytes - 1}'} if first_bytes else {}
         try:
-            response = requests.get(self.url, stream=True, timeout=self.timeout or 60)
+            response = requests.get(self.url, stream=True, timeout=self.timeout or 60, headers=headers)
         except requests.RequestException as exc:
-            raise SourceError(f'{self.label}: cannot be fetched: {exc}') from exc
-        if response.status_code != 200:
+            raise SourceError(f'{self.label}: cannot be fetched: {_without_url(exc)}') from exc
+        if response.status_code not in ((200, 206) if first_bytes else (200,)):
             response.close()
             raise SourceError(f'{self.label}: the server answered HTTP {response.status_code} '
                               f'{response.reason}; expected 200.')
         return response
 
-    def stream(self) -> tuple[int | None, Iterator[bytes]]:
-        """The number of bytes when known beforehand, and the bytes in chunks."""
+    def stream(self, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
+        """The source's whole length when known beforehand, and its bytes in chunks; with
+        ``first_bytes``, only that many bytes from the start."""
         if self.filename:
-            return os.path.getsize(self.filename), self._file_chunks()
-        response = self._open_url()
-        length = response.headers.get('Content-Length')
+            return os.path.getsize(self.filename), self._file_chunks(first_bytes)
+        response = self._open_url(first_bytes)
+        if response.status_code == 206:
+            total = _CONTENT_RANGE_TOTAL.match(response.headers.get('Content-Range', ''))
+            return (int(total.group(1)) if total else None), self._url_chunks(response, True, first_bytes)
+        length = response.headers.get('Content-Length') or ''
         known = length.isdigit() and not response.headers.get('Content-Encoding')
-        return (int(length) if known else None), self._url_chunks(response, known)
+        return (int(length) if known else None), self._url_chunks(response, known, first_bytes)
 
-    def _file_chunks(self) -> Iterator[bytes]:
+    def _file_chunks(self, limit: int | None) -> Iterator[bytes]:
         with open(self.filename, 'rb') as stream:
-            while True:
-                chunk = stream.read(CHUNK_SIZE)
+            left = limit
+            while left is None or left > 0:
+                chunk = stream.read(CHUNK_SIZE if left is None else min(CHUNK_SIZE, left))
                 if not chunk:
                     return
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
 
-    def _url_chunks(self, response: Any, length_known: bool) -> Iterator[bytes]:
+    def _url_chunks(self, response: Any, length_known: bool, limit: int | None) -> Iterator[bytes]:
         import requests
         # Without a length the upload goes out chunk-encoded, and WSGI servers cap one
         # encoded chunk (uwsgi: 1 MiB), so keep those pieces small.
         size = CHUNK_SIZE if length_known else UNKNOWN_LENGTH_CHUNK_SIZE
+        read = 0
         with response:
             try:
-                yield from response.iter_content(size)
+                for chunk in response.iter_content(size):
+                    if limit is not None and read + len(chunk) >= limit:
+                        yield chunk[:limit - read]
+                        return  # closing the response stops a server that ignored Range
+                    read += len(chunk)
+                    yield chunk
             except requests.RequestException as exc:
-                raise SourceError(f'{self.label}: the download broke off: {exc}') from exc
+                raise SourceError(f'{self.label}: the download broke off: {_without_url(exc)}') from exc
+
+
+class StoredData:
+    """The data Glance stores for an image, read back through Glance's own download."""
+
+    def __init__(self, glance: Any, image_id: str) -> None:
+        self.glance = glance
+        self.image_id = image_id
+        self.label = f'the data Glance stored for image {image_id}'
+        self.filename = self.url = None
+
+    def check(self) -> None:
+        pass
+
+    def stream(self, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
+        return self.glance.download(self.image_id, first_bytes)
+
+
+def glance_disk_format(detected: str | None) -> str | None:
+    """Glance's disk_format for a detected format, or None when Glance has none."""
+    return GLANCE_DISK_FORMATS.get(detected or 'raw')
+
+
+def unsupported_format_message(detected: str, label: str) -> str:
+    hint = UNSUPPORTED_FORMAT_HINTS.get(detected, 'convert it to qcow2 or raw first')
+    return (f'{label} is {detected}, which Glance has no disk_format for '
+            f"({', '.join(sorted(set(GLANCE_DISK_FORMATS.values())))}): {hint}.")
+
+
+def _without_url(exc: BaseException) -> str:
+    """An HTTP library's error text without the URL it quotes (a query may be a signature)."""
+    return re.sub(r"(https?://|url: )\S+", r'\1<url>', str(exc))
 
 
 class StreamBody:
@@ -120,10 +183,10 @@ class StreamBody:
 PRESCAN_BYTES = 8 * 1024 * 1024
 
 
-def prescan(source: 'Source') -> dict[str, Any]:
+def prescan(source: Any) -> dict[str, Any]:
     """Facts from the header and the announced length only: enough to refuse an image that is
     too large or unsafe before a single byte goes to Glance (a 26 GiB sparse file: ~1 s)."""
-    scanner = ContentScanner(source).consume(limit=PRESCAN_BYTES)
+    scanner = ContentScanner(source, first_bytes=PRESCAN_BYTES).consume()
     facts = scanner.facts()
     facts.pop('sha256')
     total = scanner.length if scanner.length is not None else None
@@ -139,33 +202,37 @@ def prescan(source: 'Source') -> dict[str, Any]:
 class ContentScanner:
     """Iterates over a source's chunks while hashing and inspecting them.
 
-    ``extra_hash`` names a second hashlib algorithm (Glance's ``os_hash_algo``) so an image
-    uploaded by another tool can be recognised by the hash Glance recorded.
+    ``glance_hash`` names a second hashlib algorithm (Glance's ``os_hash_algo``): what Glance
+    computes of the same bytes must equal it, which proves Glance stored what was read.
+    ``first_bytes`` reads only the start of the source.
     """
 
-    def __init__(self, source: Source, extra_hash: str | None = None) -> None:
+    def __init__(self, source: Any, glance_hash: str | None = None,
+                 first_bytes: int | None = None) -> None:
         if format_inspector is None:
             raise SourceError('oslo.utils is required for format inspection: '
                               'pip install oslo.utils (see requirements.txt).')
         self.source = source
         self.sha256 = hashlib.sha256()
-        self.extra_hash = hashlib.new(extra_hash) if extra_hash else None
+        self.glance_hash = _ThreadedHash(glance_hash) if glance_hash else None
         self.size = 0
         self.error: Exception | None = None
         self.finished = False
-        self.length, chunks = source.stream()
+        self.length, chunks = source.stream(first_bytes)
         self._wrapper = format_inspector.InspectWrapper(self._counted(chunks))
 
     def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         try:
             for chunk in chunks:
                 self.sha256.update(chunk)
-                if self.extra_hash is not None:
-                    self.extra_hash.update(chunk)
+                if self.glance_hash is not None:
+                    self.glance_hash.update(chunk)
                 self.size += len(chunk)
                 yield chunk
-        except Exception as exc:
+        except BaseException as exc:
             self.error = exc
+            if self.glance_hash is not None:
+                self.glance_hash.close()
             raise
         self.finished = True
 
@@ -193,9 +260,9 @@ class ContentScanner:
         facts: dict[str, Any] = {'size': self.size, 'sha256': self.sha256.hexdigest(),
                                  'detected_format': None, 'virtual_size': None,
                                  'safety_failures': []}
-        if self.extra_hash is not None:
-            facts['extra_hash'] = {'algo': self.extra_hash.name,
-                                   'value': self.extra_hash.hexdigest()}
+        if self.glance_hash is not None:
+            facts['glance_hash'] = {'algo': self.glance_hash.name,
+                                    'value': self.glance_hash.hexdigest()}
         try:
             inspector = _single_format(self._wrapper)
         except format_inspector.ImageFormatError as exc:
@@ -215,6 +282,40 @@ class ContentScanner:
         return facts
 
 
+class _ThreadedHash:
+    """A digest computed in a thread of its own: hashlib releases the GIL on large updates,
+    so a second digest of the stream costs CPU on a spare core, not time on this one."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._hash = hashlib.new(name)
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._digest: str | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            self._hash.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        if self._digest is None:
+            self.close()
+            self._digest = self._hash.hexdigest()
+        return self._digest
+
+
 def _single_format(wrapper: Any) -> Any:
     # A bootable ISO legitimately carries a partition table as well: Glance and Nova treat
     # iso + gpt as iso, so do the same instead of failing on "multiple formats".
@@ -223,3 +324,12 @@ def _single_format(wrapper: Any) -> Any:
     if len(matches) > 1 and 'iso' in names and names <= {'iso', 'gpt'}:
         return next(match for match in matches if str(match) == 'iso')
     return wrapper.format
+
+
+def prescan_head(chunks: Iterator[bytes], total: int | None) -> dict[str, Any]:
+    """prescan() of the first bytes of data read elsewhere (a Range request for the data
+    Glance stores), ``total`` being the size of the whole data: the same facts, as if the
+    source had been read up to PRESCAN_BYTES."""
+    from types import SimpleNamespace
+    # Any first_bytes the scanner asks for: the chunks are already only the head.
+    return prescan(SimpleNamespace(stream=lambda *_first_bytes: (total, chunks)))

@@ -19,6 +19,12 @@ from ._errors import ImagegovError
 
 JSON_PATCH = 'application/openstack-images-v2.1-json-patch'
 PAGE_SIZE = 1000  # Glance's default api_limit_max: the fewest pages it will serve
+# Statuses of images that are gone or going: never "the" image of a name.
+GONE_STATUSES = ('killed', 'deleted', 'pending_delete')
+# Glance parses these list filters as `op:value` (`name=in:a,b`), so a name such as
+# `in:web` or `ubuntu:24.04` would be read as an operator: `eq:` makes every value literal.
+OPERATOR_FILTERS = frozenset({'name', 'id', 'status', 'disk_format', 'container_format'})
+DOWNLOAD_CHUNK = 4 * 1024 * 1024
 
 
 def is_uuid(value: str) -> bool:
@@ -43,6 +49,26 @@ class GlanceError(ImagegovError):
     def __str__(self) -> str:
         status = f'HTTP {self.status_code}: ' if self.status_code else ''
         return f'{self.action} failed: {status}{self.message}'
+
+
+class GlanceConflict(GlanceError):
+    """HTTP 409: the id is taken, or the image changed under a concurrent request."""
+
+
+class AmbiguousImage(ImagegovError):
+    """More than one image answers to a name where exactly one is needed."""
+
+    def __init__(self, what: str, name: str, images: list[dict[str, Any]], hint: str) -> None:
+        listing = ', '.join(f"{i['id']} (owner {i.get('owner')}, status {i.get('status')}, "
+                            f"created {i.get('created_at')})" for i in images)
+        super().__init__(f'{what}: {len(images)} images named {name!r} are visible: {listing}. {hint}')
+        self.images = images
+
+
+def literal_filters(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Query parameters in which every value means itself, never a filter operator."""
+    return [(key, f'eq:{value}' if key in OPERATOR_FILTERS else value)
+            for key, value in pairs if value is not None]
 
 
 def _error_message(response: Any) -> str:
@@ -72,18 +98,20 @@ class Glance:
         self.request_count += 1
         response = self.api.request(path, method, **kwargs)
         if response.status_code not in expect:
-            raise GlanceError(action, response.status_code, _error_message(response),
-                              response.headers.get('x-openstack-request-id'))
+            error = GlanceConflict if response.status_code == 409 else GlanceError
+            raise error(action, response.status_code, _error_message(response),
+                        response.headers.get('x-openstack-request-id'))
         return response
 
     def iter_images(self, filters: Union[dict[str, Any], Iterable[tuple[str, Any]]] = ()
                     ) -> Iterator[dict[str, Any]]:
         """Every image matching Glance's own filters, in pages of PAGE_SIZE.
 
-        ``filters`` may repeat a key (``tag``), hence pairs rather than only a dict.
+        ``filters`` may repeat a key (``tag``), hence pairs rather than only a dict. Every
+        value is matched literally (see OPERATOR_FILTERS).
         """
         pairs = filters.items() if isinstance(filters, dict) else filters
-        params: list[tuple[str, Any]] = [(k, v) for k, v in pairs if v is not None]
+        params = literal_filters(pairs)
         params.append(('limit', PAGE_SIZE))
         while True:
             body = self._call('GET', '/images', 'Listing images', params=params).json()
@@ -97,6 +125,32 @@ class Glance:
         response = self._call('GET', f'/images/{image_id}', f'Reading image {image_id}',
                               expect=(200, 404))
         return response.json() if response.status_code == 200 else None
+
+    def live_image(self, image_id: str) -> dict[str, Any] | None:
+        """The image with this id, unless it is gone or going."""
+        image = self.get_image(image_id)
+        return None if image is None or image.get('status') in GONE_STATUSES else image
+
+    def images_named(self, name: str, **filters: Any) -> list[dict[str, Any]]:
+        """Every live image with exactly this name among those ``filters`` select (default
+        every visibility), hidden ones included: Glance lists hidden images only when asked."""
+        filters.setdefault('visibility', 'all')
+        return [image for hidden in ('false', 'true')
+                for image in self.iter_images(dict(filters, name=name, os_hidden=hidden))
+                if image.get('status') not in GONE_STATUSES]
+
+    def find(self, name_or_id: str, what: str, hint: str = 'Give its id instead.',
+             **filters: Any) -> dict[str, Any] | None:
+        """One image by id (when the value is one and such an image lives), else by literal
+        name among those ``filters`` select; several with that name are an error."""
+        if is_uuid(name_or_id):
+            image = self.live_image(name_or_id)
+            if image is not None:
+                return image
+        found = self.images_named(name_or_id, **filters)
+        if len(found) > 1:
+            raise AmbiguousImage(what, name_or_id, found, hint)
+        return found[0] if found else None
 
     def create_image(self, fields: dict[str, Any]) -> dict[str, Any]:
         return self._call('POST', '/images', f"Creating image {fields.get('name')!r}",
@@ -123,6 +177,17 @@ class Glance:
         self._call('POST', f'/images/{image_id}/import', f'Importing image {image_id} by {method}',
                    expect=(202,), json=body)
 
+    def download(self, image_id: str, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
+        """The stored data of an image, streamed: its length and its chunks. With
+        ``first_bytes``, only that many bytes from the start (an HTTP Range request)."""
+        headers = {'Range': f'bytes=0-{first_bytes - 1}'} if first_bytes else {}
+        response = self._call('GET', f'/images/{image_id}/file', f'Reading the data of image {image_id}',
+                              expect=(200, 206), stream=True, headers=headers)
+        # The whole image's length: Content-Range's total for a range, else Content-Length.
+        total = response.headers.get('Content-Range', '').rpartition('/')[2] if response.status_code == 206 \
+            else response.headers.get('Content-Length', '')
+        return (int(total) if total.isdigit() else None), _chunks(response, first_bytes)
+
     def deactivate(self, image_id: str) -> None:
         self._call('POST', f'/images/{image_id}/actions/deactivate',
                    f'Deactivating image {image_id}', expect=(204,))
@@ -136,9 +201,14 @@ class Glance:
                           f'Listing members of image {image_id}').json().get('members', [])
 
     def add_member(self, image_id: str, member_id: str) -> dict[str, Any]:
-        return self._call('POST', f'/images/{image_id}/members',
-                          f'Adding project {member_id} as a member of image {image_id}',
-                          json={'member': member_id}).json()
+        """Adds the member; one that a concurrent run added first is taken as it is."""
+        try:
+            return self._call('POST', f'/images/{image_id}/members',
+                              f'Adding project {member_id} as a member of image {image_id}',
+                              json={'member': member_id}).json()
+        except GlanceConflict:
+            return self._call('GET', f'/images/{image_id}/members/{member_id}',
+                              f'Reading the membership of project {member_id} in image {image_id}').json()
 
     def remove_member(self, image_id: str, member_id: str) -> None:
         self._call('DELETE', f'/images/{image_id}/members/{member_id}',
@@ -153,3 +223,15 @@ class Glance:
     def delete_image(self, image_id: str) -> None:
         self._call('DELETE', f'/images/{image_id}', f'Deleting image {image_id}',
                    expect=(204, 404))
+
+
+def _chunks(response: Any, limit: int | None) -> Iterator[bytes]:
+    """A streamed response's bytes; at most ``limit`` of them even if the server ignored Range."""
+    sent = 0
+    with response:
+        for chunk in response.iter_content(DOWNLOAD_CHUNK):
+            if limit is not None and sent + len(chunk) >= limit:
+                yield chunk[:limit - sent]
+                return
+            sent += len(chunk)
+            yield chunk

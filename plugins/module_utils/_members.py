@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import time
+
 from ._errors import ImagegovError
 from ._glance import Glance, is_uuid
+from ._state import SHARED_SINCE_PROPERTY
 from ._undo import UndoLog
 
-GONE_STATUSES = ('killed', 'deleted', 'pending_delete')
 MEMBER_STATUSES = ('accepted', 'rejected', 'pending')
 
 
@@ -90,16 +92,11 @@ def find_shared_image(glance: Glance, name_or_id: str, owner_id: str | None,
     when nothing else matches, so that answering it is refused with the owner's error.
     """
     if is_uuid(name_or_id):
-        image = glance.get_image(name_or_id)
-        if image is not None and image.get('status') not in GONE_STATUSES:
+        image = glance.live_image(name_or_id)
+        if image is not None:
             return image
     project = f"{caller['project']} ({caller['project_id']})"
-    matches = [image
-               for hidden in ('false', 'true')
-               for image in glance.iter_images(dict(name=name_or_id, visibility='shared',
-                                                    member_status='all', owner=owner_id,
-                                                    os_hidden=hidden))
-               if image.get('status') not in GONE_STATUSES]
+    matches = glance.images_named(name_or_id, visibility='shared', member_status='all', owner=owner_id)
     found = [image for image in matches if image.get('owner') != caller['project_id']] or matches[:1]
     if not found:
         raise MemberRequestError(
@@ -164,7 +161,7 @@ class MemberReconciler:
         # Asked before the first mutating request: the whole change must be allowed.
         if make_shared:
             self.gate.check('update', shared, image)
-        self.gate.check('share', share_view(shared, out.after), share_view(image, current))
+        self._ask_share(shared, image, out.after, current, remove)
         out.changed = True
         if self.check_mode:
             if make_shared:
@@ -190,7 +187,21 @@ class MemberReconciler:
         except BaseException:  # an interrupted or terminated run undoes its steps too
             self._undo.rollback()
             raise
+        if add and not image.get(SHARED_SINCE_PROPERTY):
+            # Projects may boot it from now on, and keep using it after they stop being
+            # members: later deletes and narrowing count on that.
+            out.image = self.glance.patch_image(image['id'], [
+                {'op': 'add', 'path': f'/{SHARED_SINCE_PROPERTY}',
+                 'value': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}])
         return out
+
+    def _ask_share(self, after_image: dict[str, Any], before_image: dict[str, Any],
+                   after: dict[str, str], before: dict[str, str], remove: list[str]) -> None:
+        """A change of members is a share; one that removes members also narrows who may use
+        the image, asked on who uses it (their servers keep running on it)."""
+        self.gate.check('share', share_view(after_image, after), share_view(before_image, before))
+        if remove:
+            self.gate.check('narrow', share_view(after_image, after), share_view(before_image, before))
 
     def _replan_revealed(self, image: dict[str, Any], wanted: list[str], state: str, purge: bool,
                          add: list[str], remove: list[str]) -> tuple[list[str], list[str]]:
@@ -205,7 +216,7 @@ class MemberReconciler:
         add, remove = plan_members(revealed, wanted, state, purge)
         out.after = apply_plan(revealed, add, remove)
         shared = dict(out.image)
-        self.gate.check('share', share_view(shared, out.after), share_view(shared, revealed))
+        self._ask_share(shared, shared, out.after, revealed, remove)
         return add, remove
 
     # -- a member project's side: its answer to a share ----------------------------

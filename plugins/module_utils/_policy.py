@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 from ._errors import ImagegovError
-from .policy import (Decision, PolicyError, PolicyProblem, build_request, evaluate, load_policy,
-                     load_policy_texts)
+from .policy import (BASE_POLICY_ENV, Decision, PolicyError, PolicyProblem, build_request, evaluate,
+                     load_layered_policy, load_layered_texts, load_policy)
 
 # Paired with plugins/doc_fragments/policy.py: change both together.
 POLICY_ARGSPEC: dict[str, Any] = dict(
@@ -27,10 +28,15 @@ class PolicyRefusal(ImagegovError):
 
 
 def load_module_policy(params: dict[str, Any]) -> Any:
-    """The policy the action plugin sent, or the files named when the module runs alone."""
+    """The policy the action plugin sent, or the files named when the module runs alone
+    (on top of the base policy of this host's IMAGEGOV_BASE_POLICY, as the action plugin does)."""
     if params.get('policy_documents'):
-        return load_policy_texts([(doc.get('source', '<policy>'), doc.get('text', ''))
-                                  for doc in params['policy_documents']])
+        return load_layered_texts([(doc.get('source', '<policy>'), doc.get('text', ''), doc.get('layer') or 'overlay')
+                                   for doc in params['policy_documents']])
+    base = [os.path.abspath(os.path.expanduser(path))
+            for path in os.environ.get(BASE_POLICY_ENV, '').split(os.pathsep) if path]
+    if base:
+        return load_layered_policy(base, params.get('policy') or [])
     if params.get('policy'):
         return load_policy(params['policy'])
     raise PolicyError([PolicyProblem('<policy>', 'no policy reached the module: run it through '
@@ -50,10 +56,10 @@ class PolicyGate:
         self.usage_provider: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def check(self, action: str, after: dict[str, Any], current: dict[str, Any] | None,
-              content: dict[str, Any] | None = None) -> Decision:
+              content: dict[str, Any] | None = None, data_source: dict[str, Any] | None = None) -> Decision:
         """Refuse (raise PolicyRefusal) or allow ``action`` that turns ``current`` into ``after``."""
         request = build_request(action, image=after, current=current, actor=self._actor(),
-                                content=content)
+                                content=content, data_source=data_source)
         # build_request layers changes over current; a purge removes keys, so give the
         # whole resulting image.
         request['image'] = dict(after)

@@ -14,6 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SHA256_PROPERTY = 'owner_specified.openstack.sha256'
+# The collection's own bookkeeping on images. A project member can edit any of them, so
+# they are read as hints: a malformed value is drift, never proof of anything.
+REPLACED_BY_PROPERTY = 'imagegov_replaced_by'
+# A protection this collection set because the image was in use: it, and only it, is lifted
+# again once nothing uses the image.
+PROTECTED_WHILE_USED_PROPERTY = 'imagegov_protected_while_used'
+# When the image was first shared or published by this collection: other projects may have
+# booted it since, even if it is private now.
+SHARED_SINCE_PROPERTY = 'imagegov_shared_since'
+BOOKKEEPING_PREFIX = 'imagegov_'
 
 # Fields Glance owns or that change without the user asking: never diffed, never patched.
 VOLATILE_FIELDS = frozenset({'updated_at', 'locations', 'direct_url', 'file', 'schema', 'self'})
@@ -29,9 +39,9 @@ BASE_FIELDS = READ_ONLY_FIELDS | frozenset(ATTRIBUTES) | {'tags'}
 # Attributes that Glance fixes once data is uploaded: a change needs new image data.
 CONTENT_BOUND_ATTRIBUTES = ('disk_format', 'container_format')
 # Properties that purge_properties must keep: Glance's import bookkeeping, the content
-# identity this collection records, and its notes on replaced and usage-protected images.
-KEPT_PROPERTY_PREFIXES = ('os_glance', 'owner_specified.openstack.', 'imagegov_replaced_by',
-                          'imagegov_protected_while_used')
+# identity this collection records, and its notes on replaced, usage-protected and shared images.
+KEPT_PROPERTY_PREFIXES = ('os_glance', 'owner_specified.openstack.', REPLACED_BY_PROPERTY,
+                          PROTECTED_WHILE_USED_PROPERTY, SHARED_SINCE_PROPERTY)
 
 
 @dataclass

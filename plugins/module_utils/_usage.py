@@ -4,7 +4,12 @@
 """Who uses an image: Nova servers, and images naming it as kernel or ramdisk.
 
 What cannot be looked at completely — no compute endpoint, servers of projects this token
-may not list — is reported under ``not_checked``, never as unused. The cost is bounded
+may not list — is reported under ``not_checked``, never as unused. Who *may* use an image
+today is not who uses it: a server booted while the image was shared keeps using it after
+the image became private. So without an account that sees every project's servers, an
+image that is or ever was shared with a project, community or public counts as possibly
+used by other projects; "ever" is what Glance still shows (visibility, members) and what
+this collection recorded when it shared or published it (``imagegov_shared_since``). The cost is bounded
 whatever the number of servers or projects: one server listing filtered by the image
 (pages of 1000), two image listings per hidden pass, and one member listing for a shared
 image seen without the admin role.
@@ -15,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._glance import Glance
+from ._state import SHARED_SINCE_PROPERTY
 
 USAGE_CLOUD_ARGSPEC: dict[str, Any] = dict(usage_cloud=dict(type='raw'))
 
@@ -53,33 +59,38 @@ class UsageLookup:
 
     def _lookup(self, image: dict[str, Any]) -> dict[str, Any]:
         usage: dict[str, Any] = {'not_checked': []}
-        complete = self.is_admin or self._only_owner_can_use(image)
+        exposure = None if self.is_admin else self._exposure(image)
         servers = self._servers(image['id'], usage)
         if servers is not None:
             usage['servers'] = servers
-            if not complete:
+            if exposure:
                 usage['not_checked'].append({'resource': 'servers', 'reason': (
-                    f"the image is {image.get('visibility')} and servers of other projects are "
-                    'only visible to an admin (see option usage_cloud)')})
+                    f'{exposure}, and servers of other projects are only visible to an admin '
+                    '(see option usage_cloud)')})
         usage['images'] = [
-            {'id': other['id'], 'name': other.get('name'), 'as': key}
+            {'id': other['id'], 'name': other.get('name'), 'as': key, 'owner': other.get('owner')}
             for key in ('kernel_id', 'ramdisk_id')
             for hidden in ('false', 'true')
             for other in self.glance.iter_images({key: image['id'], 'visibility': 'all', 'os_hidden': hidden})]
-        if not complete:
+        if exposure:
             usage['not_checked'].append({'resource': 'images', 'reason': (
-                'images of other projects are only visible to an admin (see option usage_cloud)')})
+                f'{exposure}, and images of other projects are only visible to an admin (see option usage_cloud)')})
         usage['not_checked'].append({'resource': 'volumes', 'reason': (
             'volumes are not looked up' if self.conn.has_service('block-storage')
             else 'no block-storage endpoint in the catalog')})
         return usage
 
-    def _only_owner_can_use(self, image: dict[str, Any]) -> bool:
-        if image.get('visibility') == 'private':
-            return True
-        if image.get('visibility') == 'shared':
-            return not self.glance.list_members(image['id'])
-        return False
+    def _exposure(self, image: dict[str, Any]) -> str | None:
+        """Why other projects may use the image, or None when only its owner ever could."""
+        visibility = image.get('visibility')
+        if visibility in ('public', 'community'):
+            return f'the image is {visibility}'
+        if visibility == 'shared' and self.glance.list_members(image['id']):
+            return 'the image is shared with other projects'
+        since = image.get(SHARED_SINCE_PROPERTY)
+        if since:
+            return f'the image was shared or published before ({SHARED_SINCE_PROPERTY} {str(since)[:40]!r})'
+        return None
 
     def _servers(self, image_id: str, usage: dict[str, Any]) -> list[dict[str, Any]] | None:
         if not self.conn.has_service('compute'):

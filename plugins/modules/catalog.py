@@ -17,8 +17,14 @@ description:
   - The policy sees the whole plan before anything changes. A refused item fails the run
     before any change, unless O(partial=true) asks to apply the rest.
   - Cost - one listing of the project's images (pages of 1000, both hidden passes) and, for
-    an unchanged image, no further request; bytes are read and uploaded only for new or
-    changed images, whose expected sha256 the catalog gives.
+    an unchanged image, no further request; bytes are uploaded only for new or changed
+    images, whose expected sha256 the catalog gives. An image is unchanged when Glance's own
+    C(os_hash_value) equals the sha512 of its source, which this host computed when it last
+    read the source (its digest cache, C(IMAGEGOV_CACHE_DIR)); the recorded sha256 property
+    alone, which project members can edit, never makes an image unchanged. Without a
+    cached digest the source file is read once (not sent).
+  - Two runs of the same catalog at once converge on one image per name (see the image
+    module's notes on concurrent runs).
   - Images the catalog manages carry the C(imagegov_catalog) property set to O(name).
     O(prune=true) deletes managed images that left the catalog, never unmanaged ones and
     never one in use (servers or images using it, or usage that cannot be checked).
@@ -51,6 +57,20 @@ options:
     type: list
     elements: path
     required: true
+  source_roots:
+    description:
+      - Directories outside the catalog's repository that image files named by the catalog
+        (C(source.file)) may come from.
+      - By default an image file must resolve, symlinks followed, inside the catalog's
+        repository, the nearest directory above the catalog file that holds C(.git), or
+        inside the catalog file's own directory when there is none. An absolute path, a
+        C(..) or a symlink leading elsewhere is refused with the file, line, image and field,
+        before anything is sent to the cloud.
+      - Relative paths are relative to the directory C(ansible-playbook) runs in. Image files
+        are read on the host the module runs on, so give directories as they are there.
+    type: list
+    elements: path
+    default: []
   name:
     description:
       - Name of this catalog, recorded on the images it manages. Two catalogs with
@@ -137,6 +157,7 @@ class CatalogModule(ImagegovModule):
     enforces_policy = True
     argument_spec = dict(
         catalog=dict(type='list', elements='path', required=True),
+        source_roots=dict(type='list', elements='path', default=[]),
         name=dict(type='str', default='default'),
         prune=dict(type='bool', default=False),
         partial=dict(type='bool', default=False),
@@ -151,7 +172,7 @@ class CatalogModule(ImagegovModule):
     def run(self) -> None:
         p = self.params
         try:
-            catalog = load_catalog(p['catalog'])
+            catalog = load_catalog(p['catalog'], source_roots=p['source_roots'])
         except CatalogError as exc:
             self.fail(f'{exc}\nNothing was sent to the cloud.', catalog_problems=exc.messages)
         usage = self.usage_lookup()

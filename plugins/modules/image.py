@@ -14,21 +14,41 @@ description:
     detects the real format with oslo.utils' format inspector and feeds Glance; memory
     stays flat whatever the image size.
   - The source's sha256 is recorded on the image in the
-    C(owner_specified.openstack.sha256) property (openstacksdk's convention). The same
-    bytes are never uploaded twice. Different bytes for an existing image never make a
-    silent duplicate (see O(on_content_change)).
+    C(owner_specified.openstack.sha256) property (openstacksdk's convention), once it is
+    verified. That property is only a hint, since any project member can edit it; an image is
+    taken as holding the source's bytes only when Glance's own C(os_hash_value) equals a
+    digest of the source in Glance's algorithm that this host computed itself (kept in a
+    digest cache on the host the module runs on, C(IMAGEGOV_CACHE_DIR), default
+    C(~/.cache/imagegov)) or that O(checksum) gives as sha512. The same bytes are never
+    uploaded twice. Different bytes for an existing image never make a silent duplicate
+    (see O(on_content_change)).
+  - Concurrent runs of the same task converge on one image - the n-th image created
+    under a name in a project gets an id derived from the project, the name and n, so
+    Glance's own id uniqueness lets one run create it and the others carry on with it.
+    Several images with the name (left by runs before this, or by a run killed during a
+    replace) are settled - identical data (by Glance's hash) keeps the oldest and deletes
+    the others unless they are in use; otherwise the image holding the wanted data stays
+    and the others are retired, never deleted.
   - Metadata changes go out as one JSON-patch request; C(changed) is true only when
     something changed.
   - An upload that fails, times out or does not match O(checksum) leaves nothing behind;
     the record it created is removed and a retired original is restored.
   - The image is looked up by O(id), or by O(name) among the images owned by O(owner)
-    (default the caller's project), hidden ones included. Two images with that name are
-    an error that lists their ids.
+    (default the caller's project), hidden ones included. Names are matched literally, so
+    names with colons or such as C(in:web) are safe.
   - Every change is first put to the policy (see O(policy)). What the data is (size,
     virtual size, format, unsafe features) is read from its header before any request
     reaches Glance, so a refused image is never uploaded; after the upload the facts of
-    the whole read are checked again. Deleting asks which servers and images use the
-    image; what cannot be checked counts as in use.
+    the whole read are checked again, and what Glance stored (C(size), C(os_hash_value))
+    must equal what was read, or the upload is removed. Where the module cannot see the
+    bytes first (V(web-download), or Glance's import plugins rewriting them), what Glance
+    stored is read back and judged before the task returns, and removed if refused.
+  - Every state change is its own policy action - create, upload, update, publish,
+    narrow (fewer projects may use the image), protect, unprotect, retire (renaming and
+    hiding a replaced image), deactivate, reactivate and delete. Deleting and narrowing
+    ask which servers and images use the image; what cannot be checked counts as in use,
+    and an image shared or published before (recorded in C(imagegov_shared_since)) counts
+    as possibly used by other projects.
 extends_documentation_fragment:
   - imagegov.openstack.openstack
   - imagegov.openstack.policy
@@ -75,14 +95,20 @@ options:
       - How the data reaches Glance. V(put) uploads in one request; V(glance-direct)
         stages the data and runs Glance's interoperable import (its import plugins run);
         V(web-download) asks Glance to download O(url) itself, and then O(checksum) is
-        required because the module never sees the bytes.
+        required. The module reads the URL's header first when it can (a size or format the
+        policy refuses is refused before anything is created), and reads back what Glance
+        stored before it returns.
     type: str
     choices: [put, glance-direct, web-download]
     default: put
   checksum:
     description:
-      - Expected sha256 (hex) of the source. When it matches the sha256 recorded on the
-        image, the source is not even read. An upload whose bytes do not match is removed.
+      - Expected digest of the source - sha256 or sha512, as hex (as sha256sum / sha512sum
+        print it) optionally prefixed C(sha256:) or C(sha512:). An upload whose bytes do not
+        match is removed.
+      - A sha512 (Glance's own algorithm) proves an existing image unchanged from Glance's
+        C(os_hash_value) alone, so the source is not read at all; a sha256 does so once this
+        host has read those bytes before (its digest cache).
     type: str
   on_content_change:
     description:
@@ -281,11 +307,15 @@ policy:
       elements: dict
 """
 
+import os
+
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
-from ansible_collections.imagegov.openstack.plugins.module_utils._glance import is_uuid
-from ansible_collections.imagegov.openstack.plugins.module_utils._content import Source, prescan
+from ansible_collections.imagegov.openstack.plugins.module_utils._content import (
+    Source, SourceError, glance_disk_format, prescan, unsupported_format_message)
+from ansible_collections.imagegov.openstack.plugins.module_utils._identity import parse_checksum
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
-    ContentRequest, ImageReconciler, ImageRequestError, Lookup, desired_image, find_image)
+    ContentRequest, ImageReconciler, ImageRequestError, desired_image)
+from ansible_collections.imagegov.openstack.plugins.module_utils._redact import redact_url
 from ansible_collections.imagegov.openstack.plugins.module_utils._state import make_diff, simulated_new_image
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
 
@@ -329,32 +359,39 @@ class ImageModule(ImagegovModule):
 
     def run(self) -> None:
         p = self.params
-        checksum = _checked_sha256(p['checksum'])
+        expected = parse_checksum(p['checksum'])
         source = Source(p['filename'], p['url'], p['api_timeout']) if (p['filename'] or p['url']) else None
-        facts = None
-        if source and p['state'] != 'absent' and p['import_method'] != 'web-download':
-            source.check()
-            facts = prescan(source)
+        facts = self.read_header(source) if source and p['state'] != 'absent' else None
+        detected = (facts or {}).get('detected_format')
+        if detected and not p['disk_format'] and glance_disk_format(detected) is None:
+            raise ImageRequestError(unsupported_format_message(detected, source.label)
+                                    + ' Nothing was sent to the cloud.')
         owner_id = self.resolve_project(p['owner']) if p['owner'] else None
+        data_source = describe_source(source)
         if p['state'] != 'absent':
             # Asked before the first Glance request: what the task wants must be allowed.
-            self.gate.check('create', simulated_new_image(desired_image(p, owner_id, None, None)), None, facts)
-        current = find_image(self.glance, Lookup(p['id'], p['name'], owner_id or self.caller['project_id']))
+            self.gate.check('create', simulated_new_image(desired_image(p, owner_id, None, None)), None, facts,
+                            data_source=data_source)
+        owner = owner_id or self.caller['project_id']
+        if p['id']:
+            found = [image for image in [self.glance.live_image(p['id'])] if image]
+        else:
+            found = self.glance.images_named(p['name'], owner=owner)
         reconciler = ImageReconciler(self.glance, self.caller['project_id'], self.check_mode,
                                      p['wait'], p['timeout'], self.gate)
         self.result['operations'] = reconciler.outcome.operations
         if p['state'] == 'absent':
-            self.gate.usage_provider = self.usage_lookup()
-            outcome = reconciler.absent(current, self.gate.usage_provider)
+            outcome = reconciler.absent(found, self.usage_of)
         else:
             desired = desired_image(p, owner_id, self.find_related(p['kernel'], 'kernel'),
                                     self.find_related(p['ramdisk'], 'ramdisk'))
-            if current is None:
+            if not found:
                 desired.attributes.update(id=p['id'], container_format=p['container_format'] or 'bare')
-            content = ContentRequest(source, p['import_method'], checksum, p['on_content_change'], facts)
-            outcome = reconciler.present(current, desired, content, p['state'] == 'deactivated')
+            content = ContentRequest(source, p['import_method'], expected, p['on_content_change'], facts,
+                                     data_source)
+            outcome = reconciler.present(found, desired, content, p['state'] == 'deactivated')
             if p['protect_in_use'] and (outcome.after or {}).get('id'):
-                outcome = reconciler.protect_while_used(outcome.after, self.usage_lookup())
+                outcome = reconciler.protect_while_used(outcome.after, self.usage_of)
         image = outcome.after or {}
         result = dict(changed=outcome.changed, image=image, operations=outcome.operations,
                       caller=self.caller, diff=make_diff(outcome.before, outcome.after))
@@ -366,30 +403,35 @@ class ImageModule(ImagegovModule):
             result['usage'] = outcome.usage
         self.exit(**result)
 
+    def read_header(self, source: Source) -> dict | None:
+        """The source's header facts, before any Glance request. Glance fetches a web-download
+        itself, possibly from where this host cannot: then its facts are judged afterwards."""
+        if self.params['import_method'] != 'web-download':
+            source.check()
+            return prescan(source)
+        try:
+            return prescan(source)
+        except SourceError as exc:
+            self.ansible.warn(f'{exc} Glance downloads it itself; what it stores is judged before this task returns.')
+            return None
+
     def find_related(self, name_or_id: str | None, option: str) -> str | None:
         if not name_or_id:
             return None
-        if is_uuid(name_or_id) and self.glance.get_image(name_or_id):
-            return name_or_id
-        matches = list(self.glance.iter_images(dict(name=name_or_id, visibility='all')))
-        if len(matches) != 1:
-            found = ', '.join(m['id'] for m in matches) or 'none'
-            raise ImageRequestError(
-                f'Option {option}: {len(matches)} images named {name_or_id!r} are visible '
-                f'(ids: {found}); exactly one is needed. Give its id instead.')
-        return matches[0]['id']
+        image = self.glance.find(name_or_id, f'Option {option}', 'Give its id instead.')
+        if image is None:
+            raise ImageRequestError(f'Option {option}: no image {name_or_id!r} (by id or name) is visible. '
+                                    'Check the name, or give its id.')
+        return image['id']
 
 
-def _checked_sha256(value: str | None) -> str | None:
-    if value is None:
+def describe_source(source: Source | None) -> dict | None:
+    """The data's origin as the policy sees it (allowed_sources rules): never credentials."""
+    if source is None:
         return None
-    digest = value.strip().lower()
-    if digest.startswith('sha256:'):
-        digest = digest[len('sha256:'):]
-    if len(digest) != 64 or any(c not in '0123456789abcdef' for c in digest):
-        raise ImageRequestError(f'Option checksum: {value!r} is not a sha256 (64 hexadecimal '
-                                'characters). Give the output of sha256sum for the source.')
-    return digest
+    if source.filename:
+        return {'kind': 'file', 'path': os.path.abspath(source.filename)}
+    return {'kind': 'url', 'url': redact_url(source.url)}
 
 
 def main() -> None:

@@ -27,10 +27,15 @@ description:
     ids after the change (C(current.members) before it), and on the member's side
     C(member_status), so an C(expression) rule asserting
     length(image.members) <= `3` limits sharing to three projects.
+  - Removing members narrows who may use the image, and is also asked as C(narrow); the
+    default policy refuses it while servers of a project that loses access use the image
+    (their rebuild, resize and unshelve need it), or while that cannot be checked; see
+    O(usage_cloud).
 extends_documentation_fragment:
   - imagegov.openstack.openstack
   - imagegov.openstack.policy
   - imagegov.openstack.attributes
+  - imagegov.openstack.usage
 attributes:
   check_mode:
     support: full
@@ -209,10 +214,9 @@ policy:
 """
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
-from ansible_collections.imagegov.openstack.plugins.module_utils._glance import is_uuid
-from ansible_collections.imagegov.openstack.plugins.module_utils._image import Lookup, find_image
 from ansible_collections.imagegov.openstack.plugins.module_utils._members import (
     MemberReconciler, MemberRequestError, diff_view, find_shared_image, image_summary, member_list)
+from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
 
 
 class ImageMemberModule(ImagegovModule):
@@ -226,6 +230,7 @@ class ImageMemberModule(ImagegovModule):
         state=dict(type='str', default='present', choices=['present', 'absent']),
         status=dict(type='str', choices=['accepted', 'rejected', 'pending']),
         set_shared=dict(type='bool', default=False),
+        **USAGE_CLOUD_ARGSPEC,
     )
     module_kwargs = dict(
         supports_check_mode=True,
@@ -257,11 +262,7 @@ class ImageMemberModule(ImagegovModule):
                         'after': diff_view(after_image['visibility'], outcome.after)})
 
     def find_owned_image(self, name_or_id: str, owner_id: str) -> dict:
-        image = None
-        if is_uuid(name_or_id):
-            image = find_image(self.glance, Lookup(name_or_id, None, owner_id))
-        if image is None:
-            image = find_image(self.glance, Lookup(None, name_or_id, owner_id))
+        image = self.glance.find(name_or_id, 'Option image', 'Give the image id instead.', owner=owner_id)
         if image is None:
             raise MemberRequestError(
                 f'No image {name_or_id!r} (by id, or by name among the images of project '

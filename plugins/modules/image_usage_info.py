@@ -90,7 +90,6 @@ requests:
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
-from ansible_collections.imagegov.openstack.plugins.module_utils._glance import is_uuid
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import ImageRequestError
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC, blocking_usage
 
@@ -114,17 +113,11 @@ class ImageUsageInfoModule(ImagegovModule):
                   **usage)
 
     def find(self, name_or_id: str) -> dict:
-        if is_uuid(name_or_id):
-            image = self.glance.get_image(name_or_id)
-            if image:
-                return image
-        found = [image for hidden in ('false', 'true')
-                 for image in self.glance.iter_images(dict(name=name_or_id, visibility='all', os_hidden=hidden))]
-        if len(found) != 1:
-            ids = ', '.join(image['id'] for image in found) or 'none'
-            raise ImageRequestError(f'Option image: {len(found)} images named {name_or_id!r} are visible '
-                                    f'(ids: {ids}); exactly one is needed. Give its id.')
-        return found[0]
+        image = self.glance.find(name_or_id, 'Option image', 'Give its id.')
+        if image is None:
+            raise ImageRequestError(f'Option image: no image {name_or_id!r} (by id or name) is visible. '
+                                    'Check the name, or give its id.')
+        return image
 
 
 def main() -> None:

@@ -39,7 +39,8 @@ def devcloud() -> Path:
 
 @pytest.fixture(scope='session')
 def ansible_env(devcloud: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != 'IMAGEGOV_POLICY'}
+    # The policy each test means, whatever the developer's shell pins.
+    env = {k: v for k, v in os.environ.items() if k not in ('IMAGEGOV_POLICY', 'IMAGEGOV_BASE_POLICY')}
     venv_bin = str(Path(sys.executable).parent)
     env.update(
         PATH=f"{venv_bin}:{env.get('PATH', '')}",
@@ -52,6 +53,9 @@ def ansible_env(devcloud: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         ANSIBLE_DEPRECATION_WARNINGS='false',
         OS_CLIENT_CONFIG_FILE=str(devcloud),
         IMAGEGOV_DEVCLOUD_DIR=str(STATE_DIR),
+        # The digest cache of this test run only: what a developer's runs remembered must
+        # not make a test pass.
+        IMAGEGOV_CACHE_DIR=str(tmp_path_factory.mktemp('digest-cache')),
     )
     return env
 

@@ -18,9 +18,9 @@ from devcloud_state import nova_running
 HERE = Path(__file__).resolve().parent
 # Targets that run under the collection's default policy; the others test the modules'
 # mechanics against Glance under a policy that allows what Glance allows.
-DEFAULT_POLICY_TARGETS = {'policy'}
+DEFAULT_POLICY_TARGETS = {'policy', 'threats'}
 # Targets that need the devcloud's Nova tier.
-NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale'}
+NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats'}
 TARGETS = sorted(p.name for p in (HERE / 'targets').iterdir()
                  if (p / 'tasks' / 'main.yml').is_file() and not p.name.startswith('setup_'))
 

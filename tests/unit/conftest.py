@@ -1,4 +1,5 @@
-"""Make the repository importable as ``ansible_collections.imagegov.openstack``."""
+"""Make the repository importable as ``ansible_collections.imagegov.openstack``, and the
+unit tests' own helpers (``glance_double``) importable by every unit test."""
 
 from __future__ import annotations
 
@@ -20,3 +21,4 @@ def _collection_root() -> str:
 
 
 sys.path.insert(0, _collection_root())
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

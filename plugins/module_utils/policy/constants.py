@@ -2,7 +2,9 @@
 """Vocabulary shared by the policy schema, the rules and the renderers."""
 from __future__ import annotations
 
-ACTIONS = ('create', 'update', 'upload', 'publish', 'share', 'delete', 'deactivate')
+# Every way an image changes is one of these; docs: policies/README.md#actions.
+ACTIONS = ('create', 'update', 'upload', 'publish', 'share', 'delete', 'deactivate',
+           'reactivate', 'retire', 'protect', 'unprotect', 'narrow')
 SEVERITIES = ('low', 'medium', 'high', 'critical')
 MODES = ('enforce', 'warn', 'audit')
 VISIBILITIES = ('private', 'shared', 'community', 'public')

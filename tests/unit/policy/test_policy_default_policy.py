@@ -45,7 +45,9 @@ def test_default_policy_settings(default_policy):
     assert rules['allowed-formats'].params == {'disk_formats': ['qcow2', 'raw', 'iso'],
                                                'container_formats': ['bare', 'ami', 'aki', 'ari', 'ova']}
     assert rules['public-images-admin-only'].params == {'visibilities': ['public', 'community'], 'roles': ['admin']}
-    assert rules['no-delete-in-use'].actions == frozenset(['delete'])
+    assert rules['no-delete-in-use'].actions == frozenset(['delete', 'unprotect'])
+    assert rules['no-narrow-in-use'].actions == frozenset(['narrow'])
+    assert rules['no-narrow-in-use'].mode == 'enforce' and rules['narrow-in-use-admin'].mode == 'warn'
     assert rules['format-integrity'].mode == 'enforce'
     assert rules['public-image-metadata'].mode == 'warn'
     assert rules['public-image-metadata'].params['properties'] == ['os_distro', 'architecture']

@@ -107,7 +107,7 @@ def test_rule_type_defaults_and_overrides():
         {'id': 'size-on-delete', 'type': 'max_size', 'actions': ['delete'], 'params': {'max_gib': 1}},
     ]})])
     rules = policy.rules_by_id
-    assert rules['max-size'].actions == frozenset(['create', 'update', 'upload', 'publish', 'share'])
+    assert rules['max-size'].actions == frozenset(['create', 'update', 'upload', 'publish', 'share', 'reactivate'])
     assert rules['max-size'].params['which'] == ['size', 'virtual_size']
     assert rules['delete'].actions == frozenset(['delete'])
     assert rules['delete'].params == {'check': ['servers', 'images', 'volumes'], 'on_unknown': 'deny'}
@@ -147,4 +147,4 @@ def test_default_policy_loads():
     assert policy.sources == (engine.DEFAULT_POLICY_PATH,)
     assert [rule.type_name for rule in policy.rules] == [
         'max_size', 'allowed_formats', 'restricted_visibility', 'delete_protection',
-        'format_integrity', 'required_properties']
+        'access_protection', 'access_protection', 'format_integrity', 'required_properties']

@@ -12,7 +12,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils.policy.rules im
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parents[2] / 'plugins' / 'module_utils' / 'policy'
-EXPECTED_TYPES = ['allowed_formats', 'delete_protection', 'expression', 'format_integrity', 'max_size',
+EXPECTED_TYPES = ['access_protection', 'allowed_formats', 'allowed_sources', 'delete_protection', 'expression', 'format_integrity', 'max_size',
                   'name_pattern', 'required_properties', 'restricted_visibility']
 
 
@@ -33,8 +33,9 @@ def test_rule_type_contract(type_name):
     assert (HERE / ('test_policy_rule_%s.py' % type_name)).is_file()
 
 
-def test_only_delete_protection_needs_usage():
-    assert [name for name, cls in sorted(engine.RULE_TYPES.items()) if cls.needs_usage] == ['delete_protection']
+def test_only_the_usage_rules_need_usage():
+    assert [name for name, cls in sorted(engine.RULE_TYPES.items()) if cls.needs_usage] == [
+        'access_protection', 'delete_protection']
     assert [name for name, cls in sorted(engine.RULE_TYPES.items()) if cls.needs_content] == ['format_integrity']
 
 

@@ -4,7 +4,9 @@ Ansible's module_utils packager (which follows imports) ships them all."""
 from __future__ import annotations
 
 from . import (  # noqa: F401  (imported for registration)
+    access_protection,
     allowed_formats,
+    allowed_sources,
     delete_protection,
     expression,
     format_integrity,

@@ -23,7 +23,7 @@ class AllowedFormats(Rule):
 
     type_name = 'allowed_formats'
     params_schema = {'disk_formats': _FORMAT_LIST, 'container_formats': _FORMAT_LIST}
-    default_actions = ('create', 'update', 'upload', 'publish', 'share')
+    default_actions = ('create', 'update', 'upload', 'publish', 'share', 'reactivate')
     default_message = "{image}: {field} '{found}' is not allowed; use one of: {expected}"
     placeholders = ('field',)
 

@@ -34,7 +34,7 @@ class MaxSize(Rule):
             'schema': {'type': 'string', 'allowed': sorted(_MEASURES)},
         },
     }
-    default_actions = ('create', 'update', 'upload', 'publish', 'share')
+    default_actions = ('create', 'update', 'upload', 'publish', 'share', 'reactivate')
     default_message = ('{image}: {measure} {found} is over the {expected} limit; '
                        'use a smaller image or ask for a policy exception')
     placeholders = ('measure',)

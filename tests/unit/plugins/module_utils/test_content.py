@@ -56,11 +56,11 @@ def test_a_header_read_is_enough_to_know_the_format(tmp_path):
     assert scanner.facts()['detected_format'] == 'qcow2'
 
 
-def test_extra_hash_matches_glance_recorded_algorithm(tmp_path):
+def test_glance_hash_matches_glance_recorded_algorithm(tmp_path):
     path = tmp_path / 'f'
     path.write_bytes(b'abc')
     facts = ContentScanner(Source(filename=str(path)), 'sha512').consume().facts()
-    assert facts['extra_hash'] == {'algo': 'sha512', 'value': hashlib.sha512(b'abc').hexdigest()}
+    assert facts['glance_hash'] == {'algo': 'sha512', 'value': hashlib.sha512(b'abc').hexdigest()}
 
 
 def test_missing_file_is_named(tmp_path):

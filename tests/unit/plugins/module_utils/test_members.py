@@ -57,22 +57,26 @@ class FakeGlance:
         self.members[member] = status
 
     def patch_image(self, image_id, operations):
-        self._log('patch', operations[0]['value'])
-        self.image['visibility'] = operations[0]['value']
-        if self.image['visibility'] == 'shared':
-            self.members.update(self.hidden)
-            self.hidden = {}
+        for operation in operations:
+            key = operation['path'][1:]
+            if key != 'visibility':   # bookkeeping: when the image was first shared
+                self._log('mark', key)
+                self.image[key] = operation['value']
+                continue
+            self._log('patch', operation['value'])
+            self.image['visibility'] = operation['value']
+            if self.image['visibility'] == 'shared':
+                self.members.update(self.hidden)
+                self.hidden = {}
         return dict(self.image)
 
-    def get_image(self, image_id):
+    def live_image(self, image_id):
         self._log('get', image_id)
         return next((i for i in self.images if i['id'] == image_id), None)
 
-    def iter_images(self, filters):
-        self._log('iter', filters['os_hidden'])
-        return [i for i in self.images if i['name'] == filters['name']
-                and str(i.get('os_hidden', False)).lower() == filters['os_hidden']
-                and filters.get('owner') in (None, i['owner'])]
+    def images_named(self, name, **filters):
+        self._log('iter', name)
+        return [i for i in self.images if i['name'] == name and filters.get('owner') in (None, i['owner'])]
 
     def mutations(self):
         return [c for c in self.calls if c[0] in ('add', 'remove', 'update', 'patch')]
