@@ -18,6 +18,7 @@ what Glance computed, never on a property a project member can edit.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -88,6 +89,7 @@ class DigestCache:
             os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'imagegov')
         self.path = os.path.join(base, 'digests.json')
         self._entries: dict[str, dict[str, Any]] | None = None
+        self._pending: dict[str, dict[str, Any]] = {}
 
     @property
     def entries(self) -> dict[str, dict[str, Any]]:
@@ -124,10 +126,19 @@ class DigestCache:
         self._update(f'image:{image_id}', {'source_sha256': source_sha256})
 
     def _update(self, key: str, values: dict[str, Any]) -> None:
-        entries = dict(self._read(), **{key: dict(self.entries.get(key, {}), **values)})
+        self.entries[key] = dict(self.entries.get(key, {}), **values)
+        if not self._pending:
+            atexit.register(self.flush)  # a catalog remembers many digests: write them once
+        self._pending[key] = self.entries[key]
+
+    def flush(self) -> None:
+        """Write what this run learnt, merged into what other runs wrote meanwhile."""
+        if not self._pending:
+            return
+        entries = dict(self._read(), **self._pending)
+        self._pending = {}
         while len(entries) > CACHE_LIMIT:
             entries.pop(next(iter(entries)))
-        self._entries = entries
         directory = os.path.dirname(self.path)
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)

@@ -337,3 +337,14 @@ def test_retired_names_stay_within_glances_limit():
     name = 'é' * 255
     retired = retired_name(name, '20261125T120000Z')
     assert len(retired) == 255 and retired.endswith('.replaced-20261125T120000Z')
+
+
+def test_the_digest_cache_is_written_once_and_merged_with_other_runs(tmp_path):
+    first, second = DigestCache(str(tmp_path)), DigestCache(str(tmp_path))
+    first.remember({'sha256': 'a' * 64, 'size': 1, 'glance_hash': {'algo': 'sha512', 'value': 'x'}})
+    second.remember({'sha256': 'b' * 64, 'size': 2, 'glance_hash': {'algo': 'sha512', 'value': 'y'}})
+    assert not (tmp_path / 'digests.json').exists()  # nothing written per digest
+    first.flush()
+    second.flush()
+    fresh = DigestCache(str(tmp_path))
+    assert fresh.digest('a' * 64, 'sha512') == 'x' and fresh.digest('b' * 64, 'sha512') == 'y'
