@@ -23,18 +23,23 @@ def clouds_yaml_path() -> Path:
 
 def code_version() -> dict[str, Any]:
     """Which module code was measured: the commit, and a hash of plugins/ as checked out."""
+
     def git(*args: str) -> str:
         try:
-            return subprocess.run(['git', '-C', str(REPO), *args], capture_output=True,
-                                  text=True, check=True).stdout.strip()
+            return subprocess.run(
+                ['git', '-C', str(REPO), *args], capture_output=True, text=True, check=True
+            ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return ''
+
     digest = hashlib.sha256()
     for file in sorted((REPO / 'plugins').rglob('*.py')):
         digest.update(str(file.relative_to(REPO)).encode() + b'\0' + file.read_bytes())
-    return dict(commit=git('rev-parse', '--short', 'HEAD'),
-                plugins_modified=bool(git('status', '--porcelain', '--', 'plugins')),
-                plugins_sha256=digest.hexdigest()[:16])
+    return dict(
+        commit=git('rev-parse', '--short', 'HEAD'),
+        plugins_modified=bool(git('status', '--porcelain', '--', 'plugins')),
+        plugins_sha256=digest.hexdigest()[:16],
+    )
 
 
 def log(message: str) -> None:
@@ -47,13 +52,16 @@ class BenchCloud:
     def __init__(self, cloud: str) -> None:
         import openstack
         import requests
+
         self.requests = requests
         try:
             self.conn = openstack.connect(cloud=cloud)
             self.conn.session.get_token()
         except Exception as exc:  # unknown cloud entry, Keystone down, bad password...
-            raise RuntimeError(f'cannot use cloud {cloud!r} of {os.environ["OS_CLIENT_CONFIG_FILE"]}: '
-                               f"{str(exc).rstrip('.')}. Is the devcloud running (./dev cloud status)?") from exc
+            raise RuntimeError(
+                f'cannot use cloud {cloud!r} of {os.environ["OS_CLIENT_CONFIG_FILE"]}: '
+                f'{str(exc).rstrip(".")}. Is the devcloud running (./dev cloud status)?'
+            ) from exc
         self.endpoint = self.conn.image.get_endpoint().rstrip('/')  # .../v2
         if not self.endpoint.endswith('/v2'):
             self.endpoint += '/v2'

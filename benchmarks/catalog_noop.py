@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_common import REPO, BenchCloud, clouds_yaml_path, code_version, log
+
 RESULTS = REPO / 'benchmarks' / 'results'
 PEER_VENV = RESULTS / 'venv-peer'
 PEER_PACKAGES = ['ansible==12.3.0', 'openstacksdk==4.14.0']
@@ -65,7 +66,7 @@ GOAL_SECONDS = 5.0
 GOAL_RATIO = 50.0
 DISTROS = ['ubuntu', 'debian', 'rocky', 'alma', 'fedora']
 
-OURS_PLAYBOOK = '''- hosts: localhost
+OURS_PLAYBOOK = """- hosts: localhost
   gather_facts: false
   tasks:
     - name: Reconcile the catalog
@@ -73,9 +74,9 @@ OURS_PLAYBOOK = '''- hosts: localhost
         cloud: "{{ bench_cloud }}"
         catalog: ["{{ bench_catalog }}"]
         name: "{{ bench_name }}"
-'''
+"""
 
-PEER_PLAYBOOK = '''- hosts: localhost
+PEER_PLAYBOOK = """- hosts: localhost
   gather_facts: false
   tasks:
     - name: One image at a time, as openstack.cloud.image does it
@@ -91,12 +92,12 @@ PEER_PLAYBOOK = '''- hosts: localhost
         properties: "{{ item.properties }}"
       loop: "{{ lookup('ansible.builtin.file', bench_images) | from_json }}"
       loop_control: {label: "{{ item.name }}"}
-'''
+"""
 
 
 # Writes the first task's result to $BENCH_RESULT when the play ends: adds no task to the
 # timed run, and works with both ansible-core versions.
-CALLBACK = '''import json, os
+CALLBACK = """import json, os
 from ansible.plugins.callback import CallbackBase
 
 
@@ -117,50 +118,93 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats):
         with open(os.environ['BENCH_RESULT'], 'w') as out:
             json.dump(self.result, out, default=str)
-'''
+"""
 
 
 # -- the catalog ------------------------------------------------------------------------------
 
-def make_catalog(workdir: Path, prefix: str, count: int, series: int, shared: int = 0,
-                 member: str | None = None) -> list[dict[str, Any]]:
+
+def make_catalog(
+    workdir: Path, prefix: str, count: int, series: int, shared: int = 0, member: str | None = None
+) -> list[dict[str, Any]]:
     """Files with distinct bytes, the catalog naming them, and the images as Glance should hold them."""
     in_series = count // 2 if series else 0
     per_series = in_series // series if series else 0
     in_series = per_series * series
-    images, lines = [], ['version: 1', 'defaults:', '  disk_format: raw', '  visibility: private',
-                         '  tags: [gold]', '  properties: {architecture: x86_64}', 'images:']
+    images, lines = (
+        [],
+        [
+            'version: 1',
+            'defaults:',
+            '  disk_format: raw',
+            '  visibility: private',
+            '  tags: [gold]',
+            '  properties: {architecture: x86_64}',
+            'images:',
+        ],
+    )
 
-    def image(name: str, file: Path, properties: dict[str, str], min_disk: int, min_ram: int,
-              members: list[str] | None = None) -> dict[str, Any]:
+    def image(
+        name: str, file: Path, properties: dict[str, str], min_disk: int, min_ram: int, members: list[str] | None = None
+    ) -> dict[str, Any]:
         data = hashlib.sha512(name.encode()).digest()  # 64 distinct bytes per image
         file.write_bytes(data)
         sha = hashlib.sha256(data).hexdigest()
         props = dict({'architecture': 'x86_64'}, **properties)
         props.update({SHA256_PROPERTY: sha, MANAGED_BY_PROPERTY: prefix})
-        images.append(dict(name=name, disk_format='raw', container_format='bare', min_disk=min_disk,
-                           min_ram=min_ram, visibility='shared' if members else 'private', tags=['gold'],
-                           properties=props, data=data, members=members or []))
+        images.append(
+            dict(
+                name=name,
+                disk_format='raw',
+                container_format='bare',
+                min_disk=min_disk,
+                min_ram=min_ram,
+                visibility='shared' if members else 'private',
+                tags=['gold'],
+                properties=props,
+                data=data,
+                members=members or [],
+            )
+        )
         return dict(sha256=sha, file=str(file))
 
     for s in range(series if per_series else 0):
         distro = DISTROS[s % len(DISTROS)]
-        lines += [f'  - series: {prefix}-s{s}', f'    name: "{prefix}-s{s}-{{version}}"', f'    keep: {per_series}',
-                  f'    min_disk: {s % 3}',
-                  f'    properties: {{os_distro: {distro}, os_version: "{s}.0"}}', '    versions:']
+        lines += [
+            f'  - series: {prefix}-s{s}',
+            f'    name: "{prefix}-s{s}-{{version}}"',
+            f'    keep: {per_series}',
+            f'    min_disk: {s % 3}',
+            f'    properties: {{os_distro: {distro}, os_version: "{s}.0"}}',
+            '    versions:',
+        ]
         for v in range(per_series):
             version = f'2026{v + 1:04d}'
-            made = image(f'{prefix}-s{s}-{version}', workdir / f's{s}-v{v}.raw',
-                         {'os_distro': distro, 'os_version': f'{s}.0'}, s % 3, 0)
-            lines += [f'      - version: "{version}"', f"        source: {{file: {made['file']}}}",
-                      f"        sha256: {made['sha256']}"]
+            made = image(
+                f'{prefix}-s{s}-{version}',
+                workdir / f's{s}-v{v}.raw',
+                {'os_distro': distro, 'os_version': f'{s}.0'},
+                s % 3,
+                0,
+            )
+            lines += [
+                f'      - version: "{version}"',
+                f'        source: {{file: {made["file"]}}}',
+                f'        sha256: {made["sha256"]}',
+            ]
     for i in range(count - in_series):
         name = f'{prefix}-single-{i:04d}'
         members = [member] if i < shared and member else None
-        made = image(name, workdir / f'single-{i}.raw', {'os_distro': 'cirros', 'build': str(i)}, 0, 64 * (i % 4),
-                     members)
-        lines += [f'  - name: {name}', f"    source: {{file: {made['file']}}}", f"    sha256: {made['sha256']}",
-                  f'    min_ram: {64 * (i % 4)}', f'    properties: {{os_distro: cirros, build: "{i}"}}']
+        made = image(
+            name, workdir / f'single-{i}.raw', {'os_distro': 'cirros', 'build': str(i)}, 0, 64 * (i % 4), members
+        )
+        lines += [
+            f'  - name: {name}',
+            f'    source: {{file: {made["file"]}}}',
+            f'    sha256: {made["sha256"]}',
+            f'    min_ram: {64 * (i % 4)}',
+            f'    properties: {{os_distro: cirros, build: "{i}"}}',
+        ]
         if members:
             lines += ['    visibility: shared', f'    members: [{member}]']
     (workdir / 'catalog.yml').write_text('\n'.join(lines) + '\n')
@@ -168,6 +212,7 @@ def make_catalog(workdir: Path, prefix: str, count: int, series: int, shared: in
 
 
 # -- cloud access -------------------------------------------------------------------------------
+
 
 class Cloud(BenchCloud):
     def __init__(self, cloud: str) -> None:
@@ -187,19 +232,24 @@ class Cloud(BenchCloud):
         fields.update(image['properties'])
         response = self.session().post(f'{self.endpoint}/images', json=fields, timeout=60)
         if response.status_code != 201:
-            raise RuntimeError(f"creating {image['name']}: HTTP {response.status_code}: {response.text[:300]}")
+            raise RuntimeError(f'creating {image["name"]}: HTTP {response.status_code}: {response.text[:300]}')
         image_id = response.json()['id']
         with self.lock:
             self.made.add(image_id)
-        response = self.session().put(f'{self.endpoint}/images/{image_id}/file', data=image['data'], timeout=60,
-                                      headers={'Content-Type': 'application/octet-stream'})
+        response = self.session().put(
+            f'{self.endpoint}/images/{image_id}/file',
+            data=image['data'],
+            timeout=60,
+            headers={'Content-Type': 'application/octet-stream'},
+        )
         if response.status_code != 204:
-            raise RuntimeError(f"uploading {image['name']}: HTTP {response.status_code}: {response.text[:300]}")
+            raise RuntimeError(f'uploading {image["name"]}: HTTP {response.status_code}: {response.text[:300]}')
         for member in image['members']:
-            response = self.session().post(f'{self.endpoint}/images/{image_id}/members', json={'member': member},
-                                           timeout=60)
+            response = self.session().post(
+                f'{self.endpoint}/images/{image_id}/members', json={'member': member}, timeout=60
+            )
             if response.status_code != 200:
-                raise RuntimeError(f"sharing {image['name']}: HTTP {response.status_code}: {response.text[:300]}")
+                raise RuntimeError(f'sharing {image["name"]}: HTTP {response.status_code}: {response.text[:300]}')
         return image_id
 
     def listing(self, prefix: str) -> list[dict[str, Any]]:
@@ -272,11 +322,16 @@ def kinds(lines: list[str]) -> dict[str, int]:
 
 # -- the two sides -------------------------------------------------------------------------------
 
+
 def ansible_env(workdir: Path, clouds_yaml: Path, venv_bin: str, collections: str) -> dict[str, str]:
     (workdir / 'tmp').mkdir(exist_ok=True)
     return dict(
-        {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_') and k not in ('IMAGEGOV_POLICY', 'IMAGEGOV_BASE_POLICY')},
-        PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
+        {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith('ANSIBLE_') and k not in ('IMAGEGOV_POLICY', 'IMAGEGOV_BASE_POLICY')
+        },
+        PATH=f'{venv_bin}:{os.environ.get("PATH", "")}',
         OS_CLIENT_CONFIG_FILE=str(clouds_yaml),
         ANSIBLE_COLLECTIONS_PATH=collections,
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
@@ -294,23 +349,46 @@ def ansible_env(workdir: Path, clouds_yaml: Path, venv_bin: str, collections: st
     )
 
 
-def run_playbook(env: dict[str, str], venv_bin: str, playbook: Path, extra: dict[str, Any], check: bool,
-                 requests_log: RequestLog, cwd: Path) -> dict[str, Any]:
+def run_playbook(
+    env: dict[str, str],
+    venv_bin: str,
+    playbook: Path,
+    extra: dict[str, Any],
+    check: bool,
+    requests_log: RequestLog,
+    cwd: Path,
+) -> dict[str, Any]:
     Path(env['BENCH_RESULT']).unlink(missing_ok=True)
     mark = requests_log.mark()
-    command = [str(Path(venv_bin) / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
-               '-e', json.dumps(extra), str(playbook)] + (['--check'] if check else [])
+    command = [
+        str(Path(venv_bin) / 'ansible-playbook'),
+        '-i',
+        'localhost,',
+        '-c',
+        'local',
+        '-e',
+        json.dumps(extra),
+        str(playbook),
+    ] + (['--check'] if check else [])
     start = time.perf_counter()
     proc = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f'ansible-playbook {playbook.name} failed (rc {proc.returncode}):\n'
-                           f'{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}')
+        raise RuntimeError(
+            f'ansible-playbook {playbook.name} failed (rc {proc.returncode}):\n'
+            f'{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}'
+        )
     time.sleep(0.3)  # uwsgi writes its request line after the response
     lines = requests_log.since(mark)
     task = json.loads(Path(env['BENCH_RESULT']).read_text())
-    return dict(seconds=seconds, task=task, glance=len(lines['glance']), keystone=len(lines['keystone']),
-                glance_kinds=kinds(lines['glance']), keystone_kinds=kinds(lines['keystone']))
+    return dict(
+        seconds=seconds,
+        task=task,
+        glance=len(lines['glance']),
+        keystone=len(lines['keystone']),
+        glance_kinds=kinds(lines['glance']),
+        keystone_kinds=kinds(lines['keystone']),
+    )
 
 
 def ensure_peer_venv() -> str:
@@ -324,20 +402,33 @@ def ensure_peer_venv() -> str:
 
 # -- main ---------------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
     parser.add_argument('--images', type=int, default=1000, help='catalog size (default 1000)')
     parser.add_argument('--series', type=int, default=20, help='series holding half of the images (default 20)')
-    parser.add_argument('--peer-sample', type=int, default=100,
-                        help='images the peer loops over, extrapolated to --images (default 100; 0 skips the peer)')
-    parser.add_argument('--shared', type=int, default=0,
-                        help='single images shared (visibility shared, members: the --share-with project); default 0')
+    parser.add_argument(
+        '--peer-sample',
+        type=int,
+        default=100,
+        help='images the peer loops over, extrapolated to --images (default 100; 0 skips the peer)',
+    )
+    parser.add_argument(
+        '--shared',
+        type=int,
+        default=0,
+        help='single images shared (visibility shared, members: the --share-with project); default 0',
+    )
     parser.add_argument('--share-with', default='beta', help='member project of the shared images (default beta)')
     parser.add_argument('--admin-cloud', default='devcloud-admin', help="to look up --share-with's id")
     parser.add_argument('--rounds', type=int, default=2, help='no-op runs of ours, each in check mode and applied')
     parser.add_argument('--cloud', default='devcloud-alpha')
-    parser.add_argument('--collection', type=Path, default=REPO,
-                        help='the collection checkout to measure (default: this one), e.g. a copy with a fix')
+    parser.add_argument(
+        '--collection',
+        type=Path,
+        default=REPO,
+        help='the collection checkout to measure (default: this one), e.g. a copy with a fix',
+    )
     parser.add_argument('--workdir', type=Path, default=Path(tempfile.gettempdir()) / 'imagegov-catalog-bench')
     parser.add_argument('--json', type=Path, default=RESULTS / 'catalog_noop.json')
     parser.add_argument('--keep', action='store_true', help='leave the seeded images in the cloud')
@@ -362,15 +453,23 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / 'callback_plugins').mkdir()
     (workdir / 'callback_plugins' / 'bench_result.py').write_text(CALLBACK)
     cloud = Cloud(args.cloud)
-    result: dict[str, Any] = dict(images=args.images, cloud=args.cloud, prefix=prefix,
-                                  started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-                                  machine=dict(cpus=os.cpu_count(), python=platform.python_version(),
-                                               system=f'{platform.system()} {platform.release()}'),
-                                  code=code_version(), collection=str(args.collection), load_before=os.getloadavg())
+    result: dict[str, Any] = dict(
+        images=args.images,
+        cloud=args.cloud,
+        prefix=prefix,
+        started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+        machine=dict(
+            cpus=os.cpu_count(), python=platform.python_version(), system=f'{platform.system()} {platform.release()}'
+        ),
+        code=code_version(),
+        collection=str(args.collection),
+        load_before=os.getloadavg(),
+    )
     try:
         member = None
         if args.shared:
             import openstack
+
             admin = openstack.connect(cloud=args.admin_cloud)
             member = admin.identity.find_project(args.share_with, ignore_missing=False).id
         result.update(shared=args.shared, share_with=member)
@@ -380,46 +479,75 @@ def main(argv: list[str] | None = None) -> int:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             list(pool.map(cloud.seed, images))
         result['seed_seconds'] = round(time.perf_counter() - start, 2)
-        log(f"seeded in {result['seed_seconds']} s")
+        log(f'seeded in {result["seed_seconds"]} s')
 
         venv_bin = str(Path(sys.executable).parent)
         env = ansible_env(workdir, clouds_yaml, venv_bin, str(collections))
         ours = []
         for number in range(args.rounds):
             for check in (True, False):
-                run = run_playbook(env, venv_bin, workdir / 'ours.yml',
-                                   dict(bench_cloud=args.cloud, bench_catalog=str(workdir / 'catalog.yml'),
-                                        bench_name=prefix), check, requests_log, workdir)
+                run = run_playbook(
+                    env,
+                    venv_bin,
+                    workdir / 'ours.yml',
+                    dict(bench_cloud=args.cloud, bench_catalog=str(workdir / 'catalog.yml'), bench_name=prefix),
+                    check,
+                    requests_log,
+                    workdir,
+                )
                 module = run.pop('task')
-                run.update(round=number + 1, check_mode=check, changed=module['changed'], summary=module['summary'],
-                           module_requests=module['requests'])
+                run.update(
+                    round=number + 1,
+                    check_mode=check,
+                    changed=module['changed'],
+                    summary=module['summary'],
+                    module_requests=module['requests'],
+                )
                 ours.append(run)
-                log(f"ours, {'check' if check else 'apply'}: {run['seconds']:.2f} s, summary {module['summary']}, "
-                    f"requests: module {module['requests']}, Glance {run['glance']}, Keystone {run['keystone']}")
+                log(
+                    f'ours, {"check" if check else "apply"}: {run["seconds"]:.2f} s, summary {module["summary"]}, '
+                    f'requests: module {module["requests"]}, Glance {run["glance"]}, Keystone {run["keystone"]}'
+                )
                 if module['changed'] or module['summary'] != {'noop': len(images)}:
                     raise RuntimeError(f'the no-op run was not a no-op: {module}')
         result['ours'] = ours
 
         peer = None
         if args.peer_sample:
-            sample = images[:min(args.peer_sample, len(images))]
+            sample = images[: min(args.peer_sample, len(images))]
             peer_bin = ensure_peer_venv()
             listed = workdir / 'peer-images.json'
-            listed.write_text(json.dumps([{k: v for k, v in i.items() if k not in ('data', 'members')} for i in sample]))
+            listed.write_text(
+                json.dumps([{k: v for k, v in i.items() if k not in ('data', 'members')} for i in sample])
+            )
             peer_env = ansible_env(workdir, clouds_yaml, peer_bin, str(workdir / 'no-collections'))
             peer_env.pop('ANSIBLE_COLLECTIONS_PATH')  # the ansible package's own collections
             peer_env.pop('ANSIBLE_COLLECTIONS_SCAN_SYS_PATH')
             log(f'peer: openstack.cloud.image over {len(sample)} images')
-            peer = run_playbook(peer_env, peer_bin, workdir / 'peer.yml',
-                                dict(bench_cloud=args.cloud, bench_images=str(listed)),
-                                False, requests_log, workdir)
+            peer = run_playbook(
+                peer_env,
+                peer_bin,
+                workdir / 'peer.yml',
+                dict(bench_cloud=args.cloud, bench_images=str(listed)),
+                False,
+                requests_log,
+                workdir,
+            )
             changed = [r['item']['name'] for r in peer.pop('task').get('results', []) if r.get('changed')]
             scale = len(images) / len(sample)
-            peer.update(sample=len(sample), changed_items=len(changed), changed_sample=changed[:5],
-                        extrapolated=len(sample) < len(images), scale=scale,
-                        seconds_full=peer['seconds'] * scale, requests_full=round((peer['glance'] + peer['keystone']) * scale))
-            log(f"peer: {peer['seconds']:.1f} s, Glance {peer['glance']}, Keystone {peer['keystone']}, "
-                f"changed {len(changed)} of {len(sample)}")
+            peer.update(
+                sample=len(sample),
+                changed_items=len(changed),
+                changed_sample=changed[:5],
+                extrapolated=len(sample) < len(images),
+                scale=scale,
+                seconds_full=peer['seconds'] * scale,
+                requests_full=round((peer['glance'] + peer['keystone']) * scale),
+            )
+            log(
+                f'peer: {peer["seconds"]:.1f} s, Glance {peer["glance"]}, Keystone {peer["keystone"]}, '
+                f'changed {len(changed)} of {len(sample)}'
+            )
             result['peer'] = peer
     finally:
         if not args.keep:
@@ -440,31 +568,59 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> int:
     most = max(r['glance'] + r['keystone'] for r in ours)
     goal_requests = images / 1000 + 10
     goals = dict(seconds=worst['seconds'] <= GOAL_SECONDS, requests=most <= goal_requests)
-    rows = [('images in the catalog', f"{images} ({result.get('shared', 0)} shared)", ''),
-            ('seeding (Glance API, 4 threads)', f"{result['seed_seconds']:.1f} s", '')]
+    rows = [
+        ('images in the catalog', f'{images} ({result.get("shared", 0)} shared)', ''),
+        ('seeding (Glance API, 4 threads)', f'{result["seed_seconds"]:.1f} s', ''),
+    ]
     for run in ours:
-        rows.append((f"ours, round {run['round']}, {'check mode' if run['check_mode'] else 'apply'}",
-                     f"{run['seconds']:.2f} s, {run['glance'] + run['keystone']} requests "
-                     f"(Glance {run['glance']}, Keystone {run['keystone']}; module says {run['module_requests']})",
-                     f"summary {run['summary']}"))
-    rows.append(('ours, slowest run', f"{worst['seconds']:.2f} s", f"goal <= {GOAL_SECONDS:.0f} s: "
-                 + ('PASS' if goals['seconds'] else 'MISS')))
-    rows.append(('ours, most requests', f'{most}', f'goal <= {goal_requests:g}: ' + ('PASS' if goals['requests'] else 'MISS')))
+        rows.append(
+            (
+                f'ours, round {run["round"]}, {"check mode" if run["check_mode"] else "apply"}',
+                f'{run["seconds"]:.2f} s, {run["glance"] + run["keystone"]} requests '
+                f'(Glance {run["glance"]}, Keystone {run["keystone"]}; module says {run["module_requests"]})',
+                f'summary {run["summary"]}',
+            )
+        )
+    rows.append(
+        (
+            'ours, slowest run',
+            f'{worst["seconds"]:.2f} s',
+            f'goal <= {GOAL_SECONDS:.0f} s: ' + ('PASS' if goals['seconds'] else 'MISS'),
+        )
+    )
+    rows.append(
+        ('ours, most requests', f'{most}', f'goal <= {goal_requests:g}: ' + ('PASS' if goals['requests'] else 'MISS'))
+    )
     peer = result.get('peer')
     if peer:
-        how = (f"measured over {peer['sample']} images, extrapolated x{peer['scale']:g}" if peer['extrapolated']
-               else 'measured')
-        rows.append((f"peer openstack.cloud.image, {peer['sample']} images", f"{peer['seconds']:.1f} s, "
-                     f"{peer['glance'] + peer['keystone']} requests (Glance {peer['glance']}, Keystone {peer['keystone']})",
-                     f"changed {peer['changed_items']} of {peer['sample']}"))
-        rows.append((f'peer for {images} images', f"{peer['seconds_full']:.0f} s, {peer['requests_full']} requests", how))
+        how = (
+            f'measured over {peer["sample"]} images, extrapolated x{peer["scale"]:g}'
+            if peer['extrapolated']
+            else 'measured'
+        )
+        rows.append(
+            (
+                f'peer openstack.cloud.image, {peer["sample"]} images',
+                f'{peer["seconds"]:.1f} s, '
+                f'{peer["glance"] + peer["keystone"]} requests (Glance {peer["glance"]}, Keystone {peer["keystone"]})',
+                f'changed {peer["changed_items"]} of {peer["sample"]}',
+            )
+        )
+        rows.append(
+            (f'peer for {images} images', f'{peer["seconds_full"]:.0f} s, {peer["requests_full"]} requests', how)
+        )
         ratio = peer['seconds_full'] / worst['seconds']
         goals['ratio'] = ratio >= GOAL_RATIO
         result['ratio'] = round(ratio, 1)
         result['requests_ratio'] = round(peer['requests_full'] / most, 1)
-        rows.append(('ratio peer / ours (wall, slowest of ours)', f'{ratio:.0f}x',
-                     f'goal >= {GOAL_RATIO:.0f}x: ' + ('PASS' if goals['ratio'] else 'MISS')))
-        rows.append(('ratio peer / ours (requests)', f"{result['requests_ratio']:.0f}x", ''))
+        rows.append(
+            (
+                'ratio peer / ours (wall, slowest of ours)',
+                f'{ratio:.0f}x',
+                f'goal >= {GOAL_RATIO:.0f}x: ' + ('PASS' if goals['ratio'] else 'MISS'),
+            )
+        )
+        rows.append(('ratio peer / ours (requests)', f'{result["requests_ratio"]:.0f}x', ''))
     width = max(len(r[0]) for r in rows)
     print()
     for label, value, note in rows:

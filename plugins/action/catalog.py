@@ -8,5 +8,4 @@ from ansible_collections.imagegov.openstack.plugins.plugin_utils._policy_action 
 
 
 class ActionModule(PolicyActionBase):
-    controller_path_options = ('catalog', 'source_roots', 'report_plan', 'report_json', 'report_junit',
-                               'report_sarif')
+    controller_path_options = ('catalog', 'source_roots', 'report_plan', 'report_json', 'report_junit', 'report_sarif')

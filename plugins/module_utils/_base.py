@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import traceback
 from typing import Any
@@ -35,8 +36,7 @@ CONNECTION_ARGSPEC: dict[str, Any] = dict(
     auth=dict(type='dict', no_log=True),
     auth_type=dict(type='str'),
     region_name=dict(type='str'),
-    interface=dict(type='str', default='public', choices=['public', 'internal', 'admin'],
-                   aliases=['endpoint_type']),
+    interface=dict(type='str', default='public', choices=['public', 'internal', 'admin'], aliases=['endpoint_type']),
     validate_certs=dict(type='bool', aliases=['verify']),
     ca_cert=dict(type='str', aliases=['cacert']),
     client_cert=dict(type='str', aliases=['cert']),
@@ -47,9 +47,15 @@ CONNECTION_ARGSPEC: dict[str, Any] = dict(
 )
 
 _SDK_OPTION_NAMES = {
-    'auth': 'auth', 'auth_type': 'auth_type', 'region_name': 'region_name',
-    'interface': 'interface', 'validate_certs': 'verify', 'ca_cert': 'cacert',
-    'client_cert': 'cert', 'client_key': 'key', 'api_timeout': 'api_timeout',
+    'auth': 'auth',
+    'auth_type': 'auth_type',
+    'region_name': 'region_name',
+    'interface': 'interface',
+    'validate_certs': 'verify',
+    'ca_cert': 'cacert',
+    'client_cert': 'cert',
+    'client_key': 'key',
+    'api_timeout': 'api_timeout',
 }
 
 
@@ -75,16 +81,14 @@ class ImagegovModule:
         self._usage: UsageLookup | None = None
         self.result: dict[str, Any] = {'changed': False}
         if not HAS_OPENSTACKSDK:
-            self.ansible.fail_json(msg=missing_required_lib('openstacksdk'),
-                                   exception=OPENSTACKSDK_IMPORT_ERROR)
+            self.ansible.fail_json(msg=missing_required_lib('openstacksdk'), exception=OPENSTACKSDK_IMPORT_ERROR)
         self.gate: PolicyGate | None = None
         if self.enforces_policy:
             # Before any connection: a policy that cannot be read means no API call at all.
             try:
                 policy = load_module_policy(self.params)
             except PolicyError as exc:
-                self.ansible.fail_json(msg=f'{exc}\nNothing was sent to the cloud.',
-                                       policy_problems=exc.messages)
+                self.ansible.fail_json(msg=f'{exc}\nNothing was sent to the cloud.', policy_problems=exc.messages)
             self.gate = PolicyGate(policy, lambda: self.caller, self.ansible.warn)
             self.gate.usage_provider = self.usage_of
 
@@ -113,8 +117,11 @@ class ImagegovModule:
         return self.usage_lookup()(image)
 
     def _connect(self, cloud: Any = None, own_auth: bool = True):
-        options = {sdk: self.params[name] for name, sdk in _SDK_OPTION_NAMES.items()
-                   if self.params[name] is not None and (own_auth or name not in ('auth', 'auth_type'))}
+        options = {
+            sdk: self.params[name]
+            for name, sdk in _SDK_OPTION_NAMES.items()
+            if self.params[name] is not None and (own_auth or name not in ('auth', 'auth_type'))
+        }
         cloud = self.params['cloud'] if cloud is None else cloud
         try:
             if isinstance(cloud, dict):
@@ -123,8 +130,10 @@ class ImagegovModule:
             else:
                 conn = openstack.connect(cloud=cloud, **options)
         except sdk_exceptions.SDKException as exc:
-            self.fail(f'Could not configure the connection to the cloud: {exc}. '
-                      'Check the cloud / auth options, clouds.yaml or the OS_* variables.')
+            self.fail(
+                f'Could not configure the connection to the cloud: {exc}. '
+                'Check the cloud / auth options, clouds.yaml or the OS_* variables.'
+            )
         else:
             self._keep_connection_secrets(conn)
             return conn
@@ -134,10 +143,8 @@ class ImagegovModule:
 
     def _keep_connection_secrets(self, conn: Any) -> None:
         """Passwords from clouds.yaml or OS_* variables, and the token the connection holds."""
-        try:
+        with contextlib.suppress(Exception):  # masking is a precaution: never the reason a task fails
             self._keep_secret(cloud_secrets(conn.config.config))
-        except Exception:  # masking is a precaution: never the reason a task fails
-            pass
         try:
             # Authenticates now instead of at the first request; the token is cached, so
             # no extra request is made.
@@ -158,9 +165,13 @@ class ImagegovModule:
         """The user, project and roles of the token this module acts with."""
         if self._caller is None:
             access = self.conn.session.auth.get_access(self.conn.session)
-            self._caller = dict(user=access.username, user_id=access.user_id,
-                                project=access.project_name, project_id=access.project_id,
-                                roles=sorted(access.role_names or []))
+            self._caller = dict(
+                user=access.username,
+                user_id=access.user_id,
+                project=access.project_name,
+                project_id=access.project_id,
+                roles=sorted(access.role_names or []),
+            )
         return self._caller
 
     def resolve_project(self, name_or_id: str) -> str:
@@ -173,13 +184,17 @@ class ImagegovModule:
             project = None
             if _looks_like_id(name_or_id):
                 return name_or_id
-            self.fail(f"Cannot resolve project {name_or_id!r}: this user may not look up "
-                      'projects in Keystone. Give the project id instead of its name.')
+            self.fail(
+                f'Cannot resolve project {name_or_id!r}: this user may not look up '
+                'projects in Keystone. Give the project id instead of its name.'
+            )
         if project is None:
             if _looks_like_id(name_or_id):
                 return name_or_id
-            self.fail(f"Project {name_or_id!r} does not exist in Keystone (or is not visible "
-                      'to this user). Check the project name or give its id.')
+            self.fail(
+                f'Project {name_or_id!r} does not exist in Keystone (or is not visible '
+                'to this user). Check the project name or give its id.'
+            )
         return project.id
 
     def fail(self, msg: str, **extra: Any) -> None:
@@ -219,17 +234,23 @@ class ImagegovModule:
         except ImagegovError as exc:
             self.fail(str(exc))
         except sdk_exceptions.HttpException as exc:
-            self.fail(f'OpenStack API error: HTTP {exc.status_code}: {exc.details or exc.message}',
-                      status_code=exc.status_code)
+            self.fail(
+                f'OpenStack API error: HTTP {exc.status_code}: {exc.details or exc.message}',
+                status_code=exc.status_code,
+            )
         except sdk_exceptions.SDKException as exc:
             self.fail(f'OpenStack error: {exc}')
         except ksa_exceptions.http.HttpError as exc:
-            self.fail(f'Keystone refused the request: HTTP {exc.http_status}: {exc.message}. '
-                      'Check the credentials and project in the cloud / auth options.',
-                      status_code=exc.http_status)
+            self.fail(
+                f'Keystone refused the request: HTTP {exc.http_status}: {exc.message}. '
+                'Check the credentials and project in the cloud / auth options.',
+                status_code=exc.http_status,
+            )
         except ksa_exceptions.ClientException as exc:
-            self.fail(f'Cannot reach the cloud: {exc}. Check auth_url in the cloud / auth '
-                      'options and that the endpoints are reachable from this host.')
+            self.fail(
+                f'Cannot reach the cloud: {exc}. Check auth_url in the cloud / auth '
+                'options and that the endpoints are reachable from this host.'
+            )
 
 
 def option_secrets(params: dict[str, Any]) -> list[str]:

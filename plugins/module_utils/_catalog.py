@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ._content import Source, prescan
 from ._errors import ImagegovError
@@ -30,8 +31,17 @@ MANAGED_BY_PROPERTY = 'imagegov_catalog'
 RETIRED_AT_PROPERTY = 'imagegov_retired_at'
 RETIRED_AT_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 # Fields whose change is the reconciler's own doing, not drift worth showing.
-UNINTERESTING_FIELDS = VOLATILE_FIELDS | {'created_at', 'checksum', 'os_hash_algo', 'os_hash_value', 'size',
-                                          'virtual_size', 'stores', 'id', 'owner'}
+UNINTERESTING_FIELDS = VOLATILE_FIELDS | {
+    'created_at',
+    'checksum',
+    'os_hash_algo',
+    'os_hash_value',
+    'size',
+    'virtual_size',
+    'stores',
+    'id',
+    'owner',
+}
 
 
 @dataclass
@@ -51,9 +61,16 @@ class PlanItem:
 
 
 class CatalogReconciler:
-    def __init__(self, glance: Glance, caller: dict[str, Any], make_gate: Callable[[], Any],
-                 usage: Callable[[dict[str, Any]], dict[str, Any]], name: str, timeout: int,
-                 resolve_project: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        glance: Glance,
+        caller: dict[str, Any],
+        make_gate: Callable[[], Any],
+        usage: Callable[[dict[str, Any]], dict[str, Any]],
+        name: str,
+        timeout: int,
+        resolve_project: Callable[[str], str],
+    ) -> None:
         self.glance = glance
         self.caller = caller
         self.caller_project_id = caller['project_id']
@@ -70,8 +87,9 @@ class CatalogReconciler:
     def inventory(self) -> None:
         """Every image of the project, hidden ones included: one paged listing per pass."""
         for hidden in ('false', 'true'):
-            for image in self.glance.iter_images({'owner': self.caller_project_id, 'visibility': 'all',
-                                                  'os_hidden': hidden}):
+            for image in self.glance.iter_images(
+                {'owner': self.caller_project_id, 'visibility': 'all', 'os_hidden': hidden}
+            ):
                 if image.get('status') not in GONE_STATUSES:
                     self.current.setdefault(image.get('name'), []).append(image)
 
@@ -81,10 +99,12 @@ class CatalogReconciler:
         items = [self._item(image, check_mode=True, gate=gate) for image in catalog.images]
         if prune:
             wanted = set(catalog.names)
-            items += [self._prune(image, check_mode=True, gate=gate)
-                      for name, images in sorted(self.current.items(), key=lambda kv: str(kv[0]))
-                      for image in images
-                      if name not in wanted and image.get(MANAGED_BY_PROPERTY) == self.name]
+            items += [
+                self._prune(image, check_mode=True, gate=gate)
+                for name, images in sorted(self.current.items(), key=lambda kv: str(kv[0]))
+                for image in images
+                if name not in wanted and image.get(MANAGED_BY_PROPERTY) == self.name
+            ]
         return items
 
     def apply(self, catalog: Any, plan: list[PlanItem]) -> list[PlanItem]:
@@ -120,10 +140,19 @@ class CatalogReconciler:
         desired = self._desired(image, current, retired_since)
         source = Source(image.source.get('file'), image.source.get('url'), None)
         new_bytes = current is None or current.get(SHA256_PROPERTY) != image.sha256
-        data_source = ({'kind': 'file', 'path': source.filename} if source.filename
-                       else {'kind': 'url', 'url': redact_url(source.url)})
-        content = ContentRequest(source, 'put', {'sha256': image.sha256}, 'replace',
-                                 prescan(source) if new_bytes and check_mode else None, data_source)
+        data_source = (
+            {'kind': 'file', 'path': source.filename}
+            if source.filename
+            else {'kind': 'url', 'url': redact_url(source.url)}
+        )
+        content = ContentRequest(
+            source,
+            'put',
+            {'sha256': image.sha256},
+            'replace',
+            prescan(source) if new_bytes and check_mode else None,
+            data_source,
+        )
         members = [self.resolve_project(member) for member in image.members] if image.visibility == 'shared' else None
 
         def step(rec: ImageReconciler) -> Outcome:
@@ -131,10 +160,10 @@ class CatalogReconciler:
             if members is not None:
                 self._share(rec, outcome, members, check_mode, gate)
             return outcome
+
         return self._run(item, current, gate, check_mode, step)
 
-    def _share(self, rec: ImageReconciler, outcome: Outcome, members: list[str], check_mode: bool,
-               gate: Any) -> None:
+    def _share(self, rec: ImageReconciler, outcome: Outcome, members: list[str], check_mode: bool, gate: Any) -> None:
         """The exact set of member projects of a shared image: one member listing."""
         image = outcome.after or {}
         if not image.get('id'):  # an image the plan creates has no members yet
@@ -156,14 +185,21 @@ class CatalogReconciler:
         properties[MANAGED_BY_PROPERTY] = self.name
         if retired_since:
             properties[RETIRED_AT_PROPERTY] = retired_since
-        attributes = {'name': image.name, 'disk_format': image.disk_format,
-                      'container_format': image.container_format, 'min_disk': image.min_disk,
-                      'min_ram': image.min_ram, 'visibility': image.visibility,
-                      'protected': image.protected, 'os_hidden': image.hidden}
+        attributes = {
+            'name': image.name,
+            'disk_format': image.disk_format,
+            'container_format': image.container_format,
+            'min_disk': image.min_disk,
+            'min_ram': image.min_ram,
+            'visibility': image.visibility,
+            'protected': image.protected,
+            'os_hidden': image.hidden,
+        }
         if current is None:
             attributes['container_format'] = image.container_format or 'bare'
-        return DesiredImage(attributes=attributes, properties=properties, tags=list(image.tags),
-                            purge_properties=True, purge_tags=True)
+        return DesiredImage(
+            attributes=attributes, properties=properties, tags=list(image.tags), purge_properties=True, purge_tags=True
+        )
 
     def _retired_since(self, image: Any, current: dict[str, Any] | None) -> str | None:
         """When the build was retired: the recorded time, unless it is malformed or in the
@@ -198,16 +234,23 @@ class CatalogReconciler:
         item.id = current['id']
         if users:
             item.action = 'kept'
-            item.reason = 'in use: ' + '; '.join(users)
+            item.reason = f'in use: {"; ".join(users)}'
             return item
         gate.usage_provider = self.usage
         return self._run(item, current, gate, check_mode, lambda rec: rec.absent([current], self.usage))
 
-    def _run(self, item: PlanItem, current: dict[str, Any] | None, gate: Any, check_mode: bool,
-             step: Callable[[ImageReconciler], Outcome]) -> PlanItem:
+    def _run(
+        self,
+        item: PlanItem,
+        current: dict[str, Any] | None,
+        gate: Any,
+        check_mode: bool,
+        step: Callable[[ImageReconciler], Outcome],
+    ) -> PlanItem:
         gate.usage_provider = self.usage
-        reconciler = ImageReconciler(self.glance, self.caller_project_id, check_mode, True, self.timeout, gate,
-                                     self.digests)
+        reconciler = ImageReconciler(
+            self.glance, self.caller_project_id, check_mode, True, self.timeout, gate, self.digests
+        )
         asked = len(gate.decisions)
         try:
             outcome = step(reconciler)
@@ -236,9 +279,17 @@ def _action_of(outcome: Outcome, default: str) -> str:
     if not outcome.changed:
         return 'noop'
     first = outcome.operations[0].split(' ', 1)[0]
-    return {'create': 'create', 'replace': 'replace', 'delete': 'delete', 'unprotect': 'delete',
-            'deactivate': 'deactivate', 'reactivate': 'update', 'add': 'share', 'remove': 'share',
-            'make': 'share'}.get(first, 'update')
+    return {
+        'create': 'create',
+        'replace': 'replace',
+        'delete': 'delete',
+        'unprotect': 'delete',
+        'deactivate': 'deactivate',
+        'reactivate': 'update',
+        'add': 'share',
+        'remove': 'share',
+        'make': 'share',
+    }.get(first, 'update')
 
 
 def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:

@@ -16,7 +16,8 @@ import queue
 import re
 import threading
 import traceback
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 try:
     from oslo_utils.imageutils import format_inspector
@@ -35,12 +36,23 @@ UNKNOWN_LENGTH_CHUNK_SIZE = 512 * 1024
 GLANCE_HASH = 'sha512'
 # Glance's disk_format for each format the inspector names; `gpt` (a partitioned disk) is
 # raw to Glance. A detected format missing here has no Glance disk_format at all.
-GLANCE_DISK_FORMATS = {'raw': 'raw', 'gpt': 'raw', 'qcow2': 'qcow2', 'vmdk': 'vmdk', 'vhd': 'vhd',
-                       'vhdx': 'vhdx', 'vdi': 'vdi', 'iso': 'iso', 'ploop': 'ploop'}
+GLANCE_DISK_FORMATS = {
+    'raw': 'raw',
+    'gpt': 'raw',
+    'qcow2': 'qcow2',
+    'vmdk': 'vmdk',
+    'vhd': 'vhd',
+    'vhdx': 'vhdx',
+    'vdi': 'vdi',
+    'iso': 'iso',
+    'ploop': 'ploop',
+}
 UNSUPPORTED_FORMAT_HINTS = {
     'qed': 'convert it first (qemu-img convert -f qed -O qcow2 SOURCE TARGET.qcow2)',
-    'luks': ('Glance has no disk_format for a LUKS container: upload the encrypted volume as '
-             'raw with disk_format raw, or the plain disk it holds'),
+    'luks': (
+        'Glance has no disk_format for a LUKS container: upload the encrypted volume as '
+        'raw with disk_format raw, or the plain disk it holds'
+    ),
 }
 _CONTENT_RANGE_TOTAL = re.compile(r'^bytes \d+-\d+/(\d+)$')
 # Failed safety checks are reported in the result; without a handler the inspector's own
@@ -55,8 +67,7 @@ class SourceError(ImagegovError):
 class Source:
     """A local file or a URL the client reads and streams itself."""
 
-    def __init__(self, filename: str | None = None, url: str | None = None,
-                 timeout: float | None = None) -> None:
+    def __init__(self, filename: str | None = None, url: str | None = None, timeout: float | None = None) -> None:
         self.filename = filename
         self.url = url
         self.timeout = timeout
@@ -66,8 +77,9 @@ class Source:
         """Fail early, before any image record exists, when the source is unusable."""
         if self.filename:
             if not os.path.isfile(self.filename):
-                raise SourceError(f'{self.label}: no such file. Check the path (it is read '
-                                  'on the host the task runs on).')
+                raise SourceError(
+                    f'{self.label}: no such file. Check the path (it is read on the host the task runs on).'
+                )
             if not os.access(self.filename, os.R_OK):
                 raise SourceError(f'{self.label}: the file is not readable by this user.')
         else:
@@ -76,6 +88,7 @@ class Source:
 
     def _open_url(self, first_bytes: int | None = None) -> Any:
         import requests
+
         # A header read asks for the header only: a plan never downloads a whole image.
         headers = {'Range': f'bytes=0-{first_bytes - 1}'} if first_bytes else {}
         try:
@@ -84,8 +97,9 @@ class Source:
             raise SourceError(f'{self.label}: cannot be fetched: {_without_url(exc)}') from exc
         if response.status_code not in ((200, 206) if first_bytes else (200,)):
             response.close()
-            raise SourceError(f'{self.label}: the server answered HTTP {response.status_code} '
-                              f'{response.reason}; expected 200.')
+            raise SourceError(
+                f'{self.label}: the server answered HTTP {response.status_code} {response.reason}; expected 200.'
+            )
         return response
 
     def stream(self, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
@@ -114,6 +128,7 @@ class Source:
 
     def _url_chunks(self, response: Any, length_known: bool, limit: int | None) -> Iterator[bytes]:
         import requests
+
         # Without a length the upload goes out chunk-encoded, and WSGI servers cap one
         # encoded chunk (uwsgi: 1 MiB), so keep those pieces small.
         size = CHUNK_SIZE if length_known else UNKNOWN_LENGTH_CHUNK_SIZE
@@ -122,7 +137,7 @@ class Source:
             try:
                 for chunk in response.iter_content(size):
                     if limit is not None and read + len(chunk) >= limit:
-                        yield chunk[:limit - read]
+                        yield chunk[: limit - read]
                         return  # closing the response stops a server that ignored Range
                     read += len(chunk)
                     yield chunk
@@ -153,13 +168,15 @@ def glance_disk_format(detected: str | None) -> str | None:
 
 def unsupported_format_message(detected: str, label: str) -> str:
     hint = UNSUPPORTED_FORMAT_HINTS.get(detected, 'convert it to qcow2 or raw first')
-    return (f'{label} is {detected}, which Glance has no disk_format for '
-            f"({', '.join(sorted(set(GLANCE_DISK_FORMATS.values())))}): {hint}.")
+    return (
+        f'{label} is {detected}, which Glance has no disk_format for '
+        f'({", ".join(sorted(set(GLANCE_DISK_FORMATS.values())))}): {hint}.'
+    )
 
 
 def _without_url(exc: BaseException) -> str:
     """An HTTP library's error text without the URL it quotes (a query may be a signature)."""
-    return re.sub(r"(https?://|url: )\S+", r'\1<url>', str(exc))
+    return re.sub(r'(https?://|url: )\S+', r'\1<url>', str(exc))
 
 
 class StreamBody:
@@ -207,11 +224,11 @@ class ContentScanner:
     ``first_bytes`` reads only the start of the source.
     """
 
-    def __init__(self, source: Any, glance_hash: str | None = None,
-                 first_bytes: int | None = None) -> None:
+    def __init__(self, source: Any, glance_hash: str | None = None, first_bytes: int | None = None) -> None:
         if format_inspector is None:
-            raise SourceError('oslo.utils is required for format inspection: '
-                              'pip install oslo.utils (see requirements.txt).')
+            raise SourceError(
+                'oslo.utils is required for format inspection: pip install oslo.utils (see requirements.txt).'
+            )
         self.source = source
         self.sha256 = hashlib.sha256()
         self.glance_hash = _ThreadedHash(glance_hash) if glance_hash else None
@@ -243,7 +260,7 @@ class ContentScanner:
         """What to hand to the HTTP client: sized when the length is known."""
         return self if self.length is None else StreamBody(iter(self), self.length)
 
-    def consume(self, limit: int | None = None) -> 'ContentScanner':
+    def consume(self, limit: int | None = None) -> ContentScanner:
         """Read without sending anywhere: everything, or only the first ``limit`` bytes.
 
         A partial read still decides the format of header-described images (qcow2, vmdk,
@@ -257,12 +274,15 @@ class ContentScanner:
 
     def facts(self) -> dict[str, Any]:
         """Detected format, sizes, sha256 and failed safety checks of the bytes read."""
-        facts: dict[str, Any] = {'size': self.size, 'sha256': self.sha256.hexdigest(),
-                                 'detected_format': None, 'virtual_size': None,
-                                 'safety_failures': []}
+        facts: dict[str, Any] = {
+            'size': self.size,
+            'sha256': self.sha256.hexdigest(),
+            'detected_format': None,
+            'virtual_size': None,
+            'safety_failures': [],
+        }
         if self.glance_hash is not None:
-            facts['glance_hash'] = {'algo': self.glance_hash.name,
-                                    'value': self.glance_hash.hexdigest()}
+            facts['glance_hash'] = {'algo': self.glance_hash.name, 'value': self.glance_hash.hexdigest()}
         try:
             inspector = _single_format(self._wrapper)
         except format_inspector.ImageFormatError as exc:
@@ -276,7 +296,8 @@ class ContentScanner:
             inspector.safety_check()
         except format_inspector.SafetyCheckFailed as exc:
             facts['safety_failures'].extend(
-                {'check': name, 'message': str(error)} for name, error in sorted(exc.failures.items()))
+                {'check': name, 'message': str(error)} for name, error in sorted(exc.failures.items())
+            )
         except format_inspector.ImageFormatError as exc:
             facts['safety_failures'].append({'check': 'format', 'message': str(exc)})
         return facts
@@ -331,5 +352,6 @@ def prescan_head(chunks: Iterator[bytes], total: int | None) -> dict[str, Any]:
     Glance stores), ``total`` being the size of the whole data: the same facts, as if the
     source had been read up to PRESCAN_BYTES."""
     from types import SimpleNamespace
+
     # Any first_bytes the scanner asks for: the chunks are already only the head.
     return prescan(SimpleNamespace(stream=lambda *_first_bytes: (total, chunks)))

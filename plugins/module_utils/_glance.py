@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Iterable, Iterator, Union
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 from ._errors import ImagegovError
@@ -38,8 +39,7 @@ def is_uuid(value: str) -> bool:
 class GlanceError(ImagegovError):
     """A refused or failed Glance request, with Glance's own message."""
 
-    def __init__(self, action: str, status_code: int | None, message: str,
-                 request_id: str | None = None) -> None:
+    def __init__(self, action: str, status_code: int | None, message: str, request_id: str | None = None) -> None:
         super().__init__(action, status_code, message)
         self.action = action
         self.status_code = status_code
@@ -59,16 +59,17 @@ class AmbiguousImage(ImagegovError):
     """More than one image answers to a name where exactly one is needed."""
 
     def __init__(self, what: str, name: str, images: list[dict[str, Any]], hint: str) -> None:
-        listing = ', '.join(f"{i['id']} (owner {i.get('owner')}, status {i.get('status')}, "
-                            f"created {i.get('created_at')})" for i in images)
+        listing = ', '.join(
+            f'{i["id"]} (owner {i.get("owner")}, status {i.get("status")}, created {i.get("created_at")})'
+            for i in images
+        )
         super().__init__(f'{what}: {len(images)} images named {name!r} are visible: {listing}. {hint}')
         self.images = images
 
 
 def literal_filters(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """Query parameters in which every value means itself, never a filter operator."""
-    return [(key, f'eq:{value}' if key in OPERATOR_FILTERS else value)
-            for key, value in pairs if value is not None]
+    return [(key, f'eq:{value}' if key in OPERATOR_FILTERS else value) for key, value in pairs if value is not None]
 
 
 def _error_message(response: Any) -> str:
@@ -93,18 +94,17 @@ class Glance:
         self.api = conn.image
         self.request_count = 0
 
-    def _call(self, method: str, path: str, action: str, expect: Iterable[int] = (200,),
-              **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, action: str, expect: Iterable[int] = (200,), **kwargs: Any) -> Any:
         self.request_count += 1
         response = self.api.request(path, method, **kwargs)
         if response.status_code not in expect:
             error = GlanceConflict if response.status_code == 409 else GlanceError
-            raise error(action, response.status_code, _error_message(response),
-                        response.headers.get('x-openstack-request-id'))
+            raise error(
+                action, response.status_code, _error_message(response), response.headers.get('x-openstack-request-id')
+            )
         return response
 
-    def iter_images(self, filters: Union[dict[str, Any], Iterable[tuple[str, Any]]] = ()
-                    ) -> Iterator[dict[str, Any]]:
+    def iter_images(self, filters: dict[str, Any] | Iterable[tuple[str, Any]] = ()) -> Iterator[dict[str, Any]]:
         """Every image matching Glance's own filters, in pages of PAGE_SIZE.
 
         ``filters`` may repeat a key (``tag``), hence pairs rather than only a dict. Every
@@ -122,8 +122,7 @@ class Glance:
             params = parse_qsl(urlparse(next_link).query)
 
     def get_image(self, image_id: str) -> dict[str, Any] | None:
-        response = self._call('GET', f'/images/{image_id}', f'Reading image {image_id}',
-                              expect=(200, 404))
+        response = self._call('GET', f'/images/{image_id}', f'Reading image {image_id}', expect=(200, 404))
         return response.json() if response.status_code == 200 else None
 
     def live_image(self, image_id: str) -> dict[str, Any] | None:
@@ -135,12 +134,16 @@ class Glance:
         """Every live image with exactly this name among those ``filters`` select (default
         every visibility), hidden ones included: Glance lists hidden images only when asked."""
         filters.setdefault('visibility', 'all')
-        return [image for hidden in ('false', 'true')
-                for image in self.iter_images(dict(filters, name=name, os_hidden=hidden))
-                if image.get('status') not in GONE_STATUSES]
+        return [
+            image
+            for hidden in ('false', 'true')
+            for image in self.iter_images(dict(filters, name=name, os_hidden=hidden))
+            if image.get('status') not in GONE_STATUSES
+        ]
 
-    def find(self, name_or_id: str, what: str, hint: str = 'Give its id instead.',
-             **filters: Any) -> dict[str, Any] | None:
+    def find(
+        self, name_or_id: str, what: str, hint: str = 'Give its id instead.', **filters: Any
+    ) -> dict[str, Any] | None:
         """One image by id (when the value is one and such an image lives), else by literal
         name among those ``filters`` select; several with that name are an error."""
         if is_uuid(name_or_id):
@@ -153,76 +156,114 @@ class Glance:
         return found[0] if found else None
 
     def create_image(self, fields: dict[str, Any]) -> dict[str, Any]:
-        return self._call('POST', '/images', f"Creating image {fields.get('name')!r}",
-                          expect=(201,), json=fields).json()
+        return self._call(
+            'POST', '/images', f'Creating image {fields.get("name")!r}', expect=(201,), json=fields
+        ).json()
 
     def patch_image(self, image_id: str, operations: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._call('PATCH', f'/images/{image_id}', f'Updating image {image_id}',
-                          json=operations, headers={'Content-Type': JSON_PATCH}).json()
+        return self._call(
+            'PATCH',
+            f'/images/{image_id}',
+            f'Updating image {image_id}',
+            json=operations,
+            headers={'Content-Type': JSON_PATCH},
+        ).json()
 
     def upload(self, image_id: str, chunks: Any) -> None:
-        self._call('PUT', f'/images/{image_id}/file', f'Uploading data to image {image_id}',
-                   expect=(204,), data=chunks,
-                   headers={'Content-Type': 'application/octet-stream'})
+        self._call(
+            'PUT',
+            f'/images/{image_id}/file',
+            f'Uploading data to image {image_id}',
+            expect=(204,),
+            data=chunks,
+            headers={'Content-Type': 'application/octet-stream'},
+        )
 
     def stage(self, image_id: str, chunks: Any) -> None:
-        self._call('PUT', f'/images/{image_id}/stage', f'Staging data of image {image_id}',
-                   expect=(204,), data=chunks,
-                   headers={'Content-Type': 'application/octet-stream'})
+        self._call(
+            'PUT',
+            f'/images/{image_id}/stage',
+            f'Staging data of image {image_id}',
+            expect=(204,),
+            data=chunks,
+            headers={'Content-Type': 'application/octet-stream'},
+        )
 
     def start_import(self, image_id: str, method: str, uri: str | None = None) -> None:
         body: dict[str, Any] = {'method': {'name': method}}
         if uri:
             body['method']['uri'] = uri
-        self._call('POST', f'/images/{image_id}/import', f'Importing image {image_id} by {method}',
-                   expect=(202,), json=body)
+        self._call(
+            'POST', f'/images/{image_id}/import', f'Importing image {image_id} by {method}', expect=(202,), json=body
+        )
 
     def download(self, image_id: str, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
         """The stored data of an image, streamed: its length and its chunks. With
         ``first_bytes``, only that many bytes from the start (an HTTP Range request)."""
         headers = {'Range': f'bytes=0-{first_bytes - 1}'} if first_bytes else {}
-        response = self._call('GET', f'/images/{image_id}/file', f'Reading the data of image {image_id}',
-                              expect=(200, 206), stream=True, headers=headers)
+        response = self._call(
+            'GET',
+            f'/images/{image_id}/file',
+            f'Reading the data of image {image_id}',
+            expect=(200, 206),
+            stream=True,
+            headers=headers,
+        )
         # The whole image's length: Content-Range's total for a range, else Content-Length.
-        total = response.headers.get('Content-Range', '').rpartition('/')[2] if response.status_code == 206 \
+        total = (
+            response.headers.get('Content-Range', '').rpartition('/')[2]
+            if response.status_code == 206
             else response.headers.get('Content-Length', '')
+        )
         return (int(total) if total.isdigit() else None), _chunks(response, first_bytes)
 
     def deactivate(self, image_id: str) -> None:
-        self._call('POST', f'/images/{image_id}/actions/deactivate',
-                   f'Deactivating image {image_id}', expect=(204,))
+        self._call('POST', f'/images/{image_id}/actions/deactivate', f'Deactivating image {image_id}', expect=(204,))
 
     def reactivate(self, image_id: str) -> None:
-        self._call('POST', f'/images/{image_id}/actions/reactivate',
-                   f'Reactivating image {image_id}', expect=(204,))
+        self._call('POST', f'/images/{image_id}/actions/reactivate', f'Reactivating image {image_id}', expect=(204,))
 
     def list_members(self, image_id: str) -> list[dict[str, Any]]:
-        return self._call('GET', f'/images/{image_id}/members',
-                          f'Listing members of image {image_id}').json().get('members', [])
+        return (
+            self._call('GET', f'/images/{image_id}/members', f'Listing members of image {image_id}')
+            .json()
+            .get('members', [])
+        )
 
     def add_member(self, image_id: str, member_id: str) -> dict[str, Any]:
         """Adds the member; one that a concurrent run added first is taken as it is."""
         try:
-            return self._call('POST', f'/images/{image_id}/members',
-                              f'Adding project {member_id} as a member of image {image_id}',
-                              json={'member': member_id}).json()
+            return self._call(
+                'POST',
+                f'/images/{image_id}/members',
+                f'Adding project {member_id} as a member of image {image_id}',
+                json={'member': member_id},
+            ).json()
         except GlanceConflict:
-            return self._call('GET', f'/images/{image_id}/members/{member_id}',
-                              f'Reading the membership of project {member_id} in image {image_id}').json()
+            return self._call(
+                'GET',
+                f'/images/{image_id}/members/{member_id}',
+                f'Reading the membership of project {member_id} in image {image_id}',
+            ).json()
 
     def remove_member(self, image_id: str, member_id: str) -> None:
-        self._call('DELETE', f'/images/{image_id}/members/{member_id}',
-                   f'Removing project {member_id} from the members of image {image_id}',
-                   expect=(204, 404))
+        self._call(
+            'DELETE',
+            f'/images/{image_id}/members/{member_id}',
+            f'Removing project {member_id} from the members of image {image_id}',
+            expect=(204, 404),
+        )
 
     def update_member(self, image_id: str, member_id: str, status: str) -> dict[str, Any]:
-        return self._call('PUT', f'/images/{image_id}/members/{member_id}',
-                          f'Setting the membership of project {member_id} in image {image_id} to {status}',
-                          json={'status': status}).json()
+        return self._call(
+            'PUT',
+            f'/images/{image_id}/members/{member_id}',
+            f'Setting the membership of project {member_id} in image {image_id} to {status}',
+            json={'status': status},
+        ).json()
 
     def delete_image(self, image_id: str) -> None:
-        self._call('DELETE', f'/images/{image_id}', f'Deleting image {image_id}',
-                   expect=(204, 404))
+        self._call('DELETE', f'/images/{image_id}', f'Deleting image {image_id}', expect=(204, 404))
 
 
 def _chunks(response: Any, limit: int | None) -> Iterator[bytes]:
@@ -231,7 +272,7 @@ def _chunks(response: Any, limit: int | None) -> Iterator[bytes]:
     with response:
         for chunk in response.iter_content(DOWNLOAD_CHUNK):
             if limit is not None and sent + len(chunk) >= limit:
-                yield chunk[:limit - sent]
+                yield chunk[: limit - sent]
                 return
             sent += len(chunk)
             yield chunk

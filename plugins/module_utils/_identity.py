@@ -69,9 +69,11 @@ def parse_checksum(value: str | None, where: str = 'Option checksum') -> dict[st
     if not algo:
         algo = next((name for name, length in HEX.items() if len(digest) == length), '')
     if algo not in HEX or len(digest) != HEX[algo] or not _HEX_DIGITS.match(digest):
-        raise ChecksumError(f'{where}: {value!r} is not a sha256 or sha512 digest (64 or 128 '
-                            'hexadecimal characters, optionally prefixed sha256: / sha512:). Give the '
-                            'output of sha256sum or sha512sum for the source.')
+        raise ChecksumError(
+            f'{where}: {value!r} is not a sha256 or sha512 digest (64 or 128 '
+            'hexadecimal characters, optionally prefixed sha256: / sha512:). Give the '
+            'output of sha256sum or sha512sum for the source.'
+        )
     return {algo: digest}
 
 
@@ -85,8 +87,11 @@ class DigestCache:
     """
 
     def __init__(self, directory: str | None = None) -> None:
-        base = directory or os.environ.get(CACHE_ENV) or os.path.join(
-            os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'imagegov')
+        base = (
+            directory
+            or os.environ.get(CACHE_ENV)
+            or os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'imagegov')
+        )
         self.path = os.path.join(base, 'digests.json')
         self._entries: dict[str, dict[str, Any]] | None = None
         self._pending: dict[str, dict[str, Any]] = {}
@@ -120,7 +125,9 @@ class DigestCache:
         glance_hash = facts.get('glance_hash')
         if not (facts.get('sha256') and glance_hash):
             return
-        self._update(f"sha256:{facts['sha256']}", {glance_hash['algo']: glance_hash['value'], 'size': facts.get('size')})
+        self._update(
+            f'sha256:{facts["sha256"]}', {glance_hash['algo']: glance_hash['value'], 'size': facts.get('size')}
+        )
 
     def bind_import(self, image_id: str, source_sha256: str) -> None:
         self._update(f'image:{image_id}', {'source_sha256': source_sha256})

@@ -18,15 +18,34 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._content import (GLANCE_HASH, PRESCAN_BYTES, ContentScanner, SourceError, StoredData,
-                       glance_disk_format, unsupported_format_message)
+from ._content import (
+    GLANCE_HASH,
+    PRESCAN_BYTES,
+    ContentScanner,
+    SourceError,
+    StoredData,
+    glance_disk_format,
+    unsupported_format_message,
+)
 from ._errors import ImagegovError
 from ._glance import GONE_STATUSES, Glance, GlanceConflict, GlanceError
 from ._identity import DigestCache, derived_ids, generation_of, stored_hash_matches
-from ._state import (ATTRIBUTES, BASE_FIELDS, BOOKKEEPING_PREFIX, PROTECTED_WHILE_USED_PROPERTY,
-                     REPLACED_BY_PROPERTY, SHA256_PROPERTY, SHARED_SINCE_PROPERTY, DesiredImage,
-                     apply_patch, content_bound_changes, creation_fields, plan_patch, properties_of,
-                     simulated_new_image)
+from ._state import (
+    ATTRIBUTES,
+    BASE_FIELDS,
+    BOOKKEEPING_PREFIX,
+    PROTECTED_WHILE_USED_PROPERTY,
+    REPLACED_BY_PROPERTY,
+    SHA256_PROPERTY,
+    SHARED_SINCE_PROPERTY,
+    DesiredImage,
+    apply_patch,
+    content_bound_changes,
+    creation_fields,
+    plan_patch,
+    properties_of,
+    simulated_new_image,
+)
 from ._undo import UndoLog
 from ._usage import blocking_usage
 from .policy.rules.access_protection import access_of, losing_projects
@@ -71,7 +90,7 @@ class Outcome:
 def retired_name(name: str, stamp: str, kind: str = 'replaced') -> str:
     """``<name>.<kind>-<stamp>``, the name cut so that the whole stays within Glance's limit."""
     suffix = f'.{kind}-{stamp}'
-    return name[:NAME_LIMIT - len(suffix)] + suffix
+    return name[: NAME_LIMIT - len(suffix)] + suffix
 
 
 def _stamp(image: dict[str, Any]) -> str:
@@ -83,8 +102,7 @@ def _stamp(image: dict[str, Any]) -> str:
 
 def patch_actions(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The policy actions one metadata change amounts to."""
-    widened = (after.get('visibility') in PUBLISHED_VISIBILITIES
-               and after.get('visibility') != before.get('visibility'))
+    widened = after.get('visibility') in PUBLISHED_VISIBILITIES and after.get('visibility') != before.get('visibility')
     actions = ['publish' if widened else 'update']
     if losing_projects(access_of(before), access_of(after)):
         actions.append('narrow')
@@ -94,8 +112,16 @@ def patch_actions(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 class ImageReconciler:
-    def __init__(self, glance: Glance, caller_project_id: str, check_mode: bool, wait: bool,
-                 timeout: int, gate: Any = None, digests: DigestCache | None = None) -> None:
+    def __init__(
+        self,
+        glance: Glance,
+        caller_project_id: str,
+        check_mode: bool,
+        wait: bool,
+        timeout: int,
+        gate: Any = None,
+        digests: DigestCache | None = None,
+    ) -> None:
         self.glance = glance
         self.gate = gate
         self.caller_project_id = caller_project_id
@@ -120,10 +146,14 @@ class ImageReconciler:
         self._ask('delete', current, current)
         try:
             if current.get('protected'):
-                self._change(current, _protection_ops(False),
-                             f"unprotect {current['id']} (protected while used; nothing uses it now)",
-                             actions=['unprotect'], undo=_protection_ops(True))
-            self._record(f"delete {current['id']}")
+                self._change(
+                    current,
+                    _protection_ops(False),
+                    f'unprotect {current["id"]} (protected while used; nothing uses it now)',
+                    actions=['unprotect'],
+                    undo=_protection_ops(True),
+                )
+            self._record(f'delete {current["id"]}')
             if not self.check_mode:
                 self.glance.delete_image(current['id'])
         except BaseException:
@@ -134,13 +164,16 @@ class ImageReconciler:
     def _lift_usage_protection(self, current: dict[str, Any], usage_provider: Any) -> None:
         if current.get(PROTECTED_WHILE_USED_PROPERTY) != 'true' or usage_provider is None:
             raise ImageRequestError(
-                f"Image {current['name']!r} ({current['id']}) is protected, so Glance refuses "
-                'to delete it. Run the task with state=present and protected=false first.')
+                f'Image {current["name"]!r} ({current["id"]}) is protected, so Glance refuses '
+                'to delete it. Run the task with state=present and protected=false first.'
+            )
         users = blocking_usage(usage_provider(current))
         if users:
             raise ImageRequestError(
-                f"Image {current['name']!r} ({current['id']}) is protected while it is used: "
-                + '; '.join(users) + '. Delete or rebuild those first.')
+                f'Image {current["name"]!r} ({current["id"]}) is protected while it is used: '
+                + '; '.join(users)
+                + '. Delete or rebuild those first.'
+            )
 
     def protect_while_used(self, image: dict[str, Any], usage_provider: Any) -> Outcome:
         """Keep Glance's protected flag in step with usage, so a plain CLI delete of an
@@ -149,17 +182,20 @@ class ImageReconciler:
         self.outcome.usage = usage
         used = bool(blocking_usage(usage))
         if used and not image.get('protected'):
-            image = self._change(image, _protection_ops(True), f"protect {image.get('id')} (in use)",
-                                 actions=['protect'])
+            image = self._change(
+                image, _protection_ops(True), f'protect {image.get("id")} (in use)', actions=['protect']
+            )
         elif not used and image.get(PROTECTED_WHILE_USED_PROPERTY) == 'true':
-            image = self._change(image, _protection_ops(False), f"unprotect {image.get('id')} (no longer used)",
-                                 actions=['unprotect'])
+            image = self._change(
+                image, _protection_ops(False), f'unprotect {image.get("id")} (no longer used)', actions=['unprotect']
+            )
         self.outcome.after = image
         return self.outcome
 
     # -- state: present / deactivated ----------------------------------------------
-    def present(self, found: list[dict[str, Any]], desired: DesiredImage, content: ContentRequest,
-                deactivated: bool) -> Outcome:
+    def present(
+        self, found: list[dict[str, Any]], desired: DesiredImage, content: ContentRequest, deactivated: bool
+    ) -> Outcome:
         self._data_source = content.data_source
         try:
             current = self._settle(found, desired, content)
@@ -174,8 +210,7 @@ class ImageReconciler:
         self.outcome.after = image
         return self.outcome
 
-    def _update(self, current: dict[str, Any], desired: DesiredImage,
-                content: ContentRequest) -> dict[str, Any]:
+    def _update(self, current: dict[str, Any], desired: DesiredImage, content: ContentRequest) -> dict[str, Any]:
         current = self._await_settled(current, content)
         if current is None:  # the other run's record went away: create it ourselves
             return self._create(desired, content)
@@ -205,28 +240,34 @@ class ImageReconciler:
                 queued_since = time.monotonic()
             if time.monotonic() > deadline:
                 raise ImageRequestError(
-                    f"Image {image.get('name')!r} ({image['id']}) is still {status} after {self.timeout} s: "
-                    'another upload into it is in progress or broke off. Run again later, or delete it.')
+                    f'Image {image.get("name")!r} ({image["id"]}) is still {status} after {self.timeout} s: '
+                    'another upload into it is in progress or broke off. Run again later, or delete it.'
+                )
             time.sleep(1)
             image = self.glance.live_image(image['id'])
             if image is None:
                 return None
 
-    def _replacement_reason(self, current: dict[str, Any], desired: DesiredImage,
-                            content: ContentRequest) -> str | None:
+    def _replacement_reason(
+        self, current: dict[str, Any], desired: DesiredImage, content: ContentRequest
+    ) -> str | None:
         bound = content_bound_changes(current, desired)
         if bound:
-            return (', '.join(f'{name} {current.get(name)!r} -> {desired.attributes[name]!r}'
-                              for name in bound) + ' (Glance fixes these once data is uploaded)')
+            return (
+                ', '.join(f'{name} {current.get(name)!r} -> {desired.attributes[name]!r}' for name in bound)
+                + ' (Glance fixes these once data is uploaded)'
+            )
         if content.source is None:
             return None
         holds = self._holds_expected(current, content)
         sha256 = (self.outcome.content or {}).get('sha256') or content.sha256
         if holds is False:
             recorded = current.get(SHA256_PROPERTY)
-            return (f"content changed: the image holds other bytes than {content.source.label} "
-                    f"(recorded sha256 {recorded or 'none'}, wanted {sha256 or 'unknown'}; checked "
-                    "against Glance's own hash)")
+            return (
+                f'content changed: the image holds other bytes than {content.source.label} '
+                f'(recorded sha256 {recorded or "none"}, wanted {sha256 or "unknown"}; checked '
+                "against Glance's own hash)"
+            )
         if sha256 and current.get(SHA256_PROPERTY) != sha256:
             # Same bytes, uploaded by another tool or recorded wrongly: record the truth.
             desired.properties[SHA256_PROPERTY] = sha256
@@ -262,9 +303,12 @@ class ImageReconciler:
         if image.get('status') != 'active' or not content.sha256:
             same = content.sha256 is not None and image.get(SHA256_PROPERTY) == content.sha256
             self.outcome.content = {'sha256': content.sha256, 'identity': 'asserted'}
-            return True if same else False
-        facts = ContentScanner(StoredData(self.glance, image['id']), image.get('os_hash_algo') or GLANCE_HASH) \
-            .consume().facts()
+            return bool(same)
+        facts = (
+            ContentScanner(StoredData(self.glance, image['id']), image.get('os_hash_algo') or GLANCE_HASH)
+            .consume()
+            .facts()
+        )
         self.digests.remember(facts)
         self.outcome.content = dict(_public(facts), identity='verified')
         return facts['sha256'] == content.sha256
@@ -272,28 +316,42 @@ class ImageReconciler:
     def _imported_from(self, image: dict[str, Any], sha256: str | None) -> bool:
         return bool(sha256) and self.digests.imported_from(image['id']) == sha256
 
-    def _replace(self, current: dict[str, Any], desired: DesiredImage,
-                 content: ContentRequest, reason: str) -> dict[str, Any]:
+    def _replace(
+        self, current: dict[str, Any], desired: DesiredImage, content: ContentRequest, reason: str
+    ) -> dict[str, Any]:
         if content.on_content_change == 'fail' or content.source is None:
-            hint = ('Give filename or url with the new bytes' if content.source is None
-                    else 'Set on_content_change=replace to upload a replacement image')
+            hint = (
+                'Give filename or url with the new bytes'
+                if content.source is None
+                else 'Set on_content_change=replace to upload a replacement image'
+            )
             raise ImageRequestError(
-                f"Image {current['name']!r} ({current['id']}) needs new data: {reason}. "
-                f'{hint}, or keep the image as it is.')
+                f'Image {current["name"]!r} ({current["id"]}) needs new data: {reason}. '
+                f'{hint}, or keep the image as it is.'
+            )
         carried = apply_patch(current, plan_patch(current, desired))
         replacement = DesiredImage(
             attributes={name: carried.get(name) for name in ATTRIBUTES if name != 'owner'},
-            properties={k: v for k, v in properties_of(carried).items()
-                        if not k.startswith(('os_glance', BOOKKEEPING_PREFIX)) and k != SHA256_PROPERTY},
-            tags=list(carried.get('tags') or []))
-        if self.outcome.content and not desired.attributes.get('disk_format') \
-                and self.outcome.content.get('detected_format'):
-            replacement.attributes['disk_format'] = self._glance_format(self.outcome.content['detected_format'], content)
+            properties={
+                k: v
+                for k, v in properties_of(carried).items()
+                if not k.startswith(('os_glance', BOOKKEEPING_PREFIX)) and k != SHA256_PROPERTY
+            },
+            tags=list(carried.get('tags') or []),
+        )
+        if (
+            self.outcome.content
+            and not desired.attributes.get('disk_format')
+            and self.outcome.content.get('detected_format')
+        ):
+            replacement.attributes['disk_format'] = self._glance_format(
+                self.outcome.content['detected_format'], content
+            )
         # Keep another project's image in that project; the caller's own needs no owner.
         if current.get('owner') != self.caller_project_id:
             replacement.attributes['owner'] = current.get('owner')
         generation = generation_of(current)
-        self._record(f"replace {current['id']}: {reason}")
+        self._record(f'replace {current["id"]}: {reason}')
         image = self._create(replacement, content, 0 if generation is None else generation + 1)
         self._retire(current, image)
         return image
@@ -306,15 +364,24 @@ class ImageReconciler:
         def operations(image: dict[str, Any]) -> list[dict[str, Any]]:
             if image.get('name') != old['name']:
                 return []  # already retired, by a concurrent run
-            return [{'op': 'replace', 'path': '/name', 'value': target_name},
-                    {'op': 'replace', 'path': '/os_hidden', 'value': True},
-                    {'op': 'add', 'path': f'/{REPLACED_BY_PROPERTY}', 'value': new_id}]
+            return [
+                {'op': 'replace', 'path': '/name', 'value': target_name},
+                {'op': 'replace', 'path': '/os_hidden', 'value': True},
+                {'op': 'add', 'path': f'/{REPLACED_BY_PROPERTY}', 'value': new_id},
+            ]
 
-        restore = [{'op': 'replace', 'path': '/name', 'value': old['name']},
-                   {'op': 'replace', 'path': '/os_hidden', 'value': bool(old.get('os_hidden'))},
-                   {'op': 'remove', 'path': f'/{REPLACED_BY_PROPERTY}'}]
-        self._change(old, operations, f"retire {old['id']} (renamed {target_name!r}, hidden, "
-                                      f'{REPLACED_BY_PROPERTY}={new_id})', actions=['retire'], undo=restore)
+        restore = [
+            {'op': 'replace', 'path': '/name', 'value': old['name']},
+            {'op': 'replace', 'path': '/os_hidden', 'value': bool(old.get('os_hidden'))},
+            {'op': 'remove', 'path': f'/{REPLACED_BY_PROPERTY}'},
+        ]
+        self._change(
+            old,
+            operations,
+            f'retire {old["id"]} (renamed {target_name!r}, hidden, {REPLACED_BY_PROPERTY}={new_id})',
+            actions=['retire'],
+            undo=restore,
+        )
 
     def _create(self, desired: DesiredImage, content: ContentRequest, generation: int = 0) -> dict[str, Any]:
         protected = desired.attributes.get('protected')
@@ -327,7 +394,7 @@ class ImageReconciler:
             fields[SHARED_SINCE_PROPERTY] = _now()
         self._ask('create', dict(simulated_new_image(desired), **fields), None, self._known_facts(content))
         if self.check_mode:
-            self._record(f"create {fields.get('name')!r}")
+            self._record(f'create {fields.get("name")!r}')
             image = simulated_new_image(desired)
             if content.source is not None:
                 self._upload(image, content)
@@ -335,19 +402,25 @@ class ImageReconciler:
         image, joined = self._create_record(fields, desired, generation)
         if joined:
             self.outcome.operations.append(
-                f"image {image['id']} was created by another run at the same time; continuing with it")
+                f'image {image["id"]} was created by another run at the same time; continuing with it'
+            )
             return self._update(image, desired, content)
-        self._record(f"create {fields.get('name')!r} ({image['id']})")
-        self._undo.add(f"delete {image['id']}", lambda: self.glance.delete_image(image['id']))
+        self._record(f'create {fields.get("name")!r} ({image["id"]})')
+        self._undo.add(f'delete {image["id"]}', lambda: self.glance.delete_image(image['id']))
         if content.source is not None:
             image = self._upload(image, content)
         if protected:
-            image = self._change(image, [{'op': 'replace', 'path': '/protected', 'value': True}],
-                                 f"protect {image['id']}", actions=['protect'])
+            image = self._change(
+                image,
+                [{'op': 'replace', 'path': '/protected', 'value': True}],
+                f'protect {image["id"]}',
+                actions=['protect'],
+            )
         return image
 
-    def _create_record(self, fields: dict[str, Any], desired: DesiredImage,
-                       generation: int) -> tuple[dict[str, Any], bool]:
+    def _create_record(
+        self, fields: dict[str, Any], desired: DesiredImage, generation: int
+    ) -> tuple[dict[str, Any], bool]:
         """Create the image under the first free id of its name's sequence. Concurrent runs
         try the same ids, so only one creates it; the others get (that image, True)."""
         owner = desired.attributes.get('owner') or self.caller_project_id
@@ -364,13 +437,15 @@ class ImageReconciler:
                 if chosen:
                     raise ImageRequestError(
                         f'Option id: image id {chosen} is taken (by a deleted image, or one of another '
-                        'project or name). Give another id, or leave id out.') from None
-        self.outcome.operations.append(f'the {len(candidates)} ids derived for {name!r} are taken '
-                                       '(deleted images keep theirs): a random id is used')
+                        'project or name). Give another id, or leave id out.'
+                    ) from None
+        self.outcome.operations.append(
+            f'the {len(candidates)} ids derived for {name!r} are taken '
+            '(deleted images keep theirs): a random id is used'
+        )
         return self.glance.create_image(fields), False
 
-    def _fill_queued(self, current: dict[str, Any], desired: DesiredImage,
-                     content: ContentRequest) -> dict[str, Any]:
+    def _fill_queued(self, current: dict[str, Any], desired: DesiredImage, content: ContentRequest) -> dict[str, Any]:
         operations = plan_patch(current, desired)
         self._ask('upload', apply_patch(current, operations), current, content.prescan)
         image = self._write(current, operations)
@@ -379,18 +454,25 @@ class ImageReconciler:
     # -- data ------------------------------------------------------------------------
     def _upload(self, image: dict[str, Any], content: ContentRequest) -> dict[str, Any]:
         method = content.import_method
-        self._record(f"upload ({method}) from {content.source.label}")
+        self._record(f'upload ({method}) from {content.source.label}')
         if method == 'web-download':
             return self._web_download(image, content)
         if self.check_mode:
             # With the expected sha256 known, the header facts are enough to plan: the
             # whole read happens once, when the bytes are really sent.
-            facts = (self.outcome.content if (self.outcome.content or {}).get('size') is not None else None) \
-                or (content.prescan and content.sha256 and dict(content.prescan, sha256=content.sha256)) \
+            facts = (
+                (self.outcome.content if (self.outcome.content or {}).get('size') is not None else None)
+                or (content.prescan and content.sha256 and dict(content.prescan, sha256=content.sha256))
                 or self._scan(content.source, content, GLANCE_HASH)
+            )
             self._ask('upload', image, image, facts)
-            return dict(image, status='active', size=facts.get('size'), virtual_size=facts.get('virtual_size'),
-                        disk_format=image.get('disk_format') or glance_disk_format(facts.get('detected_format')))
+            return dict(
+                image,
+                status='active',
+                size=facts.get('size'),
+                virtual_size=facts.get('virtual_size'),
+                disk_format=image.get('disk_format') or glance_disk_format(facts.get('detected_format')),
+            )
         scanner = ContentScanner(content.source, GLANCE_HASH)
         try:
             if method == 'glance-direct':
@@ -399,8 +481,9 @@ class ImageReconciler:
                 self.glance.upload(image['id'], scanner.body())
         except Exception as exc:
             if scanner.error is not None:
-                raise SourceError(f'{scanner.error} ({scanner.size} bytes had reached Glance; '
-                                  'the partial image is removed).') from exc
+                raise SourceError(
+                    f'{scanner.error} ({scanner.size} bytes had reached Glance; the partial image is removed).'
+                ) from exc
             raise
         facts = scanner.facts()
         self.outcome.content = _public(facts)
@@ -426,13 +509,15 @@ class ImageReconciler:
             if stored.get('size') == facts['size'] and same is None:
                 return stored  # Glance hashes with another algorithm: the size is all to compare
             raise ImageRequestError(
-                f"Glance stored {stored.get('size')} bytes with {stored.get('os_hash_algo')} "
-                f"{stored.get('os_hash_value')}, but {facts['size']} bytes with {glance_hash['algo']} "
-                f"{glance_hash['value']} were sent: the data was changed on the way. It was removed.")
+                f'Glance stored {stored.get("size")} bytes with {stored.get("os_hash_algo")} '
+                f'{stored.get("os_hash_value")}, but {facts["size"]} bytes with {glance_hash["algo"]} '
+                f'{glance_hash["value"]} were sent: the data was changed on the way. It was removed.'
+            )
         stored_facts = self._stored_facts(stored)
         self.outcome.content = dict(_public(facts), stored=_public(stored_facts))
-        self.outcome.operations.append(f"Glance's import rewrote the data ({facts['size']} -> "
-                                       f"{stored.get('size')} bytes): judged again as stored")
+        self.outcome.operations.append(
+            f"Glance's import rewrote the data ({facts['size']} -> {stored.get('size')} bytes): judged again as stored"
+        )
         self._ask('upload', stored, stored, stored_facts)
         self.digests.bind_import(stored['id'], facts['sha256'])
         return stored
@@ -452,15 +537,21 @@ class ImageReconciler:
             if stored.get('os_hash_value') != sha512:
                 raise ImageRequestError(
                     f"Glance's {stored.get('os_hash_algo')} of what it downloaded from {content.source.label} is "
-                    f"{stored.get('os_hash_value')}, but option checksum expects {sha512}. It was removed.")
+                    f'{stored.get("os_hash_value")}, but option checksum expects {sha512}. It was removed.'
+                )
             facts = self._stored_facts(stored)
         else:
-            facts = ContentScanner(StoredData(self.glance, stored['id']), stored.get('os_hash_algo') or GLANCE_HASH) \
-                .consume().facts()
+            facts = (
+                ContentScanner(StoredData(self.glance, stored['id']), stored.get('os_hash_algo') or GLANCE_HASH)
+                .consume()
+                .facts()
+            )
             _verify_expected(facts, content, f'what Glance downloaded from {content.source.label}')
             if stored_hash_matches(stored, {facts['glance_hash']['algo']: facts['glance_hash']['value']}) is False:
-                raise ImageRequestError(f"Reading back image {stored['id']} gave other bytes than Glance "
-                                        'recorded: the image was removed; run again.')
+                raise ImageRequestError(
+                    f'Reading back image {stored["id"]} gave other bytes than Glance '
+                    'recorded: the image was removed; run again.'
+                )
             facts = dict(facts, virtual_size=stored.get('virtual_size') or facts.get('virtual_size'))
             self.digests.remember(facts)
         self.outcome.content = dict(_public(facts), identity='verified')
@@ -498,8 +589,10 @@ class ImageReconciler:
         if facts is None and content.import_method != 'web-download':
             facts = ContentScanner(content.source, first_bytes=PRESCAN_BYTES).consume().facts()
         if not facts or not facts.get('detected_format'):
-            raise ImageRequestError(f'Option disk_format is needed: the format of {content.source.label} '
-                                    'could not be read beforehand (Glance downloads it itself).')
+            raise ImageRequestError(
+                f'Option disk_format is needed: the format of {content.source.label} '
+                'could not be read beforehand (Glance downloads it itself).'
+            )
         return self._glance_format(facts['detected_format'], content)
 
     @staticmethod
@@ -519,16 +612,19 @@ class ImageReconciler:
             if status in GONE_STATUSES or status == 'queued' and _import_failed(image):
                 raise ImageRequestError(
                     f'Image {image_id} did not become active (status {status}; '
-                    f"{image.get('os_glance_failed_import') if image else ''}). It was removed.")
+                    f'{image.get("os_glance_failed_import") if image else ""}). It was removed.'
+                )
             if time.monotonic() > deadline:
                 raise ImageRequestError(
                     f'Image {image_id} was still {status} after {self.timeout} s (option '
-                    'timeout). It was removed; raise timeout and run again.')
+                    'timeout). It was removed; raise timeout and run again.'
+                )
             time.sleep(1)
 
     # -- several images with one name ------------------------------------------------
-    def _settle(self, found: list[dict[str, Any]], desired: DesiredImage,
-                content: ContentRequest) -> dict[str, Any] | None:
+    def _settle(
+        self, found: list[dict[str, Any]], desired: DesiredImage, content: ContentRequest
+    ) -> dict[str, Any] | None:
         """The one image the name stands for. Several (two runs at once before this
         collection derived ids, or a run killed during a replace) are settled when they
         can be told apart safely: identical bytes (by Glance's own hash) keep the oldest and
@@ -539,28 +635,37 @@ class ImageReconciler:
             live = self._refreshed(live, desired.attributes.get('name'), content)
         if len(live) <= 1:
             return live[0] if live else None
-        settled = sorted((i for i in live if i.get('status') in SETTLED_STATUSES),
-                         key=lambda i: (str(i.get('created_at')), i['id']))
+        settled = sorted(
+            (i for i in live if i.get('status') in SETTLED_STATUSES), key=lambda i: (str(i.get('created_at')), i['id'])
+        )
         hashes = {image.get('os_hash_value') for image in settled}
         if len(settled) != len(live) or not settled:
-            raise ImageRequestError(_several_message(live, 'Some have no data yet; run again when '
-                                                     'they are active, or delete the extra ones.'))
+            raise ImageRequestError(
+                _several_message(
+                    live, 'Some have no data yet; run again when they are active, or delete the extra ones.'
+                )
+            )
         if len(hashes) == 1 and None not in hashes:
             keeper = settled[0]
         elif content.source is not None:
             matching = [image for image in settled if self._holds_expected(image, content) is True]
             keeper = matching[0] if matching else settled[-1]
         else:
-            raise ImageRequestError(_several_message(live, 'They hold different data; give the id option '
-                                                     '(or filename / url, to keep the one holding it).'))
-        self.outcome.operations.append(f"{len(live)} images are named {keeper.get('name')!r}: "
-                                       f"keeping {keeper['id']}")
+            raise ImageRequestError(
+                _several_message(
+                    live,
+                    'They hold different data; give the id option (or filename / url, to keep the one holding it).',
+                )
+            )
+        self.outcome.operations.append(f'{len(live)} images are named {keeper.get("name")!r}: keeping {keeper["id"]}')
         for other in settled:
             if other is not keeper:
                 self._remove_extra(other, keeper)
         return keeper
 
-    def _refreshed(self, images: list[dict[str, Any]], name: str | None, content: ContentRequest) -> list[dict[str, Any]]:
+    def _refreshed(
+        self, images: list[dict[str, Any]], name: str | None, content: ContentRequest
+    ) -> list[dict[str, Any]]:
         """The images as they are once other runs' uploads into them settled, still named so."""
         fresh = []
         for image in images:
@@ -576,18 +681,29 @@ class ImageReconciler:
         (rename and hide, nothing lost) otherwise."""
         same_bytes = other.get('os_hash_value') and other.get('os_hash_value') == keeper.get('os_hash_value')
         usage_provider = getattr(self.gate, 'usage_provider', None)
-        if same_bytes and generation_of(other) is not None and not other.get('protected') \
-                and usage_provider is not None and not blocking_usage(usage_provider(other)):
+        if (
+            same_bytes
+            and generation_of(other) is not None
+            and not other.get('protected')
+            and usage_provider is not None
+            and not blocking_usage(usage_provider(other))
+        ):
             self._ask('delete', other, other)
-            self._record(f"delete {other['id']} (same data as {keeper['id']}, unused)")
+            self._record(f'delete {other["id"]} (same data as {keeper["id"]}, unused)')
             if not self.check_mode:
                 self.glance.delete_image(other['id'])
             return
         self._retire(other, keeper, 'duplicate' if same_bytes else 'replaced')
 
     # -- metadata and activation -----------------------------------------------------
-    def _change(self, image: dict[str, Any], operations: Any, label: str | None = '',
-                actions: list[str] | None = None, undo: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def _change(
+        self,
+        image: dict[str, Any],
+        operations: Any,
+        label: str | None = '',
+        actions: list[str] | None = None,
+        undo: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """One JSON patch, asked of the policy as the actions it amounts to. ``operations``
         may be a function of the image, so that a patch refused because a concurrent run
         changed the image first (HTTP 409) is planned again on the image as it now is."""
@@ -599,7 +715,7 @@ class ImageReconciler:
         before = self._access_view(image, after)
         for action in actions or patch_actions(before, after):
             self._ask(action, after, before)
-        self._record(label or 'update ' + ', '.join(sorted({op['path'][1:] for op in ops})))
+        self._record(label or f'update {", ".join(sorted({op["path"][1:] for op in ops}))}')
         if self.check_mode or image.get('id') is None:
             return after
         try:
@@ -619,14 +735,18 @@ class ImageReconciler:
                 self._ask(action, after, before)
             result = self.glance.patch_image(image['id'], ops)
         if undo is not None:
-            self._undo.add(f"restore {image['id']}", lambda: self.glance.patch_image(image['id'], undo))
+            self._undo.add(f'restore {image["id"]}', lambda: self.glance.patch_image(image['id'], undo))
         return result
 
     def _access_view(self, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         """``before`` with its members when access narrows from a shared image: the policy
         needs to know who loses it (one member listing, only then)."""
-        if before.get('visibility') == 'shared' and after.get('visibility') == 'private' \
-                and 'members' not in before and before.get('id'):
+        if (
+            before.get('visibility') == 'shared'
+            and after.get('visibility') == 'private'
+            and 'members' not in before
+            and before.get('id')
+        ):
             return dict(before, members=sorted(m['member_id'] for m in self.glance.list_members(before['id'])))
         return before
 
@@ -649,24 +769,26 @@ class ImageReconciler:
     def _set_activation(self, image: dict[str, Any], deactivated: bool) -> dict[str, Any]:
         status = image.get('status')
         if deactivated and status == 'active':
-            self._record(f"deactivate {image.get('id')}")
+            self._record(f'deactivate {image.get("id")}')
             if not self.check_mode:
                 self.glance.deactivate(image['id'])
             return dict(image, status='deactivated')
         if deactivated and status != 'deactivated':
             raise ImageRequestError(
-                f"Image {image.get('name')!r} is {status}: only an active image can be "
-                'deactivated. Give filename or url so it has data first.')
+                f'Image {image.get("name")!r} is {status}: only an active image can be '
+                'deactivated. Give filename or url so it has data first.'
+            )
         if not deactivated and status == 'deactivated':
             self._ask('reactivate', dict(image, status='active'), image)
-            self._record(f"reactivate {image['id']}")
+            self._record(f'reactivate {image["id"]}')
             if not self.check_mode:
                 self.glance.reactivate(image['id'])
             return dict(image, status='active')
         return image
 
-    def _ask(self, action: str, after: dict[str, Any], current: dict[str, Any] | None,
-             content: dict[str, Any] | None = None) -> None:
+    def _ask(
+        self, action: str, after: dict[str, Any], current: dict[str, Any] | None, content: dict[str, Any] | None = None
+    ) -> None:
         if self.gate is not None:
             self.gate.check(action, after, current, content, data_source=self._data_source)
 
@@ -698,22 +820,30 @@ def _record_sha256(image: dict[str, Any], sha256: str | None) -> list[dict[str, 
 
 def _protection_ops(protect: bool) -> list[dict[str, Any]]:
     if protect:
-        return [{'op': 'replace', 'path': '/protected', 'value': True},
-                {'op': 'add', 'path': f'/{PROTECTED_WHILE_USED_PROPERTY}', 'value': 'true'}]
-    return [{'op': 'replace', 'path': '/protected', 'value': False},
-            {'op': 'remove', 'path': f'/{PROTECTED_WHILE_USED_PROPERTY}'}]
+        return [
+            {'op': 'replace', 'path': '/protected', 'value': True},
+            {'op': 'add', 'path': f'/{PROTECTED_WHILE_USED_PROPERTY}', 'value': 'true'},
+        ]
+    return [
+        {'op': 'replace', 'path': '/protected', 'value': False},
+        {'op': 'remove', 'path': f'/{PROTECTED_WHILE_USED_PROPERTY}'},
+    ]
 
 
 def _verify_expected(facts: dict[str, Any], content: ContentRequest, label: str) -> None:
     """The bytes read must be the ones option checksum names, in whichever algorithm."""
     glance_hash = facts.get('glance_hash') or {}
     for algo, expected in content.expected.items():
-        found = facts.get('sha256') if algo == 'sha256' else (
-            glance_hash.get('value') if glance_hash.get('algo') == algo else None)
+        found = (
+            facts.get('sha256')
+            if algo == 'sha256'
+            else (glance_hash.get('value') if glance_hash.get('algo') == algo else None)
+        )
         if found is not None and found != expected:
             raise ImageRequestError(
                 f'{algo} of {label} is {found}, but option checksum expects {expected}. '
-                'Check the source or the checksum; nothing was kept.')
+                'Check the source or the checksum; nothing was kept.'
+            )
 
 
 def _public(facts: dict[str, Any]) -> dict[str, Any]:
@@ -721,10 +851,15 @@ def _public(facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _several_message(images: list[dict[str, Any]], hint: str) -> str:
-    listing = ', '.join(f"{i['id']} (status {i.get('status')}, created {i.get('created_at')}, "
-                        f"sha256 {i.get(SHA256_PROPERTY) or 'not recorded'})" for i in images)
-    return f"{len(images)} images named {images[0].get('name')!r} belong to project {images[0].get('owner')}: " \
-           f'{listing}. {hint}'
+    listing = ', '.join(
+        f'{i["id"]} (status {i.get("status")}, created {i.get("created_at")}, '
+        f'sha256 {i.get(SHA256_PROPERTY) or "not recorded"})'
+        for i in images
+    )
+    return (
+        f'{len(images)} images named {images[0].get("name")!r} belong to project {images[0].get("owner")}: '
+        f'{listing}. {hint}'
+    )
 
 
 def _import_failed(image: dict[str, Any]) -> bool:
@@ -741,40 +876,70 @@ def property_value(key: str, value: Any) -> str:
         return 'true' if value else 'false'
     if isinstance(value, (str, int, float)):
         return str(value)
-    raise ImageRequestError(f'properties.{key}: Glance stores properties as strings, got '
-                            f'{type(value).__name__} {value!r}. Give a string or a number.')
+    raise ImageRequestError(
+        f'properties.{key}: Glance stores properties as strings, got '
+        f'{type(value).__name__} {value!r}. Give a string or a number.'
+    )
 
 
-def desired_image(params: dict[str, Any], owner_id: str | None,
-                  kernel_id: str | None, ramdisk_id: str | None) -> DesiredImage:
+def desired_image(
+    params: dict[str, Any], owner_id: str | None, kernel_id: str | None, ramdisk_id: str | None
+) -> DesiredImage:
     properties = {}
     for key, value in (params.get('properties') or {}).items():
         if key in BASE_FIELDS or key == SHA256_PROPERTY or str(key).startswith(BOOKKEEPING_PREFIX):
-            hint = (f"use the {OPTION_FOR_FIELD[key]} option" if key in OPTION_FOR_FIELD
-                    else 'it is bookkeeping of this collection' if str(key).startswith(BOOKKEEPING_PREFIX)
-                    else 'Glance sets it itself')
-            raise ImageRequestError(f'properties.{key}: {key!r} is not a free-form property: '
-                                    f'{hint}, and remove it from properties.')
+            hint = (
+                f'use the {OPTION_FOR_FIELD[key]} option'
+                if key in OPTION_FOR_FIELD
+                else 'it is bookkeeping of this collection'
+                if str(key).startswith(BOOKKEEPING_PREFIX)
+                else 'Glance sets it itself'
+            )
+            raise ImageRequestError(
+                f'properties.{key}: {key!r} is not a free-form property: {hint}, and remove it from properties.'
+            )
         properties[key] = property_value(key, value)
     for key, value in (('kernel_id', kernel_id), ('ramdisk_id', ramdisk_id)):
         if value is not None:
             if key in properties:
-                raise ImageRequestError(f'properties.{key} and option {key[:-3]} both set '
-                                        f'the {key}: give only the {key[:-3]} option.')
+                raise ImageRequestError(
+                    f'properties.{key} and option {key[:-3]} both set the {key}: give only the {key[:-3]} option.'
+                )
             properties[key] = value
-    attributes = {name: params.get(option) for name, option in
-                  (('name', 'name'), ('disk_format', 'disk_format'),
-                   ('container_format', 'container_format'), ('min_disk', 'min_disk'),
-                   ('min_ram', 'min_ram'), ('visibility', 'visibility'),
-                   ('protected', 'protected'), ('os_hidden', 'hidden'))}
+    attributes = {
+        name: params.get(option)
+        for name, option in (
+            ('name', 'name'),
+            ('disk_format', 'disk_format'),
+            ('container_format', 'container_format'),
+            ('min_disk', 'min_disk'),
+            ('min_ram', 'min_ram'),
+            ('visibility', 'visibility'),
+            ('protected', 'protected'),
+            ('os_hidden', 'hidden'),
+        )
+    }
     attributes['owner'] = owner_id
-    return DesiredImage(attributes=attributes, properties=properties, tags=params.get('tags'),
-                        purge_properties=params.get('purge_properties', False),
-                        purge_tags=params.get('purge_tags', False))
+    return DesiredImage(
+        attributes=attributes,
+        properties=properties,
+        tags=params.get('tags'),
+        purge_properties=params.get('purge_properties', False),
+        purge_tags=params.get('purge_tags', False),
+    )
 
 
-OPTION_FOR_FIELD = {'name': 'name', 'disk_format': 'disk_format',
-                    'container_format': 'container_format', 'min_disk': 'min_disk',
-                    'min_ram': 'min_ram', 'visibility': 'visibility', 'protected': 'protected',
-                    'os_hidden': 'hidden', 'owner': 'owner', 'tags': 'tags', 'id': 'id',
-                    'checksum': 'checksum'}
+OPTION_FOR_FIELD = {
+    'name': 'name',
+    'disk_format': 'disk_format',
+    'container_format': 'container_format',
+    'min_disk': 'min_disk',
+    'min_ram': 'min_ram',
+    'visibility': 'visibility',
+    'protected': 'protected',
+    'os_hidden': 'hidden',
+    'owner': 'owner',
+    'tags': 'tags',
+    'id': 'id',
+    'checksum': 'checksum',
+}

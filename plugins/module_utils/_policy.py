@@ -6,11 +6,21 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._errors import ImagegovError
-from .policy import (BASE_POLICY_ENV, Decision, PolicyError, PolicyProblem, build_request, evaluate,
-                     load_layered_policy, load_layered_texts, load_policy)
+from .policy import (
+    BASE_POLICY_ENV,
+    Decision,
+    PolicyError,
+    PolicyProblem,
+    build_request,
+    evaluate,
+    load_layered_policy,
+    load_layered_texts,
+    load_policy,
+)
 
 # Paired with plugins/doc_fragments/policy.py: change both together.
 POLICY_ARGSPEC: dict[str, Any] = dict(
@@ -23,7 +33,7 @@ POLICY_ACCEPTED_ARGSPEC: dict[str, Any] = dict(policy=dict(type='list', elements
 
 class PolicyRefusal(ImagegovError):
     def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.refusal_message() + '. Nothing was changed.')
+        super().__init__(f'{decision.refusal_message()}. Nothing was changed.')
         self.decision = decision
 
 
@@ -31,23 +41,35 @@ def load_module_policy(params: dict[str, Any]) -> Any:
     """The policy the action plugin sent, or the files named when the module runs alone
     (on top of the base policy of this host's IMAGEGOV_BASE_POLICY, as the action plugin does)."""
     if params.get('policy_documents'):
-        return load_layered_texts([(doc.get('source', '<policy>'), doc.get('text', ''), doc.get('layer') or 'overlay')
-                                   for doc in params['policy_documents']])
-    base = [os.path.abspath(os.path.expanduser(path))
-            for path in os.environ.get(BASE_POLICY_ENV, '').split(os.pathsep) if path]
+        return load_layered_texts(
+            [
+                (doc.get('source', '<policy>'), doc.get('text', ''), doc.get('layer') or 'overlay')
+                for doc in params['policy_documents']
+            ]
+        )
+    base = [
+        os.path.abspath(os.path.expanduser(path))
+        for path in os.environ.get(BASE_POLICY_ENV, '').split(os.pathsep)
+        if path
+    ]
     if base:
         return load_layered_policy(base, params.get('policy') or [])
     if params.get('policy'):
         return load_policy(params['policy'])
-    raise PolicyError([PolicyProblem('<policy>', 'no policy reached the module: run it through '
-                                     'its action plugin (a normal task) or set option policy')])
+    raise PolicyError(
+        [
+            PolicyProblem(
+                '<policy>',
+                'no policy reached the module: run it through its action plugin (a normal task) or set option policy',
+            )
+        ]
+    )
 
 
 class PolicyGate:
     """Evaluates intended actions; keeps every decision for the module's ``policy`` result."""
 
-    def __init__(self, policy: Any, actor: Callable[[], dict[str, Any]],
-                 warn: Callable[[str], None]) -> None:
+    def __init__(self, policy: Any, actor: Callable[[], dict[str, Any]], warn: Callable[[str], None]) -> None:
         self.policy = policy
         self._actor = actor
         self._warn = warn
@@ -55,11 +77,18 @@ class PolicyGate:
         self.decisions: list[Decision] = []
         self.usage_provider: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
-    def check(self, action: str, after: dict[str, Any], current: dict[str, Any] | None,
-              content: dict[str, Any] | None = None, data_source: dict[str, Any] | None = None) -> Decision:
+    def check(
+        self,
+        action: str,
+        after: dict[str, Any],
+        current: dict[str, Any] | None,
+        content: dict[str, Any] | None = None,
+        data_source: dict[str, Any] | None = None,
+    ) -> Decision:
         """Refuse (raise PolicyRefusal) or allow ``action`` that turns ``current`` into ``after``."""
-        request = build_request(action, image=after, current=current, actor=self._actor(),
-                                content=content, data_source=data_source)
+        request = build_request(
+            action, image=after, current=current, actor=self._actor(), content=content, data_source=data_source
+        )
         # build_request layers changes over current; a purge removes keys, so give the
         # whole resulting image.
         request['image'] = dict(after)
@@ -75,5 +104,7 @@ class PolicyGate:
         return decision
 
     def report(self) -> dict[str, Any]:
-        return {'allowed': all(decision.allowed for decision in self.decisions),
-                'decisions': [decision.as_dict() for decision in self.decisions]}
+        return {
+            'allowed': all(decision.allowed for decision in self.decisions),
+            'decisions': [decision.as_dict() for decision in self.decisions],
+        }

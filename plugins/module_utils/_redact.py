@@ -11,7 +11,8 @@ placeholder rather than risk printing part of its password.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 MASK = '********'

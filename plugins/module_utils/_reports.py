@@ -13,8 +13,11 @@ from ._errors import ImagegovError
 from .policy import render_json, render_junit, render_sarif
 
 # (format, module option, renderer of a list of policy Decisions)
-REPORTS = (('json', 'report_json', render_json), ('junit', 'report_junit', render_junit),
-           ('sarif', 'report_sarif', render_sarif))
+REPORTS = (
+    ('json', 'report_json', render_json),
+    ('junit', 'report_junit', render_junit),
+    ('sarif', 'report_sarif', render_sarif),
+)
 
 
 def check_report_path(path: str, option: str) -> None:
@@ -45,6 +48,8 @@ def write_report(module: Any, path: str, data: bytes, option: str) -> None:
     except OSError as exc:
         if tmp:
             os.unlink(tmp)
-        raise ImagegovError(f'Option {option}: cannot write {path}: {exc.strerror or exc}. Give a '
-                            'writable path on the host the module runs on.') from exc
+        raise ImagegovError(
+            f'Option {option}: cannot write {path}: {exc.strerror or exc}. Give a '
+            'writable path on the host the module runs on.'
+        ) from exc
     module.atomic_move(tmp, path)

@@ -27,21 +27,49 @@ BOOKKEEPING_PREFIX = 'imagegov_'
 
 # Fields Glance owns or that change without the user asking: never diffed, never patched.
 VOLATILE_FIELDS = frozenset({'updated_at', 'locations', 'direct_url', 'file', 'schema', 'self'})
-READ_ONLY_FIELDS = frozenset({
-    'id', 'status', 'size', 'virtual_size', 'checksum', 'created_at', 'updated_at',
-    'os_hash_algo', 'os_hash_value', 'stores', 'file', 'schema', 'self', 'locations',
-    'direct_url',
-})
+READ_ONLY_FIELDS = frozenset(
+    {
+        'id',
+        'status',
+        'size',
+        'virtual_size',
+        'checksum',
+        'created_at',
+        'updated_at',
+        'os_hash_algo',
+        'os_hash_value',
+        'stores',
+        'file',
+        'schema',
+        'self',
+        'locations',
+        'direct_url',
+    }
+)
 # Image attributes the module sets through options of their own, in patch order.
-ATTRIBUTES = ('name', 'disk_format', 'container_format', 'min_disk', 'min_ram',
-              'visibility', 'protected', 'os_hidden', 'owner')
+ATTRIBUTES = (
+    'name',
+    'disk_format',
+    'container_format',
+    'min_disk',
+    'min_ram',
+    'visibility',
+    'protected',
+    'os_hidden',
+    'owner',
+)
 BASE_FIELDS = READ_ONLY_FIELDS | frozenset(ATTRIBUTES) | {'tags'}
 # Attributes that Glance fixes once data is uploaded: a change needs new image data.
 CONTENT_BOUND_ATTRIBUTES = ('disk_format', 'container_format')
 # Properties that purge_properties must keep: Glance's import bookkeeping, the content
 # identity this collection records, and its notes on replaced, usage-protected and shared images.
-KEPT_PROPERTY_PREFIXES = ('os_glance', 'owner_specified.openstack.', REPLACED_BY_PROPERTY,
-                          PROTECTED_WHILE_USED_PROPERTY, SHARED_SINCE_PROPERTY)
+KEPT_PROPERTY_PREFIXES = (
+    'os_glance',
+    'owner_specified.openstack.',
+    REPLACED_BY_PROPERTY,
+    PROTECTED_WHILE_USED_PROPERTY,
+    SHARED_SINCE_PROPERTY,
+)
 
 
 @dataclass
@@ -79,8 +107,7 @@ def plan_patch(current: dict[str, Any], desired: DesiredImage) -> list[dict[str,
     operations: list[dict[str, Any]] = []
     for name, value in desired.set_attributes().items():
         if current.get(name) != value:
-            operations.append({'op': 'replace' if name in current else 'add',
-                               'path': f'/{name}', 'value': value})
+            operations.append({'op': 'replace' if name in current else 'add', 'path': f'/{name}', 'value': value})
     current_properties = properties_of(current)
     for key, value in sorted(desired.properties.items()):
         if key not in current_properties:
@@ -102,8 +129,7 @@ def content_bound_changes(current: dict[str, Any], desired: DesiredImage) -> lis
     if current.get('status') in ('queued', None):
         return []
     wanted = desired.set_attributes()
-    return [name for name in CONTENT_BOUND_ATTRIBUTES
-            if name in wanted and current.get(name) != wanted[name]]
+    return [name for name in CONTENT_BOUND_ATTRIBUTES if name in wanted and current.get(name) != wanted[name]]
 
 
 def apply_patch(image: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:

@@ -28,10 +28,13 @@ USAGE_CLOUD_ARGSPEC: dict[str, Any] = dict(usage_cloud=dict(type='raw'))
 def blocking_usage(usage: dict[str, Any]) -> list[str]:
     """Servers and images that use the image, and what about them could not be checked:
     empty only when the image is known to be unused by either."""
-    found = [f"server {s.get('name')} ({s['id']}, project {s.get('project_id')})" for s in usage.get('servers', [])]
-    found += [f"image {i.get('name')} ({i['id']}, as {i.get('as')})" for i in usage.get('images', [])]
-    found += [f"{n.get('resource')} not checked: {n.get('reason')}" for n in usage.get('not_checked', [])
-              if isinstance(n, dict) and n.get('resource') in ('servers', 'images')]
+    found = [f'server {s.get("name")} ({s["id"]}, project {s.get("project_id")})' for s in usage.get('servers', [])]
+    found += [f'image {i.get("name")} ({i["id"]}, as {i.get("as")})' for i in usage.get('images', [])]
+    found += [
+        f'{n.get("resource")} not checked: {n.get("reason")}'
+        for n in usage.get('not_checked', [])
+        if isinstance(n, dict) and n.get('resource') in ('servers', 'images')
+    ]
     return found
 
 
@@ -43,8 +46,7 @@ class UsageLookup:
         self.glance = Glance(conn)
         access = conn.session.auth.get_access(conn.session)
         self.is_admin = 'admin' in (access.role_names or [])
-        self.asked_as = {'user': access.username, 'project': access.project_name,
-                         'admin': self.is_admin}
+        self.asked_as = {'user': access.username, 'project': access.project_name, 'admin': self.is_admin}
         self.compute_requests = 0
         self._cache: dict[str, dict[str, Any]] = {}
 
@@ -64,20 +66,41 @@ class UsageLookup:
         if servers is not None:
             usage['servers'] = servers
             if exposure:
-                usage['not_checked'].append({'resource': 'servers', 'reason': (
-                    f'{exposure}, and servers of other projects are only visible to an admin '
-                    '(see option usage_cloud)')})
+                usage['not_checked'].append(
+                    {
+                        'resource': 'servers',
+                        'reason': (
+                            f'{exposure}, and servers of other projects are only visible to an admin '
+                            '(see option usage_cloud)'
+                        ),
+                    }
+                )
         usage['images'] = [
             {'id': other['id'], 'name': other.get('name'), 'as': key, 'owner': other.get('owner')}
             for key in ('kernel_id', 'ramdisk_id')
             for hidden in ('false', 'true')
-            for other in self.glance.iter_images({key: image['id'], 'visibility': 'all', 'os_hidden': hidden})]
+            for other in self.glance.iter_images({key: image['id'], 'visibility': 'all', 'os_hidden': hidden})
+        ]
         if exposure:
-            usage['not_checked'].append({'resource': 'images', 'reason': (
-                f'{exposure}, and images of other projects are only visible to an admin (see option usage_cloud)')})
-        usage['not_checked'].append({'resource': 'volumes', 'reason': (
-            'volumes are not looked up' if self.conn.has_service('block-storage')
-            else 'no block-storage endpoint in the catalog')})
+            usage['not_checked'].append(
+                {
+                    'resource': 'images',
+                    'reason': (
+                        f'{exposure}, and images of other projects are only visible to an admin '
+                        '(see option usage_cloud)'
+                    ),
+                }
+            )
+        usage['not_checked'].append(
+            {
+                'resource': 'volumes',
+                'reason': (
+                    'volumes are not looked up'
+                    if self.conn.has_service('block-storage')
+                    else 'no block-storage endpoint in the catalog'
+                ),
+            }
+        )
         return usage
 
     def _exposure(self, image: dict[str, Any]) -> str | None:
@@ -105,13 +128,18 @@ class UsageLookup:
             self.compute_requests += 1
             response = self.conn.compute.get(url, params=params)
             if response.status_code != 200:
-                usage['not_checked'].append({'resource': 'servers', 'reason': (
-                    f'Nova answered HTTP {response.status_code} to the server listing')})
+                usage['not_checked'].append(
+                    {
+                        'resource': 'servers',
+                        'reason': (f'Nova answered HTTP {response.status_code} to the server listing'),
+                    }
+                )
                 return None
             body = response.json()
-            servers.extend({'id': s['id'], 'name': s.get('name'), 'project_id': s.get('tenant_id'),
-                            'status': s.get('status')} for s in body.get('servers', []))
-            url = next((link['href'] for link in body.get('servers_links', [])
-                        if link.get('rel') == 'next'), None)
+            servers.extend(
+                {'id': s['id'], 'name': s.get('name'), 'project_id': s.get('tenant_id'), 'status': s.get('status')}
+                for s in body.get('servers', [])
+            )
+            url = next((link['href'] for link in body.get('servers_links', []) if link.get('rel') == 'next'), None)
             params = {}
         return servers

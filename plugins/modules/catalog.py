@@ -42,7 +42,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Returns the plan and writes the reports; reads only the headers of new images; changes nothing in the cloud.
+    details: >-
+      Returns the plan and writes the reports; reads only the headers of new images; changes
+      nothing in the cloud.
   diff_mode:
     support: none
     details: Each item of RV(plan) carries the fields that change, before and after.
@@ -176,8 +178,9 @@ class CatalogModule(ImagegovModule):
         except CatalogError as exc:
             self.fail(f'{exc}\nNothing was sent to the cloud.', catalog_problems=exc.messages)
         usage = self.usage_lookup()
-        reconciler = CatalogReconciler(self.glance, self.caller, self.new_gate, usage, p['name'], p['timeout'],
-                                       self.resolve_project)
+        reconciler = CatalogReconciler(
+            self.glance, self.caller, self.new_gate, usage, p['name'], p['timeout'], self.resolve_project
+        )
         reconciler.inventory()
         plan = reconciler.plan(catalog, p['prune'])
         refused = [item for item in plan if item.action in ('refused', 'error')]
@@ -190,8 +193,15 @@ class CatalogModule(ImagegovModule):
         """Reports are written in check mode too: a plan on a pull request is their purpose."""
         decisions = [decision for item in items for decision in item.decisions]
         outputs = [('report_plan', lambda: json.dumps({'plan': plan, 'summary': summary}, indent=2, sort_keys=True))]
-        outputs += [(option, lambda render=render, fmt=fmt: render(decisions, self.gate.policy) if fmt == 'sarif'
-                     else render(decisions)) for fmt, option, render in REPORTS]
+        outputs += [
+            (
+                option,
+                lambda render=render, fmt=fmt: (
+                    render(decisions, self.gate.policy) if fmt == 'sarif' else render(decisions)
+                ),
+            )
+            for fmt, option, render in REPORTS
+        ]
         for option, render in outputs:
             path = self.params[option]
             if path:
@@ -204,14 +214,22 @@ class CatalogModule(ImagegovModule):
 
     def finish(self, items: list, reconciler: CatalogReconciler, changed: bool) -> None:
         plan = [item.as_dict() for item in items]
-        result = dict(changed=changed, plan=plan, summary=summarize(items), caller=self.caller,
-                      requests=reconciler.glance.request_count + reconciler.usage.request_count)
+        result = dict(
+            changed=changed,
+            plan=plan,
+            summary=summarize(items),
+            caller=self.caller,
+            requests=reconciler.glance.request_count + reconciler.usage.request_count,
+        )
         self.write_reports(items, plan, result['summary'])
         failed = [item for item in items if item.action in ('refused', 'error')]
         if failed:
             lines = [f'{item.name} ({item.origin or item.id}): {item.action}: {item.reason}' for item in failed]
-            applied = 'The other items were applied.' if self.params['partial'] and not self.check_mode \
+            applied = (
+                'The other items were applied.'
+                if self.params['partial'] and not self.check_mode
                 else 'Nothing was changed.'
+            )
             self.result.update(result)
             raise ImagegovError(f'{len(failed)} catalog item(s) cannot be applied. {applied}\n' + '\n'.join(lines))
         self.exit(**result)

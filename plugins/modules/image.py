@@ -311,10 +311,19 @@ import os
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
 from ansible_collections.imagegov.openstack.plugins.module_utils._content import (
-    Source, SourceError, glance_disk_format, prescan, unsupported_format_message)
+    Source,
+    SourceError,
+    glance_disk_format,
+    prescan,
+    unsupported_format_message,
+)
 from ansible_collections.imagegov.openstack.plugins.module_utils._identity import parse_checksum
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
-    ContentRequest, ImageReconciler, ImageRequestError, desired_image)
+    ContentRequest,
+    ImageReconciler,
+    ImageRequestError,
+    desired_image,
+)
 from ansible_collections.imagegov.openstack.plugins.module_utils._redact import redact_url
 from ansible_collections.imagegov.openstack.plugins.module_utils._state import make_diff, simulated_new_image
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
@@ -331,10 +340,10 @@ class ImageModule(ImagegovModule):
         import_method=dict(type='str', default='put', choices=['put', 'glance-direct', 'web-download']),
         checksum=dict(type='str'),
         on_content_change=dict(type='str', default='replace', choices=['replace', 'fail']),
-        disk_format=dict(type='str', choices=['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw',
-                                              'qcow2', 'vdi', 'iso', 'ploop']),
-        container_format=dict(type='str', choices=['ami', 'ari', 'aki', 'bare', 'ovf', 'ova',
-                                                   'docker', 'compressed']),
+        disk_format=dict(
+            type='str', choices=['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop']
+        ),
+        container_format=dict(type='str', choices=['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed']),
         min_disk=dict(type='int'),
         min_ram=dict(type='int'),
         properties=dict(type='dict'),
@@ -364,37 +373,49 @@ class ImageModule(ImagegovModule):
         facts = self.read_header(source) if source and p['state'] != 'absent' else None
         detected = (facts or {}).get('detected_format')
         if detected and not p['disk_format'] and glance_disk_format(detected) is None:
-            raise ImageRequestError(unsupported_format_message(detected, source.label)
-                                    + ' Nothing was sent to the cloud.')
+            raise ImageRequestError(
+                unsupported_format_message(detected, source.label) + ' Nothing was sent to the cloud.'
+            )
         owner_id = self.resolve_project(p['owner']) if p['owner'] else None
         data_source = describe_source(source)
         if p['state'] != 'absent':
             # Asked before the first Glance request: what the task wants must be allowed.
-            self.gate.check('create', simulated_new_image(desired_image(p, owner_id, None, None)), None, facts,
-                            data_source=data_source)
+            self.gate.check(
+                'create',
+                simulated_new_image(desired_image(p, owner_id, None, None)),
+                None,
+                facts,
+                data_source=data_source,
+            )
         owner = owner_id or self.caller['project_id']
         if p['id']:
             found = [image for image in [self.glance.live_image(p['id'])] if image]
         else:
             found = self.glance.images_named(p['name'], owner=owner)
-        reconciler = ImageReconciler(self.glance, self.caller['project_id'], self.check_mode,
-                                     p['wait'], p['timeout'], self.gate)
+        reconciler = ImageReconciler(
+            self.glance, self.caller['project_id'], self.check_mode, p['wait'], p['timeout'], self.gate
+        )
         self.result['operations'] = reconciler.outcome.operations
         if p['state'] == 'absent':
             outcome = reconciler.absent(found, self.usage_of)
         else:
-            desired = desired_image(p, owner_id, self.find_related(p['kernel'], 'kernel'),
-                                    self.find_related(p['ramdisk'], 'ramdisk'))
+            desired = desired_image(
+                p, owner_id, self.find_related(p['kernel'], 'kernel'), self.find_related(p['ramdisk'], 'ramdisk')
+            )
             if not found:
                 desired.attributes.update(id=p['id'], container_format=p['container_format'] or 'bare')
-            content = ContentRequest(source, p['import_method'], expected, p['on_content_change'], facts,
-                                     data_source)
+            content = ContentRequest(source, p['import_method'], expected, p['on_content_change'], facts, data_source)
             outcome = reconciler.present(found, desired, content, p['state'] == 'deactivated')
             if p['protect_in_use'] and (outcome.after or {}).get('id'):
                 outcome = reconciler.protect_while_used(outcome.after, self.usage_of)
         image = outcome.after or {}
-        result = dict(changed=outcome.changed, image=image, operations=outcome.operations,
-                      caller=self.caller, diff=make_diff(outcome.before, outcome.after))
+        result = dict(
+            changed=outcome.changed,
+            image=image,
+            operations=outcome.operations,
+            caller=self.caller,
+            diff=make_diff(outcome.before, outcome.after),
+        )
         if image.get('id'):
             result['id'] = image['id']
         if outcome.content:
@@ -420,8 +441,9 @@ class ImageModule(ImagegovModule):
             return None
         image = self.glance.find(name_or_id, f'Option {option}', 'Give its id instead.')
         if image is None:
-            raise ImageRequestError(f'Option {option}: no image {name_or_id!r} (by id or name) is visible. '
-                                    'Check the name, or give its id.')
+            raise ImageRequestError(
+                f'Option {option}: no image {name_or_id!r} (by id or name) is visible. Check the name, or give its id.'
+            )
         return image['id']
 
 

@@ -90,8 +90,8 @@ requests:
 """
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
-from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import property_value
+from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
 
 HIDDEN_PASSES = {'false': ('false',), 'true': ('true',), 'all': ('false', 'true')}
 
@@ -104,8 +104,20 @@ class ImageInfoModule(ImagegovModule):
         owner=dict(type='str'),
         tags=dict(type='list', elements='str'),
         properties=dict(type='dict'),
-        status=dict(type='str', choices=['queued', 'saving', 'active', 'killed', 'deleted',
-                                         'pending_delete', 'deactivated', 'uploading', 'importing']),
+        status=dict(
+            type='str',
+            choices=[
+                'queued',
+                'saving',
+                'active',
+                'killed',
+                'deleted',
+                'pending_delete',
+                'deactivated',
+                'uploading',
+                'importing',
+            ],
+        ),
         hidden=dict(type='str', default='false', choices=['false', 'true', 'all']),
         member_status=dict(type='str', choices=['accepted', 'pending', 'rejected', 'all']),
         **POLICY_ACCEPTED_ARGSPEC,
@@ -114,16 +126,22 @@ class ImageInfoModule(ImagegovModule):
 
     def run(self) -> None:
         p = self.params
-        filters = [(key, p[key]) for key in ('name', 'id', 'visibility', 'owner', 'status',
-                                             'member_status') if p[key] is not None]
+        filters = [
+            (key, p[key])
+            for key in ('name', 'id', 'visibility', 'owner', 'status', 'member_status')
+            if p[key] is not None
+        ]
         filters += [('tag', tag) for tag in p['tags'] or []]
         filters += [(key, property_value(key, value)) for key, value in (p['properties'] or {}).items()]
         images = {}
         for hidden in HIDDEN_PASSES[p['hidden']]:
             for image in self.glance.iter_images(filters + [('os_hidden', hidden)]):
                 images[image['id']] = image
-        self.exit(changed=False, images=sorted(images.values(), key=lambda i: (i.get('name') or '', i['id'])),
-                  requests=self.glance.request_count)
+        self.exit(
+            changed=False,
+            images=sorted(images.values(), key=lambda i: (i.get('name') or '', i['id'])),
+            requests=self.glance.request_count,
+        )
 
 
 def main() -> None:

@@ -215,7 +215,13 @@ policy:
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
 from ansible_collections.imagegov.openstack.plugins.module_utils._members import (
-    MemberReconciler, MemberRequestError, diff_view, find_shared_image, image_summary, member_list)
+    MemberReconciler,
+    MemberRequestError,
+    diff_view,
+    find_shared_image,
+    image_summary,
+    member_list,
+)
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
 
 
@@ -256,18 +262,27 @@ class ImageMemberModule(ImagegovModule):
             self.result['operations'] = reconciler.outcome.operations
             outcome = reconciler.share(image, sorted(labels), p['state'], p['purge_members'], p['set_shared'])
         after_image = image_summary(outcome.image)
-        self.exit(changed=outcome.changed, image=after_image, members=member_list(outcome.after),
-                  operations=outcome.operations, caller=self.caller, requests=self.glance.request_count,
-                  diff={'before': diff_view(outcome.visibility_before, outcome.before),
-                        'after': diff_view(after_image['visibility'], outcome.after)})
+        self.exit(
+            changed=outcome.changed,
+            image=after_image,
+            members=member_list(outcome.after),
+            operations=outcome.operations,
+            caller=self.caller,
+            requests=self.glance.request_count,
+            diff={
+                'before': diff_view(outcome.visibility_before, outcome.before),
+                'after': diff_view(after_image['visibility'], outcome.after),
+            },
+        )
 
     def find_owned_image(self, name_or_id: str, owner_id: str) -> dict:
         image = self.glance.find(name_or_id, 'Option image', 'Give the image id instead.', owner=owner_id)
         if image is None:
             raise MemberRequestError(
                 f'No image {name_or_id!r} (by id, or by name among the images of project '
-                f'{owner_id}) is visible. Check the name or id; for another project\'s image give '
-                'its id or the owner option.')
+                f"{owner_id}) is visible. Check the name or id; for another project's image give "
+                'its id or the owner option.'
+            )
         return image
 
 
@@ -276,14 +291,19 @@ def _check_options(p: dict) -> None:
         for option in ('purge_members', 'set_shared'):
             if p[option]:
                 raise MemberRequestError(
-                    f'Option {option} is for the owner\'s side (members / member); status answers a '
-                    'share as the member project. Leave one of them out.')
+                    f"Option {option} is for the owner's side (members / member); status answers a "
+                    'share as the member project. Leave one of them out.'
+                )
     if p['purge_members'] and p['members'] is None:
-        raise MemberRequestError('Option purge_members needs members (the exact set to keep). '
-                                 'To remove one project, use member with state: absent.')
+        raise MemberRequestError(
+            'Option purge_members needs members (the exact set to keep). '
+            'To remove one project, use member with state: absent.'
+        )
     if p['purge_members'] and p['state'] == 'absent':
-        raise MemberRequestError('Options purge_members and state: absent contradict each other: '
-                                 'state: absent removes the listed members, purge_members keeps only them.')
+        raise MemberRequestError(
+            'Options purge_members and state: absent contradict each other: '
+            'state: absent removes the listed members, purge_members keeps only them.'
+        )
 
 
 def main() -> None:

@@ -89,8 +89,8 @@ requests:
 """
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
-from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import ImageRequestError
+from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC, blocking_usage
 
 
@@ -108,15 +108,21 @@ class ImageUsageInfoModule(ImagegovModule):
         usage = lookup(image)
         users = usage.get('servers', []) + usage['images']
         in_use = True if users else (None if blocking_usage(usage) else False)
-        self.exit(changed=False, in_use=in_use, asked_as=lookup.asked_as, requests=lookup.request_count,
-                  image={k: image.get(k) for k in ('id', 'name', 'visibility', 'owner', 'protected')},
-                  **usage)
+        self.exit(
+            changed=False,
+            in_use=in_use,
+            asked_as=lookup.asked_as,
+            requests=lookup.request_count,
+            image={k: image.get(k) for k in ('id', 'name', 'visibility', 'owner', 'protected')},
+            **usage,
+        )
 
     def find(self, name_or_id: str) -> dict:
         image = self.glance.find(name_or_id, 'Option image', 'Give its id.')
         if image is None:
-            raise ImageRequestError(f'Option image: no image {name_or_id!r} (by id or name) is visible. '
-                                    'Check the name, or give its id.')
+            raise ImageRequestError(
+                f'Option image: no image {name_or_id!r} (by id or name) is visible. Check the name, or give its id.'
+            )
         return image
 
 

@@ -268,12 +268,19 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._content import
 from ansible_collections.imagegov.openstack.plugins.module_utils._glance import GlanceError
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ARGSPEC, load_module_policy
 from ansible_collections.imagegov.openstack.plugins.module_utils._reports import (
-    REPORTS, check_report_path, read_report, write_report)
+    REPORTS,
+    check_report_path,
+    read_report,
+    write_report,
+)
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
-    ACTIONS, PolicyError, build_request, evaluate_batch)
+    ACTIONS,
+    PolicyError,
+    build_request,
+    evaluate_batch,
+)
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy.decision import PASSED, SKIPPED
-from ansible_collections.imagegov.openstack.plugins.module_utils.policy.rules.format_integrity import (
-    bytes_not_read)
+from ansible_collections.imagegov.openstack.plugins.module_utils.policy.rules.format_integrity import bytes_not_read
 
 REQUEST_FIELDS = ('action', 'actor', 'image', 'current', 'content', 'usage', 'data_source', 'source')
 MAPPING_FIELDS = ('actor', 'image', 'current', 'content', 'usage', 'data_source', 'source')
@@ -285,8 +292,10 @@ HIDDEN_PASSES = ('false', 'true')
 # it, so their first bytes say nothing of the disk (Glance does not inspect them either).
 DISK_CONTAINERS = ('bare', 'ami', 'aki', 'ari')
 CONTENT_FACTS = ('detected_format', 'size', 'virtual_size', 'safety_failures')
-NOT_READ = ("the bytes were not read: the audit judged Glance's record (size, virtual_size), which says "
-            f'nothing of the format; set inspect=header to read the first {PRESCAN_BYTES // 2 ** 20} MiB of each image')
+NOT_READ = (
+    "the bytes were not read: the audit judged Glance's record (size, virtual_size), which says "
+    f'nothing of the format; set inspect=header to read the first {PRESCAN_BYTES // 2**20} MiB of each image'
+)
 
 
 class PolicyCheckModule(ImagegovModule):
@@ -307,16 +316,22 @@ class PolicyCheckModule(ImagegovModule):
     def run(self) -> None:
         p = self.params
         if p['mode'] == 'audit' and p['requests'] is not None:
-            self.fail('Option requests is only used with mode=evaluate; mode=audit evaluates '
-                      'the images of the cloud. Remove requests or set mode=evaluate.')
+            self.fail(
+                'Option requests is only used with mode=evaluate; mode=audit evaluates '
+                'the images of the cloud. Remove requests or set mode=evaluate.'
+            )
         if p['mode'] == 'evaluate' and p['inspect'] != 'none':
-            self.fail(f"Option inspect={p['inspect']} is only used with mode=audit; mode=evaluate "
-                      'judges the content facts given in each request. Remove inspect or set mode=audit.')
+            self.fail(
+                f'Option inspect={p["inspect"]} is only used with mode=audit; mode=evaluate '
+                'judges the content facts given in each request. Remove inspect or set mode=audit.'
+            )
         if p['mode'] == 'evaluate':
             problems = request_problems(p['requests'])
             if problems:
-                self.fail(f'{len(problems)} problem(s) in option requests; nothing was evaluated:\n'
-                          + '\n'.join(problems), request_problems=problems)
+                self.fail(
+                    f'{len(problems)} problem(s) in option requests; nothing was evaluated:\n' + '\n'.join(problems),
+                    request_problems=problems,
+                )
         for _fmt, option, _render in REPORTS:
             if p[option]:
                 check_report_path(p[option], option)
@@ -334,21 +349,31 @@ class PolicyCheckModule(ImagegovModule):
                 read = [self.read_header(image) for image in images]
             else:
                 read = [(None, NOT_READ)] * len(images)
-            documents = [audit_request(image, self.caller, content)
-                         for image, (content, _reason) in zip(images, read)]
+            documents = [
+                audit_request(image, self.caller, content)
+                for image, (content, _reason) in zip(images, read, strict=False)
+            ]
             not_read = [reason for _content, reason in read]
             labels = [None] * len(documents)
             self.result.update(caller=self.caller, requests=self.glance.request_count)
         decisions = evaluate_batch(policy, documents)
         mark_not_read(decisions, documents, not_read)
-        self.result.update(decisions=[decision.as_dict() for decision in decisions],
-                           summary=summarize(decisions), reports={}, reports_changed=[])
+        self.result.update(
+            decisions=[decision.as_dict() for decision in decisions],
+            summary=summarize(decisions),
+            reports={},
+            reports_changed=[],
+        )
         self.write_reports(decisions, policy)
-        refused = [(label, decision) for label, decision in zip(labels, decisions) if not decision.allowed]
+        refused = [
+            (label, decision) for label, decision in zip(labels, decisions, strict=False) if not decision.allowed
+        ]
         if refused and p['fail_on_violation']:
             what = 'requests' if p['mode'] == 'evaluate' else 'images'
-            self.fail(f'policy refused {len(refused)} of {len(decisions)} {what}:\n'
-                      + '\n'.join(refusal_line(label, decision) for label, decision in refused))
+            self.fail(
+                f'policy refused {len(refused)} of {len(decisions)} {what}:\n'
+                + '\n'.join(refusal_line(label, decision) for label, decision in refused)
+            )
         self.exit(**self.result)
 
     def visible_images(self) -> list[dict[str, Any]]:
@@ -364,6 +389,7 @@ class PolicyCheckModule(ImagegovModule):
         if reason is not None:
             return None, f'inspect=header did not read this image: {reason}'
         import requests
+
         try:
             _length, chunks = self.glance.download(image['id'], PRESCAN_BYTES)
             facts = prescan_head(chunks, image.get('size'))
@@ -397,8 +423,10 @@ def request_problems(requests: list[Any]) -> list[str]:
     for index, document in enumerate(requests):
         where = f'requests[{index}]'
         if not isinstance(document, dict):
-            problems.append(f'{where}: must be a mapping (a request document with action, actor, '
-                            f'image, current, ...), got {_kind(document)} {_short(document)}')
+            problems.append(
+                f'{where}: must be a mapping (a request document with action, actor, '
+                f'image, current, ...), got {_kind(document)} {_short(document)}'
+            )
             continue
         for key in sorted(set(document) - set(REQUEST_FIELDS), key=str):
             problems.append(f'{where}: unknown field {key!r}; known fields: {", ".join(REQUEST_FIELDS)}')
@@ -409,17 +437,22 @@ def request_problems(requests: list[Any]) -> list[str]:
             problems.append(f'{where}.action: unknown action {_short(action)}; known actions: {", ".join(ACTIONS)}')
         for key in MAPPING_FIELDS:
             if document.get(key) is not None and not isinstance(document[key], dict):
-                problems.append(f'{where}.{key}: must be a mapping or null, got {_kind(document[key])} '
-                                f'{_short(document[key])}')
+                problems.append(
+                    f'{where}.{key}: must be a mapping or null, got {_kind(document[key])} {_short(document[key])}'
+                )
         actor = document.get('actor')
-        if isinstance(actor, dict) and actor.get('roles') is not None and not (
-                isinstance(actor['roles'], list) and all(isinstance(role, str) for role in actor['roles'])):
+        if (
+            isinstance(actor, dict)
+            and actor.get('roles') is not None
+            and not (isinstance(actor['roles'], list) and all(isinstance(role, str) for role in actor['roles']))
+        ):
             problems.append(f'{where}.actor.roles: must be a list of role names, got {_short(actor["roles"])}')
     return problems
 
 
-def audit_request(image: dict[str, Any], caller: dict[str, Any],
-                  content: dict[str, Any] | None = None) -> dict[str, Any]:
+def audit_request(
+    image: dict[str, Any], caller: dict[str, Any], content: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An image as it stands: it exists (current is itself, so nothing changes), its owner
     is the actor, and the content facts are the bytes read, else what Glance recorded."""
     owner = image.get('owner')
@@ -436,13 +469,12 @@ def audit_request(image: dict[str, Any], caller: dict[str, Any],
 def header_unreadable(image: dict[str, Any]) -> str | None:
     """Why the image's first bytes are not worth reading, or None."""
     if image.get('status') != 'active':
-        return f"it is {image.get('status')!r}, not active, so Glance serves no data for it"
+        return f'it is {image.get("status")!r}, not active, so Glance serves no data for it'
     if not image.get('size'):
         return 'it has no data (size 0)'
     container = image.get('container_format')
     if container not in DISK_CONTAINERS:
-        return (f'its container_format {container!r} wraps the disk, so its first bytes are not '
-                'the disk image')
+        return f'its container_format {container!r} wraps the disk, so its first bytes are not the disk image'
     return None
 
 
@@ -451,21 +483,26 @@ def mark_not_read(decisions: list[Any], documents: list[Any], not_read: list[str
 
     The engine gives rules no way to skip themselves once content facts exist.
     """
-    for decision, document, reason in zip(decisions, documents, not_read):
+    for decision, document, reason in zip(decisions, documents, not_read, strict=False):
         content = document.get('content') if isinstance(document, dict) else None
         if not isinstance(content, dict) or not bytes_not_read(content):
             continue
         for outcome in decision.outcomes:
             if outcome.type == 'format_integrity' and outcome.status == PASSED:
                 outcome.status = SKIPPED
-                outcome.note = reason or ("the bytes were not read: the content facts are Glance's "
-                                          'record, which says nothing of the format')
+                outcome.note = reason or (
+                    "the bytes were not read: the content facts are Glance's record, which says nothing of the format"
+                )
 
 
 def summarize(decisions: list[Any]) -> dict[str, int]:
     allowed = sum(1 for decision in decisions if decision.allowed)
-    return {'evaluated': len(decisions), 'allowed': allowed, 'refused': len(decisions) - allowed,
-            'warnings': sum(len(decision.warnings) for decision in decisions)}
+    return {
+        'evaluated': len(decisions),
+        'allowed': allowed,
+        'refused': len(decisions) - allowed,
+        'warnings': sum(len(decision.warnings) for decision in decisions),
+    }
 
 
 def refusal_line(label: str | None, decision: Any) -> str:
@@ -476,13 +513,20 @@ def refusal_line(label: str | None, decision: Any) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {dict: 'mapping', list: 'list', str: 'string', bool: 'boolean', int: 'integer',
-            float: 'number', type(None): 'null'}.get(type(value), type(value).__name__)
+    return {
+        dict: 'mapping',
+        list: 'list',
+        str: 'string',
+        bool: 'boolean',
+        int: 'integer',
+        float: 'number',
+        type(None): 'null',
+    }.get(type(value), type(value).__name__)
 
 
 def _short(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + '...'
+    return text if len(text) <= 60 else f'{text[:57]}...'
 
 
 def main() -> None:

@@ -23,7 +23,12 @@ except ImportError:  # ansible-core 2.19 merges module_defaults into the task ar
     get_action_args_with_defaults = None
 
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
-    BASE_POLICY_ENV, DEFAULT_POLICY_PATH, PolicyError, load_layered_texts, read_policy_layers)
+    BASE_POLICY_ENV,
+    DEFAULT_POLICY_PATH,
+    PolicyError,
+    load_layered_texts,
+    read_policy_layers,
+)
 
 POLICY_ENV = 'IMAGEGOV_POLICY'
 
@@ -38,17 +43,27 @@ class PolicyActionBase(ActionBase):
         args = self._task.args
         if get_action_args_with_defaults is not None:
             args = get_action_args_with_defaults(
-                self._task.resolved_action, args, self._task.module_defaults, self._templar,
-                action_groups=self._task._parent._play._action_groups)
+                self._task.resolved_action,
+                args,
+                self._task.module_defaults,
+                self._templar,
+                action_groups=self._task._parent._play._action_groups,
+            )
         base = _env_paths(BASE_POLICY_ENV)
         try:
             texts = read_policy_layers([_absolute(path) for path in base], self._policy_paths(args, bool(base)))
             load_layered_texts(texts)
         except PolicyError as exc:
-            where = (f'${BASE_POLICY_ENV} and its exception_sources, option policy or ${POLICY_ENV}' if base
-                     else f'option policy, ${POLICY_ENV}, or the collection default')
-            result.update(failed=True, msg=f'{exc}\nNothing was sent to the cloud. Fix the policy ({where}).',
-                          policy_problems=exc.messages)
+            where = (
+                f'${BASE_POLICY_ENV} and its exception_sources, option policy or ${POLICY_ENV}'
+                if base
+                else f'option policy, ${POLICY_ENV}, or the collection default'
+            )
+            result.update(
+                failed=True,
+                msg=f'{exc}\nNothing was sent to the cloud. Fix the policy ({where}).',
+                policy_problems=exc.messages,
+            )
             return result
         documents = [{'source': source, 'text': text, 'layer': layer} for source, text, layer in texts]
         module_args = dict(self._task.args, policy_documents=documents)
@@ -58,8 +73,9 @@ class PolicyActionBase(ActionBase):
                 module_args[option] = _absolute(value)
             elif isinstance(value, list):
                 module_args[option] = [_absolute(item) for item in value]
-        result.update(self._execute_module(module_name=self._task.resolved_action,
-                                           module_args=module_args, task_vars=task_vars))
+        result.update(
+            self._execute_module(module_name=self._task.resolved_action, module_args=module_args, task_vars=task_vars)
+        )
         return result
 
     def _policy_paths(self, args, has_base):

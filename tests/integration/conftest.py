@@ -11,10 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from http_server import serve
-
 from devcloud_state import DEVCLOUD, REPO, STATE_DIR, WITH_NOVA, nova_running
+from http_server import serve
 
 
 def _collections_path(tmp_root: Path) -> str:
@@ -43,7 +41,7 @@ def ansible_env(devcloud: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     env = {k: v for k, v in os.environ.items() if k not in ('IMAGEGOV_POLICY', 'IMAGEGOV_BASE_POLICY')}
     venv_bin = str(Path(sys.executable).parent)
     env.update(
-        PATH=f"{venv_bin}:{env.get('PATH', '')}",
+        PATH=f'{venv_bin}:{env.get("PATH", "")}',
         ANSIBLE_COLLECTIONS_PATH=_collections_path(tmp_path_factory.mktemp('collections')),
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
         ANSIBLE_ROLES_PATH=str(REPO / 'tests' / 'integration' / 'targets'),

@@ -15,5 +15,6 @@ WITH_NOVA = os.environ.get('IMAGEGOV_TEST_NOVA', '1') != '0'
 
 
 def nova_running() -> bool:
-    return subprocess.run([str(DEVCLOUD), 'status', '--nova'], capture_output=True, text=True,
-                          check=False).returncode == 0
+    return (
+        subprocess.run([str(DEVCLOUD), 'status', '--nova'], capture_output=True, text=True, check=False).returncode == 0
+    )

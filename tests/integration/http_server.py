@@ -31,16 +31,16 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split('?', 1)[0]
         if path.startswith('/_sent/'):
-            self._json({'bytes': SENT[path[len('/_sent/'):]]})
+            self._json({'bytes': SENT[path[len('/_sent/') :]]})
         elif path.startswith('/broken/'):
-            self._send_file(path[len('/broken/'):], broken=True, ranges=False)
+            self._send_file(path[len('/broken/') :], broken=True, ranges=False)
         elif path.startswith('/glance-only/'):
             if self.headers.get('User-Agent', '').startswith('python-requests'):
                 self.send_error(403, 'this host serves Glance only')
             else:
-                self._send_file(path[len('/glance-only/'):])
+                self._send_file(path[len('/glance-only/') :])
         elif path.startswith('/norange/'):
-            self._send_file(path[len('/norange/'):], ranges=False)
+            self._send_file(path[len('/norange/') :], ranges=False)
         else:
             self._send_file(path.lstrip('/'))
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from devcloud_state import REPO, STATE_DIR
 
 ansible_runner = pytest.importorskip('ansible_runner', reason='ansible-runner is in tests/requirements.txt')
@@ -29,14 +28,27 @@ PLAN_TASK = 'Plan - validate the catalog and ask the policy about every change'
 APPLY_TASK = 'Apply the plan'
 CATALOG_IMAGES = ['acme-debian-12', 'acme-rescue', 'acme-ubuntu-24.04-20261101', 'acme-ubuntu-24.04-20261015']
 BAD_NAME = 'Acme_Windows'
-ENV_PASSED = ('PATH', 'ANSIBLE_COLLECTIONS_PATH', 'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH', 'ANSIBLE_PYTHON_INTERPRETER',
-              'ANSIBLE_NOCOLOR', 'ANSIBLE_FORCE_COLOR', 'ANSIBLE_DEPRECATION_WARNINGS', 'OS_CLIENT_CONFIG_FILE',
-              'IMAGEGOV_DEVCLOUD_DIR')
+ENV_PASSED = (
+    'PATH',
+    'ANSIBLE_COLLECTIONS_PATH',
+    'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH',
+    'ANSIBLE_PYTHON_INTERPRETER',
+    'ANSIBLE_NOCOLOR',
+    'ANSIBLE_FORCE_COLOR',
+    'ANSIBLE_DEPRECATION_WARNINGS',
+    'OS_CLIENT_CONFIG_FILE',
+    'IMAGEGOV_DEVCLOUD_DIR',
+)
 
 
 def _openstack(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([str(STATE_DIR / 'venv' / 'bin' / 'openstack'), '--os-cloud', CLOUD, *args],
-                            env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [str(STATE_DIR / 'venv' / 'bin' / 'openstack'), '--os-cloud', CLOUD, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return result.stdout
 
 
@@ -60,11 +72,13 @@ def private_data_dir(tmp_path: Path, ansible_env: dict[str, str]):
     pdd = tmp_path / 'runner'
     project = pdd / 'project'
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns('*.qcow2', '*.raw', 'reports', '__pycache__'))
-    subprocess.run([sys.executable, str(project / 'images' / 'make_example_images.py')], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(project / 'images' / 'make_example_images.py')], check=True, capture_output=True
+    )
     (pdd / 'inventory').mkdir()
     (pdd / 'inventory' / 'hosts').write_text(
-        f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n')
+        f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n'
+    )
     (pdd / 'env').mkdir()
     envvars = {name: ansible_env[name] for name in ENV_PASSED if name in ansible_env}
     (pdd / 'env' / 'envvars').write_text(yaml.safe_dump(envvars))
@@ -95,8 +109,11 @@ def _check_artifacts(pdd: Path, ident: str, runner, status: str, rc: int) -> Non
 
 
 def _task_results(runner, task: str, event: str = 'runner_on_ok') -> list[dict]:
-    return [e['event_data'].get('res', {}) for e in runner.events
-            if e['event'] == event and e['event_data'].get('task') == task]
+    return [
+        e['event_data'].get('res', {})
+        for e in runner.events
+        if e['event'] == event and e['event_data'].get('task') == task
+    ]
 
 
 def _stats(runner) -> dict:
@@ -117,11 +134,18 @@ def test_plan_apply_reapply_through_ansible_runner(private_data_dir: Path, ansib
     [planned] = _task_results(plan, PLAN_TASK)
     assert planned['summary'] == {'create': 3, 'noop': 1}
     assert [(item['name'], item['action']) for item in planned['plan']] == [
-        ('acme-debian-12', 'create'), ('acme-rescue', 'create'),
-        ('acme-ubuntu-24.04-20261101', 'create'), ('acme-ubuntu-24.04-20261015', 'noop')]
+        ('acme-debian-12', 'create'),
+        ('acme-rescue', 'create'),
+        ('acme-ubuntu-24.04-20261101', 'create'),
+        ('acme-ubuntu-24.04-20261015', 'noop'),
+    ]
     assert len(_task_results(plan, APPLY_TASK, 'runner_on_skipped')) == 1
-    assert sorted(p.name for p in (reports / 'plan').iterdir()) == ['plan.json', 'policy.json', 'policy.sarif',
-                                                                    'policy.xml']
+    assert sorted(p.name for p in (reports / 'plan').iterdir()) == [
+        'plan.json',
+        'policy.json',
+        'policy.sarif',
+        'policy.xml',
+    ]
     sarif = json.loads((reports / 'plan' / 'policy.sarif').read_text())
     rule_ids = [rule['id'] for rule in sarif['runs'][0]['tool']['driver']['rules']]
     assert {'max-image-size', 'format-integrity', 'acme-image-names', 'acme-image-metadata'} <= set(rule_ids)
@@ -143,12 +167,21 @@ def test_plan_apply_reapply_through_ansible_runner(private_data_dir: Path, ansib
     assert (shown['disk_format'], shown['properties']['imagegov_catalog']) == ('raw', 'acme-gold')
 
     # Again, through the collection's own playbook with absolute paths: nothing to do.
-    again = _run(pdd, 'reapply', {
-        'cloud': CLOUD, 'apply': True, 'prune': True, 'catalog_set_name': 'acme-gold',
-        'catalog': [str(project / 'catalog')], 'reports_dir': str(reports / 'reapply'),
-        'source_roots': [str(project)],
-        'policy': [str(REPO / 'policies' / 'default.yml'), str(project / 'policy')]},
-        playbook='imagegov.openstack.reconcile')
+    again = _run(
+        pdd,
+        'reapply',
+        {
+            'cloud': CLOUD,
+            'apply': True,
+            'prune': True,
+            'catalog_set_name': 'acme-gold',
+            'catalog': [str(project / 'catalog')],
+            'reports_dir': str(reports / 'reapply'),
+            'source_roots': [str(project)],
+            'policy': [str(REPO / 'policies' / 'default.yml'), str(project / 'policy')],
+        },
+        playbook='imagegov.openstack.reconcile',
+    )
     assert (again.status, again.rc) == ('successful', 0), (pdd / 'artifacts' / 'reapply' / 'stdout').read_text()
     _check_artifacts(pdd, 'reapply', again, 'successful', 0)
     [replanned] = _task_results(again, PLAN_TASK)
@@ -161,10 +194,22 @@ def test_policy_refusal_fails_the_job_with_reports(private_data_dir: Path, ansib
     """An image named against ACME's rule: the job fails, nothing is created, SARIF says why."""
     pdd = private_data_dir
     catalog = pdd / 'project' / 'catalog' / 'windows.yml'
-    catalog.write_text(yaml.safe_dump({'version': 1, 'images': [{
-        'name': BAD_NAME, 'disk_format': 'raw', 'source': {'file': '../images/acme-rescue.raw'},
-        'sha256': '30e14955ebf1352266dc2ff8067e68104607e750abb9d3b36582b8af909fcb58',
-        'properties': {'os_distro': 'windows', 'architecture': 'x86_64'}}]}))
+    catalog.write_text(
+        yaml.safe_dump(
+            {
+                'version': 1,
+                'images': [
+                    {
+                        'name': BAD_NAME,
+                        'disk_format': 'raw',
+                        'source': {'file': '../images/acme-rescue.raw'},
+                        'sha256': '30e14955ebf1352266dc2ff8067e68104607e750abb9d3b36582b8af909fcb58',
+                        'properties': {'os_distro': 'windows', 'architecture': 'x86_64'},
+                    }
+                ],
+            }
+        )
+    )
     reports = pdd / 'reports'
     refused = _run(pdd, 'refused', {'cloud': CLOUD, 'apply': True, 'reports_dir': str(reports)})
     assert (refused.status, refused.rc) == ('failed', 2)

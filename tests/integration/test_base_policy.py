@@ -22,7 +22,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from test_targets import run_playbook
 
 HERE = Path(__file__).resolve().parent
@@ -171,8 +170,17 @@ def results(ansible_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
     (work / 'small.raw').write_bytes(b'\0' * 512 * 1024)
     (work / 'playbook.yml').write_text(PLAYBOOK)
     env = dict(ansible_env, IMAGEGOV_BASE_POLICY=str(base))
-    run = run_playbook(env, work / 'playbook.yml', '-e', f'prefix={prefix}', '-e', f'work={work}',
-                       '-e', f'parity_policy={PARITY_POLICY}', timeout=600)
+    run = run_playbook(
+        env,
+        work / 'playbook.yml',
+        '-e',
+        f'prefix={prefix}',
+        '-e',
+        f'work={work}',
+        '-e',
+        f'parity_policy={PARITY_POLICY}',
+        timeout=600,
+    )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-20000:]
     found = json.loads((work / 'results.json').read_text())
@@ -183,13 +191,14 @@ def results(ansible_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
 def test_overlay_waiving_a_locked_rule_fails_before_the_module(results: dict) -> None:
     result = results['waive_locked']
     assert result['failed'] is True
-    assert 'invocation' not in result and 'policy' not in result   # the module never ran
+    assert 'invocation' not in result and 'policy' not in result  # the module never ran
     assert result['policy_problems'] == [
         f"{results['work']}/overlay/waive-locked.yml: exception 'team-wants-big-disks' (exceptions[0]): "
         f"field 'rules[0]': rule 'org-max-size' is locked by {results['base']}; exceptions to it are read "
-        f"only from: {Path(results['base']).parent / 'exceptions'}"]
+        f'only from: {Path(results["base"]).parent / "exceptions"}'
+    ]
     assert 'Nothing was sent to the cloud' in result['msg'] and 'IMAGEGOV_BASE_POLICY' in result['msg']
-    assert f"{results['prefix']}-waived" not in results['images']
+    assert f'{results["prefix"]}-waived' not in results['images']
 
 
 def test_overlay_rule_refuses(results: dict) -> None:
@@ -198,7 +207,7 @@ def test_overlay_rule_refuses(results: dict) -> None:
     [decision] = result['policy']['decisions']
     assert [violation['rule'] for violation in decision['violations']] == ['team-names']
     assert '[team-names]' in result['msg'] and 'Nothing was changed' in result['msg']
-    assert f"{results['prefix']}-misnamed" not in results['images']
+    assert f'{results["prefix"]}-misnamed' not in results['images']
 
 
 def test_overlay_sets_an_unlocked_base_rule_to_warn(results: dict) -> None:
@@ -208,7 +217,7 @@ def test_overlay_sets_an_unlocked_base_rule_to_warn(results: dict) -> None:
     violations = [violation for decision in result['policy']['decisions'] for violation in decision['violations']]
     assert {(violation['rule'], violation['mode']) for violation in violations} == {('org-formats', 'warn')}
     assert any('policy rule org-formats' in warning and 'raw' in warning for warning in result['warnings'])
-    assert f"{results['prefix']}-warned" in results['images']
+    assert f'{results["prefix"]}-warned' in results['images']
 
 
 def test_base_exception_source_waives_the_locked_rule(results: dict) -> None:
@@ -216,11 +225,15 @@ def test_base_exception_source_waives_the_locked_rule(results: dict) -> None:
     assert granted.get('failed') is not True and granted['changed'] is True
     waived = [violation for decision in granted['policy']['decisions'] for violation in decision['violations']]
     assert waived and {violation['rule'] for violation in waived} == {'org-max-size'}
-    assert all(violation['locked'] is True and violation['exception']['id'] == 'org-granted-size'
-               and violation['exception']['status'] == 'applied' for violation in waived)
+    assert all(
+        violation['locked'] is True
+        and violation['exception']['id'] == 'org-granted-size'
+        and violation['exception']['status'] == 'applied'
+        for violation in waived
+    )
     refused = results['not_granted']
     assert refused['failed'] is True
-    assert "[org-max-size]" in refused['msg']
+    assert '[org-max-size]' in refused['msg']
     assert f"rule locked by the organisation's base policy {results['base']}" in refused['msg']
-    assert results['images'] == sorted([f"{results['prefix']}-granted", f"{results['prefix']}-warned"])
+    assert results['images'] == sorted([f'{results["prefix"]}-granted', f'{results["prefix"]}-warned'])
     assert results['cleanup'] == [False, False]

@@ -85,18 +85,40 @@ def test_source_files_are_confined_unless_allowed(ansible_env: dict[str, str], t
     playbook = tmp / 'sources.yml'
     playbook.write_text(PLAYBOOK, encoding='utf-8')
     results = tmp / 'results.json'
-    extra = {'catalog': str(catalog), 'prefix': prefix, 'policy': str(PARITY_POLICY), 'outside': str(tmp / 'outside'),
-             'reports': str(tmp / 'reports'), 'results': str(results)}
+    extra = {
+        'catalog': str(catalog),
+        'prefix': prefix,
+        'policy': str(PARITY_POLICY),
+        'outside': str(tmp / 'outside'),
+        'reports': str(tmp / 'reports'),
+        'results': str(results),
+    }
     run = subprocess.run(
-        [str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(playbook),
-         '-e', json.dumps(extra)],
-        cwd=tmp, env=ansible_env, capture_output=True, text=True, timeout=600, check=False)
+        [
+            str(Path(sys.executable).parent / 'ansible-playbook'),
+            '-i',
+            'localhost,',
+            '-c',
+            'local',
+            str(playbook),
+            '-e',
+            json.dumps(extra),
+        ],
+        cwd=tmp,
+        env=ansible_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert run.returncode == 0, (run.stdout + run.stderr)[-8000:]
     found = json.loads(results.read_text(encoding='utf-8'))
 
-    problem = (f"{catalog}:3: image '{prefix}-disk' (images[0]): field 'source.file': '../../outside/disk.raw' "
-               f"resolves to '{tmp}/outside/disk.raw', outside the catalog repository '{tmp}/repo'; move the image "
-               "into the catalog repository, or allow its directory with option source_roots")
+    problem = (
+        f"{catalog}:3: image '{prefix}-disk' (images[0]): field 'source.file': '../../outside/disk.raw' "
+        f"resolves to '{tmp}/outside/disk.raw', outside the catalog repository '{tmp}/repo'; move the image "
+        'into the catalog repository, or allow its directory with option source_roots'
+    )
     refused = found['refused']
     assert refused['failed'] is True
     assert refused['catalog_problems'] == [problem]
@@ -153,7 +175,8 @@ URL_PLAYBOOK = r"""
 
 
 def test_url_sources_outside_the_policy_prefixes_are_refused(
-        ansible_env: dict[str, str], http_root: tuple[Path, str], tmp_path: Path) -> None:
+    ansible_env: dict[str, str], http_root: tuple[Path, str], tmp_path: Path
+) -> None:
     root, base_url = http_root
     prefix = f'it-sources-{uuid.uuid4().hex[:6]}'
     for directory in ('gold', 'other'):
@@ -161,17 +184,31 @@ def test_url_sources_outside_the_policy_prefixes_are_refused(
         (root / prefix / directory / 'disk.raw').write_bytes(DISK)
     base = f'{base_url}/{prefix}'
     tmp = tmp_path.resolve()
-    catalog, policy, playbook, results = (tmp / 'urls.yml', tmp / 'policy.yml', tmp / 'play.yml',
-                                          tmp / 'results.json')
-    catalog.write_text(URL_CATALOG.format(prefix=prefix, base=base, sha256=hashlib.sha256(DISK).hexdigest()),
-                       encoding='utf-8')
+    catalog, policy, playbook, results = (tmp / 'urls.yml', tmp / 'policy.yml', tmp / 'play.yml', tmp / 'results.json')
+    catalog.write_text(
+        URL_CATALOG.format(prefix=prefix, base=base, sha256=hashlib.sha256(DISK).hexdigest()), encoding='utf-8'
+    )
     policy.write_text(URL_POLICY.format(base=base), encoding='utf-8')
     playbook.write_text(URL_PLAYBOOK, encoding='utf-8')
     extra = {'catalog': str(catalog), 'policy': str(policy), 'prefix': prefix, 'results': str(results)}
     run = subprocess.run(
-        [str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(playbook),
-         '-e', json.dumps(extra)],
-        cwd=tmp, env=ansible_env, capture_output=True, text=True, timeout=600, check=False)
+        [
+            str(Path(sys.executable).parent / 'ansible-playbook'),
+            '-i',
+            'localhost,',
+            '-c',
+            'local',
+            str(playbook),
+            '-e',
+            json.dumps(extra),
+        ],
+        cwd=tmp,
+        env=ansible_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert run.returncode == 0, (run.stdout + run.stderr)[-8000:]
     plan = json.loads(results.read_text(encoding='utf-8'))
 
@@ -181,6 +218,8 @@ def test_url_sources_outside_the_policy_prefixes_are_refused(
     assert (gold['name'], gold['action']) == (f'{prefix}-gold', 'create')
     assert (other['name'], other['action']) == (f'{prefix}-other', 'refused')
     assert 'gold-sources' in other['reason']
-    assert (f"source URL '{base}/gold/../other/disk.raw' is not under an allowed prefix; use a URL under one of: "
-            f"{base}/gold/") in other['reason']
+    assert (
+        f"source URL '{base}/gold/../other/disk.raw' is not under an allowed prefix; use a URL under one of: "
+        f'{base}/gold/'
+    ) in other['reason']
     assert 'Nothing was changed' in plan['msg']

@@ -38,8 +38,10 @@ PLAYBOOK = """
 
 
 def _indent(lines: dict[str, object]) -> str:
-    return '\n'.join(f'        {key}: {value!r}' if not isinstance(value, str) else f'        {key}: "{value}"'
-                     for key, value in lines.items())
+    return '\n'.join(
+        f'        {key}: {value!r}' if not isinstance(value, str) else f'        {key}: "{value}"'
+        for key, value in lines.items()
+    )
 
 
 def _race(env: dict[str, str], work: Path, module: str, args: dict[str, object], runs: int) -> list[str]:
@@ -51,10 +53,26 @@ def _race(env: dict[str, str], work: Path, module: str, args: dict[str, object],
         ready = work / f'ready-{tag}-{index}'
         playbook = work / f'race-{tag}-{index}.yml'
         playbook.write_text(PLAYBOOK.format(ready=ready, go=go, module=module, args=_indent(args)))
-        processes.append((ready, subprocess.Popen(
-            [str(Path(sys.executable).parent / 'ansible-playbook'), '-v', '-i', 'localhost,', '-c', 'local',
-             str(playbook)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        processes.append(
+            (
+                ready,
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / 'ansible-playbook'),
+                        '-v',
+                        '-i',
+                        'localhost,',
+                        '-c',
+                        'local',
+                        str(playbook),
+                    ],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                ),
+            )
+        )
     deadline = time.monotonic() + 120
     while not all(ready.exists() for ready, _process in processes):
         assert time.monotonic() < deadline, 'the runs did not reach the barrier'
@@ -70,27 +88,44 @@ def _race(env: dict[str, str], work: Path, module: str, args: dict[str, object],
 
 def _run_once(env: dict[str, str], work: Path, module: str, args: dict[str, object]) -> str:
     playbook = work / f'once-{uuid.uuid4().hex[:8]}.yml'
-    playbook.write_text(PLAYBOOK.format(ready=work / 'unused-ready', go=work / 'unused-ready', module=module,
-                                        args=_indent(args)))
-    result = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,', '-c',
-                             'local', str(playbook)], env=env, capture_output=True, text=True, timeout=600,
-                            check=False)
+    playbook.write_text(
+        PLAYBOOK.format(ready=work / 'unused-ready', go=work / 'unused-ready', module=module, args=_indent(args))
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(playbook)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     return result.stdout
 
 
 def _task_changed(output: str) -> bool:
     """Whether the task under test changed something (the barrier tasks never do)."""
-    return 'changed=0 ' not in output[output.index('PLAY RECAP'):]
+    return 'changed=0 ' not in output[output.index('PLAY RECAP') :]
 
 
 def _images_named(conn: openstack.connection.Connection, name: str, prefix: bool = False) -> list[dict]:
     found = []
     for hidden in ('false', 'true'):
-        body = conn.image.get('/images', params={'visibility': 'all', 'os_hidden': hidden, 'limit': 1000,
-                                                 **({} if prefix else {'name': f'eq:{name}'})}).json()
-        found += [image for image in body['images'] if image['status'] not in ('deleted', 'killed', 'pending_delete')
-                  and (image['name'].startswith(name) if prefix else image['name'] == name)]
+        body = conn.image.get(
+            '/images',
+            params={
+                'visibility': 'all',
+                'os_hidden': hidden,
+                'limit': 1000,
+                **({} if prefix else {'name': f'eq:{name}'}),
+            },
+        ).json()
+        found += [
+            image
+            for image in body['images']
+            if image['status'] not in ('deleted', 'killed', 'pending_delete')
+            and (image['name'].startswith(name) if prefix else image['name'] == name)
+        ]
     return found
 
 
@@ -114,7 +149,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _cleanup(alpha: openstack.connection.Connection, prefix: str) -> None:
     for image in _images_named(alpha, prefix, prefix=True):
-        alpha.image.delete(f"/images/{image['id']}")
+        alpha.image.delete(f'/images/{image["id"]}')
 
 
 def test_concurrent_image_tasks_converge(ansible_env, alpha, images, tmp_path):
@@ -135,8 +170,9 @@ def test_concurrent_image_tasks_converge(ansible_env, alpha, images, tmp_path):
             assert not _task_changed(_run_once(env, tmp_path, 'imagegov.openstack.image', create))
 
             replace = dict(create, filename=str(images['b']))
-            joined += sum(JOINED in output for output in _race(env, tmp_path, 'imagegov.openstack.image', replace,
-                                                               IMAGE_RUNS))
+            joined += sum(
+                JOINED in output for output in _race(env, tmp_path, 'imagegov.openstack.image', replace, IMAGE_RUNS)
+            )
             named = _images_named(alpha, name)
             assert len(named) == 1, f'round {round_number} (replace): {len(named)} images named {name}'
             assert named[0]['id'] != _images_named(alpha, f'{name}.replaced-', prefix=True)[0]['id']
@@ -154,17 +190,28 @@ def test_concurrent_catalog_runs_converge(ansible_env, alpha, images, tmp_path):
     """Each round: 2 runs apply the same 4-image catalog at once."""
     env = dict(ansible_env, ANSIBLE_FORCE_COLOR='0')
     prefix = f'it-race-cat-{uuid.uuid4().hex[:6]}'
-    sha256 = {label: subprocess.run(['sha256sum', str(path)], capture_output=True, text=True, check=True)
-              .stdout.split()[0] for label, path in images.items()}
+    sha256 = {
+        label: subprocess.run(['sha256sum', str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
+        for label, path in images.items()
+    }
     try:
         for round_number in range(ROUNDS):
             names = [f'{prefix}-{round_number}-{index}' for index in range(4)]
             catalog = tmp_path / f'catalog-{round_number}.yml'
-            catalog.write_text('version: 1\ndefaults: {disk_format: qcow2, visibility: private}\nimages:\n' + ''.join(
-                f'  - {{name: "{name}", source: {{file: {images["ab"[index % 2]]}}}, '
-                f'sha256: {sha256["ab"[index % 2]]}}}\n' for index, name in enumerate(names)))
-            args = {'cloud': 'devcloud-alpha', 'catalog': [str(catalog)], 'name': f'{prefix}-{round_number}',
-                    'source_roots': [str(images['a'].parent)]}
+            catalog.write_text(
+                'version: 1\ndefaults: {disk_format: qcow2, visibility: private}\nimages:\n'
+                + ''.join(
+                    f'  - {{name: "{name}", source: {{file: {images["ab"[index % 2]]}}}, '
+                    f'sha256: {sha256["ab"[index % 2]]}}}\n'
+                    for index, name in enumerate(names)
+                )
+            )
+            args = {
+                'cloud': 'devcloud-alpha',
+                'catalog': [str(catalog)],
+                'name': f'{prefix}-{round_number}',
+                'source_roots': [str(images['a'].parent)],
+            }
             outputs = _race(env, tmp_path, 'imagegov.openstack.catalog', args, CATALOG_RUNS)
             for name in names:
                 named = _images_named(alpha, name)

@@ -19,8 +19,13 @@ DEVCLOUD = REPO / 'tests' / 'devcloud' / 'devcloud'
 
 def _openstack(clouds: Path, cloud: str, *args: str) -> subprocess.CompletedProcess:
     cli = clouds.parent / 'venv' / 'bin' / 'openstack'
-    return subprocess.run([str(cli), '--os-cloud', cloud, *args], capture_output=True, text=True,
-                          env=dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds)), check=False)
+    return subprocess.run(
+        [str(cli), '--os-cloud', cloud, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds)),
+        check=False,
+    )
 
 
 @pytest.fixture()
@@ -28,8 +33,8 @@ def exported_settings(devcloud: Path, ansible_env: dict[str, str], tmp_path: Pat
     # The collection as Ansible sees it: the engine's import path needs no Ansible.
     if ansible_env['ANSIBLE_COLLECTIONS_PATH'] not in sys.path:
         sys.path.insert(0, ansible_env['ANSIBLE_COLLECTIONS_PATH'])
-    from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
-        glance_settings, load_default_policy)
+    from ansible_collections.imagegov.openstack.plugins.module_utils.policy import glance_settings, load_default_policy
+
     settings = glance_settings(load_default_policy())
     (tmp_path / 'policy.yaml').write_text(settings['policy_yaml'])
     (tmp_path / 'glance-api.conf').write_text(settings['glance_api_conf'])
@@ -42,8 +47,7 @@ def exported_settings(devcloud: Path, ansible_env: dict[str, str], tmp_path: Pat
 
 
 def test_member_cli_is_held_to_the_exported_policy(exported_settings, devcloud: Path, tmp_path: Path) -> None:
-    assert exported_settings['policy_rules'] == {'publicize_image': 'role:admin',
-                                                 'communitize_image': 'role:admin'}
+    assert exported_settings['policy_rules'] == {'publicize_image': 'role:admin', 'communitize_image': 'role:admin'}
     data = tmp_path / 'disk.raw'
     data.write_bytes(b'\0' * 65536)
     common = ['image', 'create', '--container-format', 'bare', '--file', str(data)]

@@ -15,7 +15,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from devcloud_state import REPO
 
 ROLE = REPO / 'roles' / 'catalog'
@@ -34,8 +33,15 @@ def test_catalog_role_scenario(ansible_env: dict[str, str], tmp_path: Path) -> N
         ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'),
         NO_COLOR='1',
     )
-    result = subprocess.run([str(MOLECULE), 'test', '--scenario-name', 'default'], cwd=ROLE, env=env,
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [str(MOLECULE), 'test', '--scenario-name', 'default'],
+        cwd=ROLE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f'molecule test failed (rc={result.returncode}):\n{output[-20000:]}'
     for step in ('converge', 'idempotence', 'check', 'verify'):

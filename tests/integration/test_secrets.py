@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-
 from devcloud_state import REPO
 
 HERE = Path(__file__).resolve().parent
@@ -34,11 +33,29 @@ DEFAULT_POLICY = REPO / 'policies' / 'default.yml'
 URL_USER = 'planted-user'
 URL_PASSWORD = 'S3cretPlanted'
 URL_SIGNATURE = 'PlantedSig0123456789'
-RESULT_NAMES = ['upload', 'missing', 'refused', 'token_info', 'info', 'usage', 'catalog_plan',
-                'catalog_refused', 'catalog_missing', 'catalog_bad_url']
-ENV_PASSED = ('PATH', 'ANSIBLE_COLLECTIONS_PATH', 'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH', 'ANSIBLE_PYTHON_INTERPRETER',
-              'ANSIBLE_NOCOLOR', 'ANSIBLE_FORCE_COLOR', 'ANSIBLE_DEPRECATION_WARNINGS', 'OS_CLIENT_CONFIG_FILE',
-              'IMAGEGOV_DEVCLOUD_DIR')
+RESULT_NAMES = [
+    'upload',
+    'missing',
+    'refused',
+    'token_info',
+    'info',
+    'usage',
+    'catalog_plan',
+    'catalog_refused',
+    'catalog_missing',
+    'catalog_bad_url',
+]
+ENV_PASSED = (
+    'PATH',
+    'ANSIBLE_COLLECTIONS_PATH',
+    'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH',
+    'ANSIBLE_PYTHON_INTERPRETER',
+    'ANSIBLE_NOCOLOR',
+    'ANSIBLE_FORCE_COLOR',
+    'ANSIBLE_DEPRECATION_WARNINGS',
+    'OS_CLIENT_CONFIG_FILE',
+    'IMAGEGOV_DEVCLOUD_DIR',
+)
 
 PLAYBOOK = r"""
 - name: Planted secrets
@@ -190,8 +207,12 @@ class Planted:
         return '<Planted: password, token, URL password, URL signature>'
 
     def values(self) -> dict[str, str]:
-        return {'alpha password': self.password, 'alpha token': self.token,
-                'URL password': URL_PASSWORD, 'URL signature': URL_SIGNATURE}
+        return {
+            'alpha password': self.password,
+            'alpha token': self.token,
+            'URL password': URL_PASSWORD,
+            'URL signature': URL_SIGNATURE,
+        }
 
     def hide(self, shown: object) -> str:
         """A failure message of this test without the planted values in it."""
@@ -205,17 +226,32 @@ class Planted:
 def planted(devcloud: Path):
     alpha = yaml.safe_load(devcloud.read_text())['clouds']['devcloud-alpha']
     auth = alpha['auth']
-    response = requests.post(f"{auth['auth_url']}/auth/tokens", timeout=30, json={'auth': {
-        'identity': {'methods': ['password'], 'password': {'user': {
-            'name': auth['username'], 'password': auth['password'],
-            'domain': {'name': auth['user_domain_name']}}}},
-        'scope': {'project': {'name': auth['project_name'], 'domain': {'name': auth['project_domain_name']}}}}})
+    response = requests.post(
+        f'{auth["auth_url"]}/auth/tokens',
+        timeout=30,
+        json={
+            'auth': {
+                'identity': {
+                    'methods': ['password'],
+                    'password': {
+                        'user': {
+                            'name': auth['username'],
+                            'password': auth['password'],
+                            'domain': {'name': auth['user_domain_name']},
+                        }
+                    },
+                },
+                'scope': {'project': {'name': auth['project_name'], 'domain': {'name': auth['project_domain_name']}}},
+            }
+        },
+    )
     assert response.status_code == 201, response.text
     token = response.headers['X-Subject-Token']
     secret = Planted(alpha, auth['password'], token, response.json()['token']['project']['id'])
     yield secret
-    requests.delete(f"{auth['auth_url']}/auth/tokens", timeout=30,
-                    headers={'X-Auth-Token': token, 'X-Subject-Token': token})
+    requests.delete(
+        f'{auth["auth_url"]}/auth/tokens', timeout=30, headers={'X-Auth-Token': token, 'X-Subject-Token': token}
+    )
 
 
 def _secrets_file(path: Path, secret: Planted, base_url: str, prefix: str) -> Path:
@@ -226,8 +262,11 @@ def _secrets_file(path: Path, secret: Planted, base_url: str, prefix: str) -> Pa
     common = {k: alpha[k] for k in ('region_name', 'interface', 'identity_api_version')}
     variables = {
         'alpha_cloud': dict(common, auth=dict(alpha['auth'])),
-        'token_cloud': dict(common, auth_type='token', auth={
-            'auth_url': alpha['auth']['auth_url'], 'token': secret.token, 'project_id': secret.project_id}),
+        'token_cloud': dict(
+            common,
+            auth_type='token',
+            auth={'auth_url': alpha['auth']['auth_url'], 'token': secret.token, 'project_id': secret.project_id},
+        ),
         'signed_url': f'{signed_base}/file.qcow2?{query}',
         'missing_url': f'{signed_base}/missing.qcow2?{query}',
     }
@@ -242,23 +281,35 @@ def _work(root: Path, base_url: str, prefix: str, secret: Planted, private: Path
     work_dir.mkdir()
     raw = work_dir / 'file.raw'
     raw.write_bytes(b'\x01' * 65536)
-    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', str(raw), str(work_dir / 'file.qcow2')],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', str(raw), str(work_dir / 'file.qcow2')],
+        check=True,
+        capture_output=True,
+    )
     sha256 = hashlib.sha256((work_dir / 'file.qcow2').read_bytes()).hexdigest()
     secrets_file = _secrets_file(private / 'secrets.json', secret, base_url, prefix)
     urls = json.loads(secrets_file.read_text())
     bad_url = urls['signed_url'].replace('http://', 'ftp://', 1)
-    for catalog, name, url, visibility in (('plan', 'cat', urls['signed_url'], 'private'),
-                                           ('public', 'cat-public', urls['signed_url'], 'public'),
-                                           ('missing', 'cat-missing', urls['missing_url'], 'private'),
-                                           ('bad-url', 'cat-bad', bad_url, 'private')):
-        (work_dir / f'catalog-{catalog}.yml').write_text(CATALOG.format(
-            name=f'{prefix}-{name}', url=url, sha256=sha256, visibility=visibility))
+    for catalog, name, url, visibility in (
+        ('plan', 'cat', urls['signed_url'], 'private'),
+        ('public', 'cat-public', urls['signed_url'], 'public'),
+        ('missing', 'cat-missing', urls['missing_url'], 'private'),
+        ('bad-url', 'cat-bad', bad_url, 'private'),
+    ):
+        (work_dir / f'catalog-{catalog}.yml').write_text(
+            CATALOG.format(name=f'{prefix}-{name}', url=url, sha256=sha256, visibility=visibility)
+        )
     out_dir = private / 'out'
     (out_dir / 'results').mkdir(parents=True)
-    return {'secrets_file': str(secrets_file), 'prefix': prefix, 'work_dir': str(work_dir), 'out_dir': str(out_dir),
-            'parity_policy': str(PARITY_POLICY), 'default_policy': str(DEFAULT_POLICY),
-            'result_names': RESULT_NAMES}
+    return {
+        'secrets_file': str(secrets_file),
+        'prefix': prefix,
+        'work_dir': str(work_dir),
+        'out_dir': str(out_dir),
+        'parity_policy': str(PARITY_POLICY),
+        'default_policy': str(DEFAULT_POLICY),
+        'result_names': RESULT_NAMES,
+    }
 
 
 def _files(directory: Path) -> list[tuple[str, str]]:
@@ -322,27 +373,36 @@ def _assert_no_leak(outputs: list[tuple[str, str]], secret: Planted) -> None:
     __tracebackhide__ = True  # pytest would show the arguments, the outputs included
     _check(bool(outputs) and all(text for _label, text in outputs[:2]), 'nothing was captured', secret)
     leaks = [(label, name) for label, text in outputs for name, value in secret.values().items() if value in text]
-    details = '\n'.join(f'{name} in {label}: ...{secret.hide(_around(text, secret.values()[name]))}...'
-                        for label, name in leaks for lab, text in outputs if lab == label)
+    details = '\n'.join(
+        f'{name} in {label}: ...{secret.hide(_around(text, secret.values()[name]))}...'
+        for label, name in leaks
+        for lab, text in outputs
+        if lab == label
+    )
     assert not leaks, f'planted secrets leaked:\n{details}'
     searched: dict[str, list[int]] = {}
     for label, text in outputs:
         searched.setdefault(str(Path(label).parent) if label.startswith('/') else label, []).append(len(text))
-    print(f'{len(outputs)} outputs searched for {len(secret.values())} planted values:',
-          *(f'  {where}: {len(sizes)} file(s), {sum(sizes)} characters' for where, sizes in searched.items()), sep='\n')
+    print(
+        f'{len(outputs)} outputs searched for {len(secret.values())} planted values:',
+        *(f'  {where}: {len(sizes)} file(s), {sum(sizes)} characters' for where, sizes in searched.items()),
+        sep='\n',
+    )
 
 
 def _around(text: str, value: str, width: int = 160) -> str:
     at = text.find(value)
-    return text[max(0, at - width):at + len(value) + width]
+    return text[max(0, at - width) : at + len(value) + width]
 
 
 def _cleanup(ansible_env: dict[str, str], prefix: str) -> None:
     """Whatever the playbook's own clean-up missed, when it did not get that far."""
     from openstack.config import OpenStackConfig
     from openstack.connection import Connection
-    conn = Connection(config=OpenStackConfig(config_files=[ansible_env['OS_CLIENT_CONFIG_FILE']]).get_one(
-        cloud='devcloud-admin'))
+
+    conn = Connection(
+        config=OpenStackConfig(config_files=[ansible_env['OS_CLIENT_CONFIG_FILE']]).get_one(cloud='devcloud-admin')
+    )
     for hidden in (False, True):
         for image in conn.image.images(visibility='all', is_hidden=hidden):
             if image.name and image.name.startswith(f'{prefix}-'):
@@ -352,7 +412,8 @@ def _cleanup(ansible_env: dict[str, str], prefix: str) -> None:
 
 
 def test_planted_secrets_stay_out_of_ansible_playbook_output(
-        planted, ansible_env: dict[str, str], http_root: tuple[Path, str], tmp_path: Path) -> None:
+    planted, ansible_env: dict[str, str], http_root: tuple[Path, str], tmp_path: Path
+) -> None:
     secret = planted
     root, base_url = http_root
     prefix = f'it-secrets-{uuid.uuid4().hex[:6]}'
@@ -362,9 +423,23 @@ def test_planted_secrets_stay_out_of_ansible_playbook_output(
     (tmp_path / 'vars.json').write_text(json.dumps(extravars))
     try:
         run = subprocess.run(
-            [str(Path(sys.executable).parent / 'ansible-playbook'), '-vvv', '-i', 'localhost,', '-c', 'local',
-             str(playbook), '-e', f"@{tmp_path / 'vars.json'}"],
-            env=ansible_env, capture_output=True, text=True, timeout=900, check=False)
+            [
+                str(Path(sys.executable).parent / 'ansible-playbook'),
+                '-vvv',
+                '-i',
+                'localhost,',
+                '-c',
+                'local',
+                str(playbook),
+                '-e',
+                f'@{tmp_path / "vars.json"}',
+            ],
+            env=ansible_env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     finally:
         _cleanup(ansible_env, prefix)
     out_dir = Path(extravars['out_dir'])
@@ -372,14 +447,19 @@ def test_planted_secrets_stay_out_of_ansible_playbook_output(
     _check('ignored=5' in run.stdout, run.stdout[-3000:], secret)
     _assert_the_tasks_ran(_results(out_dir), out_dir, prefix, secret)
     # -vvv prints each module's arguments: the dict-valued clouds were shown, masked.
-    _check(run.stdout.count('"password": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"') >= 5
-           and '"token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in run.stdout, run.stdout[-5000:], secret)
+    _check(
+        run.stdout.count('"password": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"') >= 5
+        and '"token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in run.stdout,
+        run.stdout[-5000:],
+        secret,
+    )
     outputs = [('ansible-playbook -vvv stdout', run.stdout), ('ansible-playbook -vvv stderr', run.stderr)]
     _assert_no_leak(outputs + _files(out_dir), secret)
 
 
 def test_planted_secrets_stay_out_of_ansible_runner_events(
-        planted, ansible_env: dict[str, str], http_root: tuple[Path, str], tmp_path: Path) -> None:
+    planted, ansible_env: dict[str, str], http_root: tuple[Path, str], tmp_path: Path
+) -> None:
     ansible_runner = pytest.importorskip('ansible_runner', reason='ansible-runner is in tests/requirements.txt')
     secret = planted
     root, base_url = http_root
@@ -390,13 +470,15 @@ def test_planted_secrets_stay_out_of_ansible_runner_events(
     (pdd / 'project' / 'secrets.yml').write_text(PLAYBOOK)
     (pdd / 'inventory').mkdir()
     (pdd / 'inventory' / 'hosts').write_text(
-        f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n')
+        f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n'
+    )
     (pdd / 'env').mkdir()
     (pdd / 'env' / 'envvars').write_text(yaml.safe_dump({k: ansible_env[k] for k in ENV_PASSED if k in ansible_env}))
     (pdd / 'env' / 'extravars').write_text(yaml.safe_dump(extravars))
     try:
-        runner = ansible_runner.run(private_data_dir=str(pdd), playbook='secrets.yml', ident='secrets',
-                                    verbosity=3, quiet=True)
+        runner = ansible_runner.run(
+            private_data_dir=str(pdd), playbook='secrets.yml', ident='secrets', verbosity=3, quiet=True
+        )
     finally:
         _cleanup(ansible_env, prefix)
     artifacts = pdd / 'artifacts' / 'secrets'
@@ -407,13 +489,25 @@ def test_planted_secrets_stay_out_of_ansible_runner_events(
     failed = [e['event_data'].get('task') for e in events if e['event'] == 'runner_on_failed']
     _check(len(failed) == 5, failed, secret)
     _assert_the_tasks_ran(_results(out_dir), out_dir, prefix, secret)
-    invocations = [e['event_data']['res']['invocation']['module_args'] for e in events
-                   if e['event'] in ('runner_on_ok', 'runner_on_failed')
-                   and isinstance(e['event_data'].get('res', {}).get('invocation'), dict)
-                   and isinstance(e['event_data']['res']['invocation']['module_args'].get('cloud'), dict)]
-    _check(len(invocations) >= 10 and all(
-        'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in (a['cloud']['auth'].get('password') or a['cloud']['auth'].get('token'))
-        for a in invocations), invocations, secret)
-    outputs = [('ansible-runner stdout', runner.stdout.read()),
-               ('ansible-runner events', '\n'.join(json.dumps(e) for e in events))]
+    invocations = [
+        e['event_data']['res']['invocation']['module_args']
+        for e in events
+        if e['event'] in ('runner_on_ok', 'runner_on_failed')
+        and isinstance(e['event_data'].get('res', {}).get('invocation'), dict)
+        and isinstance(e['event_data']['res']['invocation']['module_args'].get('cloud'), dict)
+    ]
+    _check(
+        len(invocations) >= 10
+        and all(
+            'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
+            in (a['cloud']['auth'].get('password') or a['cloud']['auth'].get('token'))
+            for a in invocations
+        ),
+        invocations,
+        secret,
+    )
+    outputs = [
+        ('ansible-runner stdout', runner.stdout.read()),
+        ('ansible-runner events', '\n'.join(json.dumps(e) for e in events)),
+    ]
     _assert_no_leak(outputs + _files(artifacts) + _files(out_dir), secret)

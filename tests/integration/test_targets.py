@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from devcloud_state import nova_running
 
 HERE = Path(__file__).resolve().parent
@@ -21,16 +20,30 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_POLICY_TARGETS = {'policy', 'threats'}
 # Targets that need the devcloud's Nova tier.
 NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats'}
-TARGETS = sorted(p.name for p in (HERE / 'targets').iterdir()
-                 if (p / 'tasks' / 'main.yml').is_file() and not p.name.startswith('setup_'))
+TARGETS = sorted(
+    p.name
+    for p in (HERE / 'targets').iterdir()
+    if (p / 'tasks' / 'main.yml').is_file() and not p.name.startswith('setup_')
+)
 
 
-def run_playbook(env: dict[str, str], playbook: Path, *extra: str,
-                 timeout: int = 900) -> subprocess.CompletedProcess:
+def run_playbook(env: dict[str, str], playbook: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,',
-         '-c', 'local', str(playbook), *extra],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        [
+            str(Path(sys.executable).parent / 'ansible-playbook'),
+            '-i',
+            'localhost,',
+            '-c',
+            'local',
+            str(playbook),
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize('target', TARGETS)
@@ -44,12 +57,24 @@ def test_target(target: str, ansible_env: dict[str, str], http_root: tuple[Path,
     env = dict(ansible_env)
     if target not in DEFAULT_POLICY_TARGETS:
         env['IMAGEGOV_POLICY'] = str(HERE / 'policies' / 'glance-parity.yml')
-    result = run_playbook(env, HERE / 'run_target.yml', '-e', f'target={target}',
-                          '-e', f'resource_prefix={prefix}', '-e', f'work_dir={work_dir}',
-                          '-e', f'url_base={base_url}/{prefix}',
-                          '-e', f'broken_url_base={base_url}/broken/{prefix}',
-                          '-e', f"glance_log={ansible_env['IMAGEGOV_DEVCLOUD_DIR']}/state/logs/glance.log",
-                          '-e', f'repo_root={HERE.parents[1]}')
+    result = run_playbook(
+        env,
+        HERE / 'run_target.yml',
+        '-e',
+        f'target={target}',
+        '-e',
+        f'resource_prefix={prefix}',
+        '-e',
+        f'work_dir={work_dir}',
+        '-e',
+        f'url_base={base_url}/{prefix}',
+        '-e',
+        f'broken_url_base={base_url}/broken/{prefix}',
+        '-e',
+        f'glance_log={ansible_env["IMAGEGOV_DEVCLOUD_DIR"]}/state/logs/glance.log',
+        '-e',
+        f'repo_root={HERE.parents[1]}',
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f'target {target} failed:\n{output[-20000:]}'
     assert 'failed=0' in result.stdout and 'ok=' in result.stdout

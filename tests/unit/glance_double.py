@@ -13,7 +13,8 @@ import copy
 import hashlib
 import itertools
 import uuid
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._glance import Glance, GlanceConflict, GlanceError
 
@@ -49,10 +50,23 @@ class GlanceDouble(Glance):
     def add(self, name: str, data: bytes | None = None, image_id: str | None = None, **fields: Any) -> dict:
         """An image as if another tool (or an earlier run) made it."""
         image_id = image_id or str(uuid.uuid4())
-        image = {'id': image_id, 'name': name, 'owner': fields.pop('owner', self.owner), 'status': 'queued',
-                 'visibility': 'shared', 'protected': False, 'os_hidden': False, 'tags': [],
-                 'disk_format': 'raw', 'container_format': 'bare', 'created_at': _now(),
-                 'size': None, 'virtual_size': None, 'os_hash_algo': None, 'os_hash_value': None}
+        image = {
+            'id': image_id,
+            'name': name,
+            'owner': fields.pop('owner', self.owner),
+            'status': 'queued',
+            'visibility': 'shared',
+            'protected': False,
+            'os_hidden': False,
+            'tags': [],
+            'disk_format': 'raw',
+            'container_format': 'bare',
+            'created_at': _now(),
+            'size': None,
+            'virtual_size': None,
+            'os_hash_algo': None,
+            'os_hash_value': None,
+        }
         status = fields.pop('status', None)
         image.update(fields)
         self.images[image_id] = image
@@ -77,8 +91,14 @@ class GlanceDouble(Glance):
     def _store(self, image_id: str, data: bytes) -> None:
         image = self.images[image_id]
         self.data[image_id] = data
-        image.update(status='active', size=len(data), virtual_size=len(data), os_hash_algo='sha512',
-                     os_hash_value=hashlib.sha512(data).hexdigest(), checksum=hashlib.md5(data).hexdigest())
+        image.update(
+            status='active',
+            size=len(data),
+            virtual_size=len(data),
+            os_hash_algo='sha512',
+            os_hash_value=hashlib.sha512(data).hexdigest(),
+            checksum=hashlib.md5(data).hexdigest(),
+        )
 
     # -- the Glance interface ----------------------------------------------------------
     def iter_images(self, filters: Any = ()) -> Iterable[dict]:
@@ -90,8 +110,10 @@ class GlanceDouble(Glance):
                 continue
             if hidden is not None and str(bool(image.get('os_hidden'))).lower() != hidden:
                 continue
-            if any(pairs.get(key) is not None and image.get(key) != pairs[key]
-                   for key in ('name', 'owner', 'id', 'kernel_id', 'ramdisk_id')):
+            if any(
+                pairs.get(key) is not None and image.get(key) != pairs[key]
+                for key in ('name', 'owner', 'id', 'kernel_id', 'ramdisk_id')
+            ):
                 continue
             yield copy.deepcopy(image)
 
@@ -153,8 +175,9 @@ class GlanceDouble(Glance):
 
     def list_members(self, image_id: str) -> list[dict]:
         self._log('list_members', image_id)
-        return [{'member_id': member, 'status': status}
-                for member, status in sorted(self.members.get(image_id, {}).items())]
+        return [
+            {'member_id': member, 'status': status} for member, status in sorted(self.members.get(image_id, {}).items())
+        ]
 
     def add_member(self, image_id: str, member_id: str) -> dict:
         self._log('add_member', image_id, member_id)

@@ -39,21 +39,30 @@ def qcow2(virtual_size: int) -> bytes:
     clusters = 3 + l1_clusters
     header = struct.pack(
         '>4sIQIIQIIQQIIQQQQII',
-        b'QFI\xfb', 3,              # magic, version
-        0, 0,                       # backing file offset and size
-        CLUSTER_BITS, virtual_size,
-        0,                          # no encryption
-        l1_size, 3 * CLUSTER,       # L1 table: entries, offset
-        1 * CLUSTER, 1,             # refcount table: offset, clusters
-        0, 0,                       # snapshots: count, offset
-        0, 0, 0,                    # incompatible, compatible, autoclear features
-        4, 112,                     # refcount order (16 bits), header length
-    ) + bytes(8)                    # compression type zlib, padding
+        b'QFI\xfb',
+        3,  # magic, version
+        0,
+        0,  # backing file offset and size
+        CLUSTER_BITS,
+        virtual_size,
+        0,  # no encryption
+        l1_size,
+        3 * CLUSTER,  # L1 table: entries, offset
+        1 * CLUSTER,
+        1,  # refcount table: offset, clusters
+        0,
+        0,  # snapshots: count, offset
+        0,
+        0,
+        0,  # incompatible, compatible, autoclear features
+        4,
+        112,  # refcount order (16 bits), header length
+    ) + bytes(8)  # compression type zlib, padding
     image = bytearray(clusters * CLUSTER)
-    image[:len(header)] = header
-    image[CLUSTER:CLUSTER + 8] = struct.pack('>Q', 2 * CLUSTER)       # refcount table -> block
-    image[2 * CLUSTER:2 * CLUSTER + 2 * clusters] = struct.pack(f'>{clusters}H', *[1] * clusters)
-    return bytes(image[:3 * CLUSTER + l1_size * 8])
+    image[: len(header)] = header
+    image[CLUSTER : CLUSTER + 8] = struct.pack('>Q', 2 * CLUSTER)  # refcount table -> block
+    image[2 * CLUSTER : 2 * CLUSTER + 2 * clusters] = struct.pack(f'>{clusters}H', *[1] * clusters)
+    return bytes(image[: 3 * CLUSTER + l1_size * 8])
 
 
 def image_bytes(disk_format: str, virtual_size: int) -> bytes:

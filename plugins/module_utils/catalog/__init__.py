@@ -7,6 +7,7 @@
 
 The format is described in docs/catalog.md.
 """
+
 from __future__ import annotations
 
 from .constants import (
@@ -25,9 +26,24 @@ from .model import Catalog, CatalogImage, CatalogSeries, Origin
 from .schema import parse_duration, property_text
 
 __all__ = [
-    'CATALOG_VERSIONS', 'CONTAINER_FORMATS', 'DESIRED_STATES', 'DISK_FORMATS', 'STATE_ACTIVE', 'STATE_HIDDEN',
-    'STATE_RETIRED', 'VISIBILITIES',
-    'Catalog', 'CatalogError', 'CatalogImage', 'CatalogProblem', 'CatalogSeries', 'Origin',
-    'catalog_files', 'load_catalog', 'load_catalog_documents', 'load_catalog_texts', 'parse_duration',
+    'CATALOG_VERSIONS',
+    'CONTAINER_FORMATS',
+    'DESIRED_STATES',
+    'DISK_FORMATS',
+    'STATE_ACTIVE',
+    'STATE_HIDDEN',
+    'STATE_RETIRED',
+    'VISIBILITIES',
+    'Catalog',
+    'CatalogError',
+    'CatalogImage',
+    'CatalogProblem',
+    'CatalogSeries',
+    'Origin',
+    'catalog_files',
+    'load_catalog',
+    'load_catalog_documents',
+    'load_catalog_texts',
+    'parse_duration',
     'property_text',
 ]

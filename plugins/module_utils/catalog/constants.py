@@ -1,5 +1,6 @@
 # PRIVATE to the collection: not a public API.
 """Vocabulary of the catalog format: allowed values, defaults, reserved property names."""
+
 from __future__ import annotations
 
 CATALOG_VERSIONS = (1,)
@@ -15,9 +16,9 @@ DEFAULT_KEEP = 1
 DEFAULT_HIDE = True
 
 # desired_state of a catalog image (see docs/catalog.md)
-STATE_ACTIVE = 'active'      # visible and active: single images, the newest `keep` builds of a series
-STATE_HIDDEN = 'hidden'      # an older build with retire.hide: os_hidden, still active
-STATE_RETIRED = 'retired'    # an older build with retire.hide false: left visible
+STATE_ACTIVE = 'active'  # visible and active: single images, the newest `keep` builds of a series
+STATE_HIDDEN = 'hidden'  # an older build with retire.hide: os_hidden, still active
+STATE_RETIRED = 'retired'  # an older build with retire.hide false: left visible
 DESIRED_STATES = (STATE_ACTIVE, STATE_HIDDEN, STATE_RETIRED)
 
 DURATION_UNITS = {'h': 3600, 'd': 86400, 'w': 7 * 86400}
@@ -25,12 +26,35 @@ DURATION_UNITS = {'h': 3600, 'd': 86400, 'w': 7 * 86400}
 VERSION_PLACEHOLDER = '{version}'
 
 # Property names Glance or this collection own; a catalog may not set them as properties.
-GLANCE_ATTRIBUTES = frozenset((
-    'checksum', 'container_format', 'created_at', 'direct_url', 'disk_format', 'file', 'id',
-    'locations', 'min_disk', 'min_ram', 'name', 'os_hash_algo', 'os_hash_value', 'os_hidden',
-    'owner', 'protected', 'schema', 'self', 'size', 'status', 'stores', 'tags', 'updated_at',
-    'virtual_size', 'visibility',
-))
+GLANCE_ATTRIBUTES = frozenset(
+    (
+        'checksum',
+        'container_format',
+        'created_at',
+        'direct_url',
+        'disk_format',
+        'file',
+        'id',
+        'locations',
+        'min_disk',
+        'min_ram',
+        'name',
+        'os_hash_algo',
+        'os_hash_value',
+        'os_hidden',
+        'owner',
+        'protected',
+        'schema',
+        'self',
+        'size',
+        'status',
+        'stores',
+        'tags',
+        'updated_at',
+        'virtual_size',
+        'visibility',
+    )
+)
 RESERVED_PROPERTY_PREFIXES = (
     ('os_glance', "Glance's own os_glance namespace"),
     ('owner_specified.openstack.', 'set by the collection from sha256'),

@@ -1,5 +1,6 @@
 # PRIVATE to the collection: not a public API.
 """Catalog loading errors: every problem found, each naming file, line, image and field."""
+
 from __future__ import annotations
 
 from ..policy.errors import Problem, ProblemsError

@@ -1,12 +1,14 @@
 # PRIVATE to the collection: not a public API.
 """Load catalog files: validate everything, report every problem, build the Catalog model."""
+
 from __future__ import annotations
 
 import errno
 import os
 import re
 import stat
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Union
 
 from ..policy._libs import cerberus, yaml
 from ..policy.validation import validate
@@ -42,8 +44,9 @@ _VERSION_FIELD = re.compile(r'^versions\[([0-9]+)\]')
 _NO_LINES = catalog_source.SourceLines()
 
 
-def load_catalog(paths: Union[PathLike, Sequence[PathLike]], check_files: bool = True,
-                 source_roots: Sequence[PathLike] = ()) -> Catalog:
+def load_catalog(
+    paths: PathLike | Sequence[PathLike], check_files: bool = True, source_roots: Sequence[PathLike] = ()
+) -> Catalog:
     """Load and merge catalog files and directories of *.yml / *.yaml.
 
     Relative `source.file` paths are resolved against the directory of the catalog file that
@@ -55,8 +58,8 @@ def load_catalog(paths: Union[PathLike, Sequence[PathLike]], check_files: bool =
     _require_libraries()
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    problems: List[CatalogProblem] = []
-    texts: List[Tuple[str, str]] = []
+    problems: list[CatalogProblem] = []
+    texts: list[tuple[str, str]] = []
     for path in _catalog_files([os.fspath(item) for item in paths], problems):
         try:
             texts.append((path, catalog_source.read_text(path)))
@@ -65,37 +68,42 @@ def load_catalog(paths: Union[PathLike, Sequence[PathLike]], check_files: bool =
     return _load_texts(texts, problems, _SourceFiles(check_files, source_roots))
 
 
-def load_catalog_texts(texts: Iterable[Tuple[str, str]], check_files: bool = True,
-                       source_roots: Sequence[PathLike] = ()) -> Catalog:
+def load_catalog_texts(
+    texts: Iterable[tuple[str, str]], check_files: bool = True, source_roots: Sequence[PathLike] = ()
+) -> Catalog:
     """Build a catalog from (file name, YAML text) pairs, e.g. files read on the controller;
     problems still name the file and line, and relative source files resolve against the file's directory."""
     _require_libraries()
     return _load_texts(texts, [], _SourceFiles(check_files, source_roots))
 
 
-def load_catalog_documents(documents: Iterable[Tuple[str, Any]], check_files: bool = True,
-                           source_roots: Sequence[PathLike] = ()) -> Catalog:
+def load_catalog_documents(
+    documents: Iterable[tuple[str, Any]], check_files: bool = True, source_roots: Sequence[PathLike] = ()
+) -> Catalog:
     """Build a catalog from already parsed (file name, data) pairs; problems then have no line."""
     _require_libraries()
     return _build([(name, data, _NO_LINES) for name, data in documents], [], _SourceFiles(check_files, source_roots))
 
 
-def catalog_files(paths: Sequence[PathLike]) -> List[str]:
+def catalog_files(paths: Sequence[PathLike]) -> list[str]:
     """The catalog files that paths (files, directories of *.yml / *.yaml) name, in load order."""
-    problems: List[CatalogProblem] = []
+    problems: list[CatalogProblem] = []
     files = _catalog_files([os.fspath(path) for path in paths], problems)
     if problems:
         raise CatalogError(problems)
     return files
 
 
-def _catalog_files(paths: Sequence[str], problems: List[CatalogProblem]) -> List[str]:
-    files: List[str] = []
-    seen: Set[str] = set()
+def _catalog_files(paths: Sequence[str], problems: list[CatalogProblem]) -> list[str]:
+    files: list[str] = []
+    seen: set[str] = set()
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(name for name in os.listdir(path)
-                           if name.endswith(CATALOG_SUFFIXES) and os.path.isfile(os.path.join(path, name)))
+            found = sorted(
+                name
+                for name in os.listdir(path)
+                if name.endswith(CATALOG_SUFFIXES) and os.path.isfile(os.path.join(path, name))
+            )
             if not found:
                 problems.append(CatalogProblem(path, 'no *.yml or *.yaml catalog files in this directory'))
             candidates = [os.path.join(path, name) for name in found]
@@ -112,8 +120,8 @@ def _catalog_files(paths: Sequence[str], problems: List[CatalogProblem]) -> List
     return files
 
 
-def _load_texts(texts: Iterable[Tuple[str, str]], problems: List[CatalogProblem], files: _SourceFiles) -> Catalog:
-    documents: List[Tuple[str, Any, catalog_source.SourceLines]] = []
+def _load_texts(texts: Iterable[tuple[str, str]], problems: list[CatalogProblem], files: _SourceFiles) -> Catalog:
+    documents: list[tuple[str, Any, catalog_source.SourceLines]] = []
     for name, text in texts:
         try:
             data, lines = catalog_source.parse(text)
@@ -129,7 +137,7 @@ class _Defaults:
 
     __slots__ = ('values', 'invalid')
 
-    def __init__(self, values: Mapping[str, Any], invalid: Set[str]) -> None:
+    def __init__(self, values: Mapping[str, Any], invalid: set[str]) -> None:
         self.values = values
         self.invalid = invalid
 
@@ -139,14 +147,15 @@ class _Entry:
 
     __slots__ = ('source', 'index', 'data', 'lines', 'defaults', 'problems')
 
-    def __init__(self, source: str, index: int, data: Any, lines: catalog_source.SourceLines,
-                 defaults: _Defaults) -> None:
+    def __init__(
+        self, source: str, index: int, data: Any, lines: catalog_source.SourceLines, defaults: _Defaults
+    ) -> None:
         self.source = source
         self.index = index
         self.data = data
         self.lines = lines
         self.defaults = defaults
-        self.problems: List[CatalogProblem] = []
+        self.problems: list[CatalogProblem] = []
 
     @property
     def is_series(self) -> bool:
@@ -154,23 +163,23 @@ class _Entry:
 
     @property
     def label(self) -> str:
-        position = 'images[%d]' % self.index
+        position = f'images[{self.index}]'
         if not isinstance(self.data, Mapping):
             return position
         key, noun = ('series', 'series') if self.is_series else ('name', 'image')
         value = self.data.get(key)
         if isinstance(value, str) and value:
-            return '%s %s (%s)' % (noun, quote(value), position)
+            return f'{noun} {quote(value)} ({position})'
         return position
 
     @property
-    def line(self) -> Optional[int]:
+    def line(self) -> int | None:
         return self.lines.image(self.index)
 
-    def version_line(self, version_index: int) -> Optional[int]:
+    def version_line(self, version_index: int) -> int | None:
         return self.lines.version(self.index, version_index) or self.line
 
-    def add(self, field: Optional[str], message: str) -> None:
+    def add(self, field: str | None, message: str) -> None:
         if field and field.endswith('.'):  # an empty mapping key, e.g. properties: {"": x}
             field += "''"
         match = _VERSION_FIELD.match(field or '')
@@ -183,8 +192,7 @@ class _Named:
 
     __slots__ = ('name', 'entry', 'version', 'version_index')
 
-    def __init__(self, name: str, entry: _Entry, version: Optional[str] = None,
-                 version_index: Optional[int] = None) -> None:
+    def __init__(self, name: str, entry: _Entry, version: str | None = None, version_index: int | None = None) -> None:
         self.name = name
         self.entry = entry
         self.version = version
@@ -193,21 +201,24 @@ class _Named:
     @property
     def where(self) -> str:
         line = self.entry.line if self.version_index is None else self.entry.version_line(self.version_index)
-        place = self.entry.source if line is None else '%s:%d' % (self.entry.source, line)
-        return '%s at %s' % (self.entry.label, place)
+        place = self.entry.source if line is None else f'{self.entry.source}:{line}'
+        return f'{self.entry.label} at {place}'
 
 
-def _build(documents: Sequence[Tuple[str, Any, catalog_source.SourceLines]], problems: List[CatalogProblem],
-           files: _SourceFiles) -> Catalog:
-    entries: List[_Entry] = []
+def _build(
+    documents: Sequence[tuple[str, Any, catalog_source.SourceLines]],
+    problems: list[CatalogProblem],
+    files: _SourceFiles,
+) -> Catalog:
+    entries: list[_Entry] = []
     for name, data, lines in documents:
         defaults = _check_document(name, data, lines, problems)
         if defaults is None:
             continue
         entries.extend(_Entry(name, index, item, lines, defaults) for index, item in enumerate(data['images']))
 
-    images: List[CatalogImage] = []
-    series: List[CatalogSeries] = []
+    images: list[CatalogImage] = []
+    series: list[CatalogSeries] = []
     for entry in entries:
         built_images, built_series = _compile(entry, files)
         problems.extend(entry.problems)
@@ -220,11 +231,12 @@ def _build(documents: Sequence[Tuple[str, Any, catalog_source.SourceLines]], pro
     return Catalog(images, series, sources=[document[0] for document in documents])
 
 
-def _check_document(name: str, data: Any, lines: catalog_source.SourceLines,
-                    problems: List[CatalogProblem]) -> Optional[_Defaults]:
+def _check_document(
+    name: str, data: Any, lines: catalog_source.SourceLines, problems: list[CatalogProblem]
+) -> _Defaults | None:
     """Top-level checks; the file's defaults, or None if its images cannot be read."""
     if not isinstance(data, Mapping):
-        problems.append(CatalogProblem(name, 'must be a mapping with version and images, got %s' % _kind(data)))
+        problems.append(CatalogProblem(name, f'must be a mapping with version and images, got {_kind(data)}'))
         return None
     found = validate(data, CATALOG_SCHEMA)[1]
     for path, message in found:
@@ -233,19 +245,25 @@ def _check_document(name: str, data: Any, lines: catalog_source.SourceLines,
     if 'version' in bad or 'images' in bad:
         return None
     raw = data.get('defaults') if isinstance(data.get('defaults'), Mapping) else {}
-    invalid = {_top(path[len('defaults.'):]) for path, _message in found if path.startswith('defaults.')}
+    invalid = {_top(path[len('defaults.') :]) for path, _message in found if path.startswith('defaults.')}
     if 'defaults' in bad and not invalid:  # defaults itself is not a mapping
         invalid = set(ATTRIBUTES_SCHEMA)
     for index in _duplicates(raw.get('members') if 'members' not in invalid else None):
-        problems.append(CatalogProblem(name, 'duplicate member %s' % quote(raw['members'][index]),
-                                       line=lines.keys.get('defaults'), field='defaults.members[%d]' % index))
+        problems.append(
+            CatalogProblem(
+                name,
+                f'duplicate member {quote(raw["members"][index])}',
+                line=lines.keys.get('defaults'),
+                field=f'defaults.members[{index}]',
+            )
+        )
     return _Defaults({key: value for key, value in raw.items() if key not in invalid}, invalid)
 
 
-def _compile(entry: _Entry, files: _SourceFiles) -> Tuple[List[CatalogImage], Optional[CatalogSeries]]:
+def _compile(entry: _Entry, files: _SourceFiles) -> tuple[list[CatalogImage], CatalogSeries | None]:
     data = entry.data
     if not isinstance(data, Mapping):
-        entry.add(None, 'must be a mapping, got %s' % _kind(data))
+        entry.add(None, f'must be a mapping, got {_kind(data)}')
         return [], None
     found = validate(data, SERIES_SCHEMA if entry.is_series else IMAGE_SCHEMA)[1]
     for path, message in found:
@@ -256,12 +274,19 @@ def _compile(entry: _Entry, files: _SourceFiles) -> Tuple[List[CatalogImage], Op
         source = files.resolve(entry, '', data.get('source')) if 'source' not in bad else None
         if entry.problems:
             return [], None
-        return [CatalogImage(name=data['name'], source=source, sha256=data['sha256'].lower(),
-                             origin=Origin(entry.source, entry.line), **attributes)], None
+        return [
+            CatalogImage(
+                name=data['name'],
+                source=source,
+                sha256=data['sha256'].lower(),
+                origin=Origin(entry.source, entry.line),
+                **attributes,
+            )
+        ], None
     return _compile_series(entry, data, attributes, found, files)
 
 
-def _merge_attributes(entry: _Entry, bad: Set[str]) -> Dict[str, Any]:
+def _merge_attributes(entry: _Entry, bad: set[str]) -> dict[str, Any]:
     """The image's attributes over its file's defaults, with the cross-field checks."""
     data, defaults = entry.data, entry.defaults.values
     unknown = bad | {key for key in entry.defaults.invalid if key not in entry.data}
@@ -277,10 +302,10 @@ def _merge_attributes(entry: _Entry, bad: Set[str]) -> Dict[str, Any]:
     members = pick('members', [])
     if members and visibility != 'shared' and not {'members', 'visibility'} & unknown:
         inherited = ' (members come from the defaults)' if 'members' not in data else ''
-        entry.add('members', "only allowed with visibility 'shared', got visibility %s%s" % (quote(visibility), inherited))
+        entry.add('members', f"only allowed with visibility 'shared', got visibility {quote(visibility)}{inherited}")
     if 'members' in data and 'members' not in bad:
         for index in _duplicates(data['members']):
-            entry.add('members[%d]' % index, 'duplicate member %s' % quote(data['members'][index]))
+            entry.add(f'members[{index}]', f'duplicate member {quote(data["members"][index])}')
     properties = dict(defaults.get('properties') or {})
     properties.update(data.get('properties') or {} if 'properties' not in bad else {})
     tags = set(defaults.get('tags') or []) | set(data.get('tags') or [] if 'tags' not in bad else [])
@@ -298,48 +323,65 @@ def _merge_attributes(entry: _Entry, bad: Set[str]) -> Dict[str, Any]:
     }
 
 
-def _compile_series(entry: _Entry, data: Mapping[str, Any], attributes: Dict[str, Any],
-                    found: Sequence[Tuple[str, str]], files: _SourceFiles) -> Tuple[List[CatalogImage], Optional[CatalogSeries]]:
+def _compile_series(
+    entry: _Entry,
+    data: Mapping[str, Any],
+    attributes: dict[str, Any],
+    found: Sequence[tuple[str, str]],
+    files: _SourceFiles,
+) -> tuple[list[CatalogImage], CatalogSeries | None]:
     bad_paths = {path for path, _message in found}
     retire = (data.get('retire') or {}) if 'retire' not in {_top(path) for path in bad_paths} else {}
     deactivate, delete = parse_duration(retire.get('deactivate_after')), parse_duration(retire.get('delete_after'))
     if deactivate is not None and delete is not None and delete <= deactivate:
-        entry.add('retire.delete_after', 'must be longer than deactivate_after (%s), got %s' % (
-            retire['deactivate_after'], quote(retire['delete_after'])))
+        entry.add(
+            'retire.delete_after',
+            'must be longer than deactivate_after ({}), got {}'.format(
+                retire['deactivate_after'], quote(retire['delete_after'])
+            ),
+        )
 
     versions = data.get('versions') if isinstance(data.get('versions'), list) else []
-    good: List[Tuple[int, Mapping[str, Any]]] = []
-    first_index: Dict[str, int] = {}
+    good: list[tuple[int, Mapping[str, Any]]] = []
+    first_index: dict[str, int] = {}
     for index, version in enumerate(versions):
-        prefix = 'versions[%d]' % index
+        prefix = f'versions[{index}]'
         if not isinstance(version, Mapping) or prefix in bad_paths:
             continue
         text = version.get('version')
-        if isinstance(text, str) and '%s.version' % prefix not in bad_paths:
+        if isinstance(text, str) and f'{prefix}.version' not in bad_paths:
             if text in first_index:
-                entry.add('%s.version' % prefix, 'duplicate version %s; already at versions[%d]' % (
-                    quote(text), first_index[text]))
+                entry.add(
+                    f'{prefix}.version', f'duplicate version {quote(text)}; already at versions[{first_index[text]}]'
+                )
             else:
                 first_index[text] = index
-        if 'source' in version and '%s.source' % prefix not in bad_paths \
-                and not any(path.startswith('%s.source.' % prefix) for path in bad_paths):
-            version = dict(version, source=files.resolve(entry, prefix + '.', version['source']))
+        if (
+            'source' in version
+            and f'{prefix}.source' not in bad_paths
+            and not any(path.startswith(f'{prefix}.source.') for path in bad_paths)
+        ):
+            version = dict(version, source=files.resolve(entry, f'{prefix}.', version['source']))
         good.append((index, version))
 
     dated = [index for index, version in good if version.get('released') is not None]
     if dated and len(dated) < len(versions):
         for index, version in good:
             if 'released' not in version:
-                entry.add('versions[%d].released' % index,
-                          'required because other versions of this series have a release date: '
-                          'give released for all versions or none')
+                entry.add(
+                    f'versions[{index}].released',
+                    'required because other versions of this series have a release date: '
+                    'give released for all versions or none',
+                )
     if entry.problems:
         return [], None
 
     order = 'released' if dated else 'version'
-    ordered = sorted((version for _index, version in good), reverse=True,
-                     key=lambda version: (parse_released(version['released']), version['version'])
-                     if dated else version['version'])
+    ordered = sorted(
+        (version for _index, version in good),
+        reverse=True,
+        key=lambda version: (parse_released(version['released']), version['version']) if dated else version['version'],
+    )
     keep = data.get('keep') if data.get('keep') is not None else DEFAULT_KEEP
     hide = retire.get('hide') if retire.get('hide') is not None else DEFAULT_HIDE
     template = data['name']
@@ -348,22 +390,36 @@ def _compile_series(entry: _Entry, data: Mapping[str, Any], attributes: Dict[str
     for rank, version in enumerate(ordered):
         kept = rank < keep
         state = STATE_ACTIVE if kept else (STATE_HIDDEN if hide else STATE_RETIRED)
-        images.append(CatalogImage(
-            name=template.replace(VERSION_PLACEHOLDER, version['version']),
-            source=version['source'], sha256=version['sha256'].lower(),
-            origin=Origin(entry.source, line_of[version['version']]),
-            series=data['series'], version=version['version'],
-            released=parse_released(version['released']) if dated else None,
-            rank=rank, desired_state=state,
-            deactivate_after_seconds=None if kept else deactivate,
-            delete_after_seconds=None if kept else delete,
-            **dict(attributes, hidden=True if state == STATE_HIDDEN else attributes['hidden'])))
+        images.append(
+            CatalogImage(
+                name=template.replace(VERSION_PLACEHOLDER, version['version']),
+                source=version['source'],
+                sha256=version['sha256'].lower(),
+                origin=Origin(entry.source, line_of[version['version']]),
+                series=data['series'],
+                version=version['version'],
+                released=parse_released(version['released']) if dated else None,
+                rank=rank,
+                desired_state=state,
+                deactivate_after_seconds=None if kept else deactivate,
+                delete_after_seconds=None if kept else delete,
+                **dict(attributes, hidden=True if state == STATE_HIDDEN else attributes['hidden']),
+            )
+        )
     summary = CatalogSeries(
-        series=data['series'], name=template, keep=keep, hide=hide,
-        deactivate_after=retire.get('deactivate_after'), deactivate_after_seconds=deactivate,
-        delete_after=retire.get('delete_after'), delete_after_seconds=delete, order=order,
-        versions=[image.version for image in images], images=[image.name for image in images],
-        origin=Origin(entry.source, entry.line))
+        series=data['series'],
+        name=template,
+        keep=keep,
+        hide=hide,
+        deactivate_after=retire.get('deactivate_after'),
+        deactivate_after_seconds=deactivate,
+        delete_after=retire.get('delete_after'),
+        delete_after_seconds=delete,
+        order=order,
+        versions=[image.version for image in images],
+        images=[image.name for image in images],
+        origin=Origin(entry.source, entry.line),
+    )
     return images, summary
 
 
@@ -378,9 +434,9 @@ class _SourceFiles:
     def __init__(self, check_files: bool, source_roots: Sequence[PathLike]) -> None:
         self.check_files = check_files
         self.extra_roots = tuple(os.path.realpath(os.path.abspath(os.fspath(root))) for root in source_roots)
-        self._roots: Dict[str, Tuple[str, bool]] = {}
+        self._roots: dict[str, tuple[str, bool]] = {}
 
-    def root(self, catalog_file: str) -> Tuple[str, bool]:
+    def root(self, catalog_file: str) -> tuple[str, bool]:
         """(root, whether it is a Git repository) of a catalog file, resolved."""
         directory = os.path.dirname(os.path.abspath(catalog_file))
         if directory not in self._roots:
@@ -394,12 +450,12 @@ class _SourceFiles:
             self._roots[directory] = (os.path.realpath(found if is_repository else directory), is_repository)
         return self._roots[directory]
 
-    def resolve(self, entry: _Entry, prefix: str, source: Mapping[str, Any]) -> Dict[str, str]:
+    def resolve(self, entry: _Entry, prefix: str, source: Mapping[str, Any]) -> dict[str, str]:
         """{'url': url} as given, or {'file': the resolved absolute path}; problems go to the entry."""
         if 'url' in source:
             return {'url': source['url']}
         given = source['file']
-        field = prefix + 'source.file'
+        field = f'{prefix}source.file'
         if '\0' in given:
             entry.add(field, 'must not contain a NUL character')
             return {'file': given}
@@ -418,48 +474,52 @@ class _SourceFiles:
 
     def _outside(self, given: str, real: str, root: str, is_repository: bool) -> str:
         if os.path.isabs(given) and os.path.normpath(given) == real:
-            what = '%s is' % quote(given)
+            what = f'{quote(given)} is'
         else:
-            what = '%s resolves to %s,' % (quote(given), quote(real))
+            what = f'{quote(given)} resolves to {quote(real)},'
         place = 'the catalog repository' if is_repository else "the catalog file's directory"
-        allowed = '%s %s' % (place, quote(root))
+        allowed = f'{place} {quote(root)}'
         if not is_repository:
             allowed += ' (no .git above it)'
         if self.extra_roots:
-            allowed += ' and the source_roots %s' % ', '.join(quote(extra) for extra in self.extra_roots)
-        return '%s outside %s; move the image into %s, or allow its directory with option source_roots' % (
-            what, allowed, place)
+            allowed += f' and the source_roots {", ".join(quote(extra) for extra in self.extra_roots)}'
+        return f'{what} outside {allowed}; move the image into {place}, or allow its directory with option source_roots'
 
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-_FILE_KINDS = ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'),
-               (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+_FILE_KINDS = (
+    (stat.S_ISDIR, 'a directory'),
+    (stat.S_ISFIFO, 'a FIFO'),
+    (stat.S_ISCHR, 'a character device'),
+    (stat.S_ISBLK, 'a block device'),
+    (stat.S_ISSOCK, 'a socket'),
+)
 
 
-def _file_problem(path: str) -> Optional[str]:
+def _file_problem(path: str) -> str | None:
     """None for a readable regular file, else a message with %s for the file as given and where it is relative to."""
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return 'no such file %s%s'
-        return '%%s%%s cannot be checked: %s' % (exc.strerror or exc).replace('%', '%%')
+        return '%s%s cannot be checked: {}'.format((exc.strerror or exc).replace('%', '%%'))
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _FILE_KINDS if test(mode)), 'a special file')
-        return '%%s%%s is %s, not a regular file; give an image file' % kind
+        return f'%s%s is {kind}, not a regular file; give an image file'
     if not os.access(path, os.R_OK):
         return '%s%s cannot be read by this user; make it readable'
     return None
 
 
-def _check_unique(entries: Sequence[_Entry]) -> List[CatalogProblem]:
+def _check_unique(entries: Sequence[_Entry]) -> list[CatalogProblem]:
     """Image names across the whole catalog (series names expanded), and series ids."""
-    problems: List[CatalogProblem] = []
-    first_name: Dict[str, _Named] = {}
-    first_series: Dict[str, _Entry] = {}
+    problems: list[CatalogProblem] = []
+    first_name: dict[str, _Named] = {}
+    first_series: dict[str, _Entry] = {}
     for entry in entries:
         entry.problems = []  # those of _compile are reported already
         for named in _names(entry):
@@ -467,22 +527,27 @@ def _check_unique(entries: Sequence[_Entry]) -> List[CatalogProblem]:
             if earlier is named:
                 continue
             if named.version is None:
-                entry.add('name', 'duplicate image name %s; already defined by %s' % (quote(named.name), earlier.where))
+                entry.add('name', f'duplicate image name {quote(named.name)}; already defined by {earlier.where}')
             else:
-                entry.add('name', 'expands to %s for version %s (versions[%d]), a duplicate image name; '
-                                  'already defined by %s' % (quote(named.name), quote(named.version),
-                                                             named.version_index, earlier.where))
+                entry.add(
+                    'name',
+                    f'expands to {quote(named.name)} for version {quote(named.version)} '
+                    f'(versions[{named.version_index}]), a duplicate image name; '
+                    f'already defined by {earlier.where}',
+                )
         series = entry.data.get('series') if entry.is_series else None
         if isinstance(series, str) and series:
             earlier_entry = first_series.setdefault(series, entry)
             if earlier_entry is not entry:
-                entry.add('series', 'duplicate series %s; already defined by %s' % (
-                    quote(series), _Named(series, earlier_entry).where))
+                entry.add(
+                    'series',
+                    f'duplicate series {quote(series)}; already defined by {_Named(series, earlier_entry).where}',
+                )
         problems.extend(entry.problems)
     return problems
 
 
-def _names(entry: _Entry) -> List[_Named]:
+def _names(entry: _Entry) -> list[_Named]:
     data = entry.data
     if not isinstance(data, Mapping):
         return []
@@ -493,8 +558,8 @@ def _names(entry: _Entry) -> List[_Named]:
         return [_Named(name, entry)]
     if VERSION_PLACEHOLDER not in name or not isinstance(data.get('versions'), list):
         return []
-    named: List[_Named] = []
-    seen: Set[str] = set()
+    named: list[_Named] = []
+    seen: set[str] = set()
     for index, version in enumerate(data['versions']):
         text = version.get('version') if isinstance(version, Mapping) else None
         if isinstance(text, str) and text.strip() and text not in seen:  # duplicates are reported already
@@ -503,10 +568,10 @@ def _names(entry: _Entry) -> List[_Named]:
     return named
 
 
-def _duplicates(values: Any) -> List[int]:
+def _duplicates(values: Any) -> list[int]:
     if not isinstance(values, list):
         return []
-    seen: Set[Any] = set()
+    seen: set[Any] = set()
     found = []
     for index, value in enumerate(values):
         if isinstance(value, str):
@@ -520,7 +585,7 @@ def _top(path: str) -> str:
     return re.split(r'[.\[]', path, maxsplit=1)[0]
 
 
-def _key_text(item: Tuple[Any, Any]) -> str:
+def _key_text(item: tuple[Any, Any]) -> str:
     return str(item[0])
 
 
@@ -533,6 +598,12 @@ def _kind(value: Any) -> str:
 def _require_libraries() -> None:
     missing = [name for name, lib in (('cerberus', cerberus), ('PyYAML', yaml)) if lib is None]
     if missing:
-        raise CatalogError([CatalogProblem(
-            '<catalog>', 'needs the Python libraries %s on the host that loads the catalog: pip install %s '
-                         '(see requirements.txt)' % (', '.join(missing), ' '.join(missing)))])
+        raise CatalogError(
+            [
+                CatalogProblem(
+                    '<catalog>',
+                    'needs the Python libraries {} on the host that loads the catalog: pip install {} '
+                    '(see requirements.txt)'.format(', '.join(missing), ' '.join(missing)),
+                )
+            ]
+        )

@@ -1,9 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """The loaded catalog: plain dataclasses, one CatalogImage per single image and per series build."""
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 
 @dataclasses.dataclass
@@ -11,12 +12,12 @@ class Origin:
     """Where an image was declared: the catalog file (as it was named) and the line of its entry."""
 
     file: str
-    line: Optional[int] = None
+    line: int | None = None
 
     def __str__(self) -> str:
-        return self.file if self.line is None else '%s:%d' % (self.file, self.line)
+        return self.file if self.line is None else f'{self.file}:{self.line}'
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
@@ -25,28 +26,28 @@ class CatalogImage:
     """One Glance image the catalog wants; `source` is {'file': absolute path} or {'url': url}."""
 
     name: str
-    source: Dict[str, str]
+    source: dict[str, str]
     sha256: str
     disk_format: str
     container_format: str
     min_disk: int
     min_ram: int
-    properties: Dict[str, str]
-    tags: List[str]
+    properties: dict[str, str]
+    tags: list[str]
     visibility: str
     protected: bool
     hidden: bool
-    members: List[str]
+    members: list[str]
     origin: Origin
-    series: Optional[str] = None
-    version: Optional[str] = None
-    released: Optional[str] = None
-    rank: Optional[int] = None
+    series: str | None = None
+    version: str | None = None
+    released: str | None = None
+    rank: int | None = None
     desired_state: str = 'active'
-    deactivate_after_seconds: Optional[int] = None
-    delete_after_seconds: Optional[int] = None
+    deactivate_after_seconds: int | None = None
+    delete_after_seconds: int | None = None
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
@@ -58,25 +59,25 @@ class CatalogSeries:
     name: str
     keep: int
     hide: bool
-    deactivate_after: Optional[str]
-    deactivate_after_seconds: Optional[int]
-    delete_after: Optional[str]
-    delete_after_seconds: Optional[int]
+    deactivate_after: str | None
+    deactivate_after_seconds: int | None
+    delete_after: str | None
+    delete_after_seconds: int | None
     order: str
-    versions: List[str]
-    images: List[str]
+    versions: list[str]
+    images: list[str]
     origin: Origin
 
     @property
-    def active(self) -> List[str]:
+    def active(self) -> list[str]:
         """Names of the builds that stay visible and active (the newest `keep`)."""
-        return self.images[:self.keep]
+        return self.images[: self.keep]
 
     @property
-    def retired(self) -> List[str]:
-        return self.images[self.keep:]
+    def retired(self) -> list[str]:
+        return self.images[self.keep :]
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return dict(dataclasses.asdict(self), active=self.active, retired=self.retired)
 
 
@@ -84,27 +85,27 @@ class CatalogSeries:
 class Catalog:
     """Every image of the catalog in load order (series builds newest first), and the series."""
 
-    images: List[CatalogImage]
-    series: List[CatalogSeries]
-    sources: List[str]
+    images: list[CatalogImage]
+    series: list[CatalogSeries]
+    sources: list[str]
 
-    def image(self, name: str) -> Optional[CatalogImage]:
+    def image(self, name: str) -> CatalogImage | None:
         for image in self.images:
             if image.name == name:
                 return image
         return None
 
-    def get_series(self, series: str) -> Optional[CatalogSeries]:
+    def get_series(self, series: str) -> CatalogSeries | None:
         for entry in self.series:
             if entry.series == series:
                 return entry
         return None
 
     @property
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         return [image.name for image in self.images]
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             'images': [image.as_dict() for image in self.images],
             'series': [series.as_dict() for series in self.series],

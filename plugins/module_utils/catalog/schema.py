@@ -1,10 +1,12 @@
 # PRIVATE to the collection: not a public API.
 """Cerberus schemas of a catalog file and the checks that give its precise messages."""
+
 from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .._redact import redact_url
 from ..policy.values import quote
@@ -23,7 +25,7 @@ from .constants import (
 ErrorCallback = Callable[[str, str], None]
 
 _SHA256 = re.compile(r'^[0-9a-fA-F]{64}$')
-_DURATION = re.compile(r'^([1-9][0-9]*)([%s])$' % ''.join(DURATION_UNITS))
+_DURATION = re.compile(rf'^([1-9][0-9]*)([{"".join(DURATION_UNITS)}])$')
 _PLACEHOLDER = re.compile(r'\{([^{}]*)\}')
 _DATE = re.compile(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$')
 
@@ -37,7 +39,7 @@ def describe_kind(value: Any) -> str:
     return quote(value)
 
 
-def parse_duration(value: Any) -> Optional[int]:
+def parse_duration(value: Any) -> int | None:
     """'30d' -> 2592000 seconds; None unless a whole number >= 1 followed by h, d or w."""
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None:
@@ -45,7 +47,7 @@ def parse_duration(value: Any) -> Optional[int]:
     return int(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
-def parse_released(value: Any) -> Optional[str]:
+def parse_released(value: Any) -> str | None:
     """A release date as YYYY-MM-DD text, or None if it is not a valid date."""
     if isinstance(value, datetime.datetime):
         return None
@@ -68,13 +70,17 @@ def property_text(value: Any) -> str:
 
 def _check_catalog_version(field: str, value: Any, error: ErrorCallback) -> None:
     if isinstance(value, bool) or value not in CATALOG_VERSIONS:
-        error(field, 'unsupported catalog version %s; expected %s' % (
-            describe_kind(value), ' or '.join(str(version) for version in CATALOG_VERSIONS)))
+        error(
+            field,
+            'unsupported catalog version {}; expected {}'.format(
+                describe_kind(value), ' or '.join(str(version) for version in CATALOG_VERSIONS)
+            ),
+        )
 
 
 def _check_count(field: str, value: Any, error: ErrorCallback, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        error(field, 'must be a whole number >= %d, got %s' % (minimum, describe_kind(value)))
+        error(field, f'must be a whole number >= {minimum}, got {describe_kind(value)}')
 
 
 def _check_size(field: str, value: Any, error: ErrorCallback) -> None:
@@ -87,56 +93,64 @@ def _check_keep(field: str, value: Any, error: ErrorCallback) -> None:
 
 def _check_sha256(field: str, value: Any, error: ErrorCallback) -> None:
     if not (isinstance(value, str) and _SHA256.match(value)):
-        error(field, 'must be 64 hexadecimal characters (a sha256), got %s' % describe_kind(value))
+        error(field, f'must be 64 hexadecimal characters (a sha256), got {describe_kind(value)}')
 
 
 def _check_url(field: str, value: Any, error: ErrorCallback) -> None:
     if isinstance(value, str) and not value.startswith(('http://', 'https://')):
-        error(field, 'must be an http:// or https:// URL, got %s' % quote(redact_url(value)))
+        error(field, f'must be an http:// or https:// URL, got {quote(redact_url(value))}')
 
 
 def _check_source(field: str, value: Any, error: ErrorCallback) -> None:
     if isinstance(value, dict) and ('file' in value) == ('url' in value):
-        error(field, 'must have exactly one of file or url, got %s' % (
-            'both' if 'file' in value else 'neither'))
+        error(field, f'must have exactly one of file or url, got {"both" if "file" in value else "neither"}')
 
 
 def _check_duration(field: str, value: Any, error: ErrorCallback) -> None:
     if parse_duration(value) is None:
-        error(field, 'must be a duration: a whole number >= 1 followed by h (hours), d (days) or w (weeks), '
-                     'e.g. 12h, 30d, 2w; got %s' % describe_kind(value))
+        error(
+            field,
+            'must be a duration: a whole number >= 1 followed by h (hours), d (days) or w (weeks), '
+            f'e.g. 12h, 30d, 2w; got {describe_kind(value)}',
+        )
 
 
 def _check_version(field: str, value: Any, error: ErrorCallback) -> None:
     if isinstance(value, str) and value.strip():
         return
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        error(field, 'must be text: put the version in quotes; YAML read it as the number %s '
-                     '(numbers lose digits, 12.10 becomes 12.1)' % quote(value))
+        error(
+            field,
+            f'must be text: put the version in quotes; YAML read it as the number {quote(value)} '
+            '(numbers lose digits, 12.10 becomes 12.1)',
+        )
     else:
-        error(field, 'must be non-empty text, got %s' % describe_kind(value))
+        error(field, f'must be non-empty text, got {describe_kind(value)}')
 
 
 def _check_released(field: str, value: Any, error: ErrorCallback) -> None:
     if parse_released(value) is None:
-        error(field, 'must be a date YYYY-MM-DD, got %s' % describe_kind(value))
+        error(field, f'must be a date YYYY-MM-DD, got {describe_kind(value)}')
 
 
 def _check_template(field: str, value: Any, error: ErrorCallback) -> None:
     if not isinstance(value, str):
         return
     if VERSION_PLACEHOLDER not in value:
-        error(field, 'must contain %s (replaced by each version), got %s' % (VERSION_PLACEHOLDER, quote(value)))
+        error(field, f'must contain {VERSION_PLACEHOLDER} (replaced by each version), got {quote(value)}')
     unknown = sorted(set(_PLACEHOLDER.findall(value)) - {'version'})
     if unknown:
-        error(field, 'unknown placeholder%s %s; only %s is replaced' % (
-            '' if len(unknown) == 1 else 's', ', '.join('{%s}' % name for name in unknown), VERSION_PLACEHOLDER))
+        error(
+            field,
+            'unknown placeholder{} {}; only {} is replaced'.format(
+                '' if len(unknown) == 1 else 's', ', '.join(f'{{{name}}}' for name in unknown), VERSION_PLACEHOLDER
+            ),
+        )
 
 
 def _check_single_name(field: str, value: Any, error: ErrorCallback) -> None:
     if isinstance(value, str) and VERSION_PLACEHOLDER in value:
-        error(field, 'contains %s but this is a single image; a series needs series: and versions:'
-              % VERSION_PLACEHOLDER)
+        error(field, f'contains {VERSION_PLACEHOLDER} but this is a single image; a series needs series: and versions:')
 
 
 def _check_property_name(field: str, value: Any, error: ErrorCallback) -> None:
@@ -149,19 +163,19 @@ def _check_property_name(field: str, value: Any, error: ErrorCallback) -> None:
         if value.startswith(prefix):
             reason = why
     if reason:
-        error(field, 'reserved property name %s (%s)' % (quote(value), reason))
+        error(field, f'reserved property name {quote(value)} ({reason})')
 
 
 def _check_property_value(field: str, value: Any, error: ErrorCallback) -> None:
     if value is None or not isinstance(value, (str, int, float, bool)):
-        error(field, 'must be a string, number or boolean (stored as text), got %s' % describe_kind(value))
+        error(field, f'must be a string, number or boolean (stored as text), got {describe_kind(value)}')
 
 
-_NAMES: Dict[str, Any] = {'type': 'list', 'schema': {'type': 'string', 'empty': False}}
+_NAMES: dict[str, Any] = {'type': 'list', 'schema': {'type': 'string', 'empty': False}}
 
 
 # Every image attribute; also the fields `defaults` may set.
-ATTRIBUTES_SCHEMA: Dict[str, Any] = {
+ATTRIBUTES_SCHEMA: dict[str, Any] = {
     'disk_format': {'type': 'string', 'allowed': list(DISK_FORMATS)},
     'container_format': {'type': 'string', 'allowed': list(CONTAINER_FORMATS)},
     'min_disk': {'nullable': True, 'check_with': _check_size},
@@ -178,49 +192,53 @@ ATTRIBUTES_SCHEMA: Dict[str, Any] = {
     'members': _NAMES,
 }
 
-SOURCE_SCHEMA: Dict[str, Any] = {
-    'type': 'dict', 'required': True, 'check_with': _check_source,
+SOURCE_SCHEMA: dict[str, Any] = {
+    'type': 'dict',
+    'required': True,
+    'check_with': _check_source,
     'schema': {
         'file': {'type': 'string', 'empty': False},
         'url': {'type': 'string', 'empty': False, 'check_with': _check_url},
     },
 }
 
-SHA256_SCHEMA: Dict[str, Any] = {'required': True, 'nullable': True, 'check_with': _check_sha256}
+SHA256_SCHEMA: dict[str, Any] = {'required': True, 'nullable': True, 'check_with': _check_sha256}
 
-IMAGE_SCHEMA: Dict[str, Any] = dict(
+IMAGE_SCHEMA: dict[str, Any] = dict(
     ATTRIBUTES_SCHEMA,
     name={'type': 'string', 'required': True, 'empty': False, 'check_with': _check_single_name},
     source=SOURCE_SCHEMA,
     sha256=SHA256_SCHEMA,
 )
 
-VERSION_SCHEMA: Dict[str, Any] = {
+VERSION_SCHEMA: dict[str, Any] = {
     'version': {'required': True, 'nullable': True, 'check_with': _check_version},
     'released': {'nullable': True, 'check_with': _check_released},
     'source': SOURCE_SCHEMA,
     'sha256': SHA256_SCHEMA,
 }
 
-_DURATION_RULES: Dict[str, Any] = {'nullable': True, 'check_with': _check_duration}
+_DURATION_RULES: dict[str, Any] = {'nullable': True, 'check_with': _check_duration}
 
-SERIES_SCHEMA: Dict[str, Any] = dict(
+SERIES_SCHEMA: dict[str, Any] = dict(
     ATTRIBUTES_SCHEMA,
     series={'type': 'string', 'required': True, 'empty': False},
     name={'type': 'string', 'required': True, 'empty': False, 'check_with': _check_template},
     keep={'nullable': True, 'check_with': _check_keep},
-    retire={'type': 'dict', 'schema': {
-        'hide': {'type': 'boolean'},
-        'deactivate_after': _DURATION_RULES,
-        'delete_after': _DURATION_RULES,
-    }},
-    versions={'type': 'list', 'required': True, 'minlength': 1,
-              'schema': {'type': 'dict', 'schema': VERSION_SCHEMA}},
+    retire={
+        'type': 'dict',
+        'schema': {
+            'hide': {'type': 'boolean'},
+            'deactivate_after': _DURATION_RULES,
+            'delete_after': _DURATION_RULES,
+        },
+    },
+    versions={'type': 'list', 'required': True, 'minlength': 1, 'schema': {'type': 'dict', 'schema': VERSION_SCHEMA}},
 )
 
 # `images` is a list of anything here: each item is validated on its own so that
 # problems can name the image (or series) and its line.
-CATALOG_SCHEMA: Dict[str, Any] = {
+CATALOG_SCHEMA: dict[str, Any] = {
     'version': {'required': True, 'nullable': True, 'check_with': _check_catalog_version},
     'defaults': {'type': 'dict', 'schema': ATTRIBUTES_SCHEMA},
     'images': {'type': 'list', 'required': True, 'minlength': 1},

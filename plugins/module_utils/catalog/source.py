@@ -1,8 +1,9 @@
 # PRIVATE to the collection: not a public API.
 """Catalog YAML: the policy engine's strict reader, plus the lines of images and their versions."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from ..policy import yaml_source
 from ..policy._libs import yaml
@@ -19,19 +20,19 @@ class SourceLines:
     __slots__ = ('keys', 'images', 'versions')
 
     def __init__(self) -> None:
-        self.keys: Dict[str, int] = {}
-        self.images: List[int] = []
-        self.versions: Dict[int, List[int]] = {}
+        self.keys: dict[str, int] = {}
+        self.images: list[int] = []
+        self.versions: dict[int, list[int]] = {}
 
-    def image(self, index: int) -> Optional[int]:
+    def image(self, index: int) -> int | None:
         return self.images[index] if index < len(self.images) else None
 
-    def version(self, index: int, version_index: int) -> Optional[int]:
+    def version(self, index: int, version_index: int) -> int | None:
         lines = self.versions.get(index, [])
         return lines[version_index] if version_index < len(lines) else None
 
 
-def parse(text: str) -> Tuple[Any, SourceLines]:
+def parse(text: str) -> tuple[Any, SourceLines]:
     """Strict parse (duplicate keys are errors, dates stay text) and item lines.
 
     Raises YamlSourceError; `yaml_error_line(exc)` gives the line it names.
@@ -42,7 +43,7 @@ def parse(text: str) -> Tuple[Any, SourceLines]:
     return data, _lines(yaml.compose(text, Loader=_COMPOSER))
 
 
-def yaml_error_line(exc: BaseException) -> Optional[int]:
+def yaml_error_line(exc: BaseException) -> int | None:
     cause = exc.__cause__
     mark = getattr(cause, 'problem_mark', None) or getattr(cause, 'context_mark', None)
     return mark.line + 1 if mark is not None else None

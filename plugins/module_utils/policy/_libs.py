@@ -4,9 +4,8 @@
 Ansible imports module_utils on hosts that may lack them; the import must still succeed
 so a module can say which library to install instead of failing with a traceback.
 """
-from __future__ import annotations
 
-from typing import List
+from __future__ import annotations
 
 try:
     import cerberus
@@ -30,7 +29,6 @@ except ImportError:
     yaml = None
 
 
-def missing_libraries() -> List[str]:
+def missing_libraries() -> list[str]:
     """Names to pip install before the engine can work (empty when all are there)."""
-    return [name for name, lib in (('cerberus', cerberus), ('jmespath', jmespath), ('PyYAML', yaml))
-            if lib is None]
+    return [name for name, lib in (('cerberus', cerberus), ('jmespath', jmespath), ('PyYAML', yaml)) if lib is None]

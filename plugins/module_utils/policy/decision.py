@@ -1,8 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """The verdict on one request: allowed or not, and why."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 PASSED = 'passed'
 VIOLATED = 'violated'
@@ -12,12 +14,36 @@ SKIPPED = 'skipped'
 class Violation:
     """One finding of one rule, with its rendered message and exception status."""
 
-    __slots__ = ('rule', 'type', 'severity', 'mode', 'message', 'path', 'expected', 'found',
-                 'exception', 'description', 'source', 'locked')
+    __slots__ = (
+        'rule',
+        'type',
+        'severity',
+        'mode',
+        'message',
+        'path',
+        'expected',
+        'found',
+        'exception',
+        'description',
+        'source',
+        'locked',
+    )
 
-    def __init__(self, rule: str, type: str, severity: str, mode: str, message: str, path: str,
-                 expected: Any, found: Any, exception: Optional[Dict[str, Any]] = None,
-                 description: str = '', source: str = '', locked: bool = False) -> None:
+    def __init__(
+        self,
+        rule: str,
+        type: str,
+        severity: str,
+        mode: str,
+        message: str,
+        path: str,
+        expected: Any,
+        found: Any,
+        exception: dict[str, Any] | None = None,
+        description: str = '',
+        source: str = '',
+        locked: bool = False,
+    ) -> None:
         self.rule = rule
         self.type = type
         self.severity = severity
@@ -42,11 +68,17 @@ class Violation:
     def blocking(self) -> bool:
         return self.mode == 'enforce' and not self.waived
 
-    def as_dict(self) -> Dict[str, Any]:
-        result: Dict[str, Any] = {
-            'rule': self.rule, 'type': self.type, 'severity': self.severity, 'mode': self.mode,
-            'message': self.message, 'path': self.path, 'expected': self.expected,
-            'found': self.found, 'exception': dict(self.exception) if self.exception else None,
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            'rule': self.rule,
+            'type': self.type,
+            'severity': self.severity,
+            'mode': self.mode,
+            'message': self.message,
+            'path': self.path,
+            'expected': self.expected,
+            'found': self.found,
+            'exception': dict(self.exception) if self.exception else None,
         }
         if self.locked:
             result['locked'] = True
@@ -56,12 +88,11 @@ class Violation:
     def refusal_text(self) -> str:
         """`[rule] message`, saying where a locked rule is locked: no playbook's policy can waive it."""
         if self.locked:
-            return "[%s] %s (rule locked by the organisation's base policy %s)" % (
-                self.rule, self.message, self.source)
-        return '[%s] %s' % (self.rule, self.message)
+            return f"[{self.rule}] {self.message} (rule locked by the organisation's base policy {self.source})"
+        return f'[{self.rule}] {self.message}'
 
     def __repr__(self) -> str:
-        return 'Violation(%r, %r)' % (self.rule, self.message)
+        return f'Violation({self.rule!r}, {self.message!r})'
 
 
 class RuleOutcome:
@@ -69,8 +100,17 @@ class RuleOutcome:
 
     __slots__ = ('rule', 'type', 'severity', 'mode', 'status', 'violations', 'note', 'locked')
 
-    def __init__(self, rule: str, type: str, severity: str, mode: str, status: str,
-                 violations: Sequence[Violation] = (), note: str = '', locked: bool = False) -> None:
+    def __init__(
+        self,
+        rule: str,
+        type: str,
+        severity: str,
+        mode: str,
+        status: str,
+        violations: Sequence[Violation] = (),
+        note: str = '',
+        locked: bool = False,
+    ) -> None:
         self.rule = rule
         self.type = type
         self.severity = severity
@@ -80,8 +120,8 @@ class RuleOutcome:
         self.note = note
         self.locked = locked
 
-    def as_dict(self) -> Dict[str, Any]:
-        result: Dict[str, Any] = {'rule': self.rule, 'type': self.type, 'status': self.status}
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {'rule': self.rule, 'type': self.type, 'status': self.status}
         if self.note:
             result['note'] = self.note
         if self.locked:
@@ -92,8 +132,14 @@ class RuleOutcome:
 class Decision:
     """allowed is False iff a violation of an enforce-mode rule is not waived by a live exception."""
 
-    def __init__(self, action: Any, image: Mapping[str, Any], violations: Sequence[Violation],
-                 outcomes: Sequence[RuleOutcome], source: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        action: Any,
+        image: Mapping[str, Any],
+        violations: Sequence[Violation],
+        outcomes: Sequence[RuleOutcome],
+        source: Mapping[str, Any] | None = None,
+    ) -> None:
         self.action = action
         self.image = dict(image)
         self.violations = list(violations)
@@ -102,20 +148,19 @@ class Decision:
         self.allowed = not any(violation.blocking for violation in self.violations)
 
     @property
-    def blocking(self) -> List[Violation]:
+    def blocking(self) -> list[Violation]:
         return [violation for violation in self.violations if violation.blocking]
 
     @property
-    def warnings(self) -> List[Violation]:
+    def warnings(self) -> list[Violation]:
         """Violations of warn-mode rules that no exception waives: report, do not refuse."""
-        return [violation for violation in self.violations
-                if violation.mode == 'warn' and not violation.waived]
+        return [violation for violation in self.violations if violation.mode == 'warn' and not violation.waived]
 
     @property
     def image_label(self) -> str:
         name, image_id = self.image.get('name'), self.image.get('id')
         if name and image_id:
-            return '%s (%s)' % (name, image_id)
+            return f'{name} ({image_id})'
         return str(name or image_id or 'new image')
 
     def refusal_message(self) -> str:
@@ -123,10 +168,10 @@ class Decision:
         if self.allowed:
             return ''
         reasons = '; '.join(violation.refusal_text for violation in self.blocking)
-        return 'policy refused %s of image %s: %s' % (self.action, self.image_label, reasons)
+        return f'policy refused {self.action} of image {self.image_label}: {reasons}'
 
-    def as_dict(self) -> Dict[str, Any]:
-        result: Dict[str, Any] = {
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
             'action': self.action,
             'image': self.image,
             'allowed': self.allowed,
@@ -139,5 +184,4 @@ class Decision:
         return result
 
     def __repr__(self) -> str:
-        return 'Decision(%s %s: allowed=%s, %d violations)' % (
-            self.action, self.image_label, self.allowed, len(self.violations))
+        return f'Decision({self.action} {self.image_label}: allowed={self.allowed}, {len(self.violations)} violations)'

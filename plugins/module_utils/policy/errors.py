@@ -1,8 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """Policy loading errors: every problem found, each naming file, item and field."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any
 
 
 class Problem:
@@ -10,8 +12,9 @@ class Problem:
 
     __slots__ = ('source', 'line', 'item', 'field', 'message')
 
-    def __init__(self, source: str, message: str, line: Optional[int] = None, item: Optional[str] = None,
-                 field: Optional[str] = None) -> None:
+    def __init__(
+        self, source: str, message: str, line: int | None = None, item: str | None = None, field: str | None = None
+    ) -> None:
         self.source = source
         self.line = line
         self.item = item
@@ -19,20 +22,26 @@ class Problem:
         self.message = message
 
     def __str__(self) -> str:
-        parts = [self.source if self.line is None else '%s:%d' % (self.source, self.line)]
+        parts = [self.source if self.line is None else f'{self.source}:{self.line}']
         if self.item:
             parts.append(self.item)
         if self.field:
-            parts.append("field '%s'" % self.field)
+            parts.append(f"field '{self.field}'")
         parts.append(self.message)
         return ': '.join(parts)
 
     def __repr__(self) -> str:
-        return '%s(%r)' % (type(self).__name__, str(self))
+        return f'{type(self).__name__}({str(self)!r})'
 
-    def as_dict(self) -> Dict[str, Any]:
-        return {'file': self.source, 'line': self.line, 'item': self.item, 'field': self.field,
-                'message': self.message, 'text': str(self)}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            'file': self.source,
+            'line': self.line,
+            'item': self.item,
+            'field': self.field,
+            'message': self.message,
+            'text': str(self),
+        }
 
 
 class PolicyProblem(Problem):
@@ -47,17 +56,17 @@ class ProblemsError(Exception):
     subject = 'input'
 
     def __init__(self, problems: Iterable[Any]) -> None:
-        self.problems: List[Any] = list(problems)
+        self.problems: list[Any] = list(problems)
         super().__init__(self._summary())
 
     @property
-    def messages(self) -> List[str]:
+    def messages(self) -> list[str]:
         return [str(problem) for problem in self.problems]
 
     def _summary(self) -> str:
         count = len(self.problems)
-        heading = '%d problem%s in %s' % (count, '' if count == 1 else 's', self.subject)
-        return '\n  - '.join([heading + ':'] + self.messages)
+        heading = f'{count} problem{"" if count == 1 else "s"} in {self.subject}'
+        return '\n  - '.join([f'{heading}:'] + self.messages)
 
 
 class PolicyError(ProblemsError):

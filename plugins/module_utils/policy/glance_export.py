@@ -7,9 +7,10 @@ With these in place the plain CLI meets the same limits as the collection's modu
 glance-api.conf. Only enforce-mode rules that apply to every image can be expressed;
 everything else is listed in `not_exported` with the reason.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from .policy import Policy
 from .rules.allowed_formats import AllowedFormats
@@ -22,17 +23,17 @@ from .rules.restricted_visibility import RestrictedVisibility
 VISIBILITY_TARGETS = {'public': 'publicize_image', 'community': 'communitize_image'}
 
 
-def glance_settings(policy: Policy) -> Dict[str, Any]:
+def glance_settings(policy: Policy) -> dict[str, Any]:
     """{'policy_rules', 'api_options', 'policy_yaml', 'glance_api_conf', 'not_exported'}."""
-    policy_rules: Dict[str, str] = {}
-    api_options: Dict[str, Dict[str, str]] = {}
-    not_exported: List[str] = []
+    policy_rules: dict[str, str] = {}
+    api_options: dict[str, dict[str, str]] = {}
+    not_exported: list[str] = []
     for rule in policy.rules:
         reason = _not_global(rule)
         if reason:
-            not_exported.append('%s: %s' % (rule.id, reason))
+            not_exported.append(f'{rule.id}: {reason}')
         elif isinstance(rule, RestrictedVisibility):
-            check = ' or '.join('role:%s' % role for role in rule.allowed_roles)
+            check = ' or '.join(f'role:{role}' for role in rule.allowed_roles)
             for visibility in sorted(rule.restricted & set(VISIBILITY_TARGETS)):
                 target = VISIBILITY_TARGETS[visibility]
                 policy_rules[target] = _both(policy_rules.get(target), check)
@@ -41,7 +42,7 @@ def glance_settings(policy: Policy) -> Dict[str, Any]:
                 cap = min(rule.limit_bytes, int(api_options.get('DEFAULT', {}).get('image_size_cap', rule.limit_bytes)))
                 api_options.setdefault('DEFAULT', {})['image_size_cap'] = str(cap)
             if 'virtual_size' in rule.measures:
-                not_exported.append('%s: Glance caps the stored size only, not the virtual size' % rule.id)
+                not_exported.append(f'{rule.id}: Glance caps the stored size only, not the virtual size')
         elif isinstance(rule, AllowedFormats):
             for field, allowed, _allowed_set in rule.allowlists:
                 option = field + 's'
@@ -52,13 +53,16 @@ def glance_settings(policy: Policy) -> Dict[str, Any]:
         elif isinstance(rule, FormatIntegrity):
             # Glance inspects uploads itself and refuses a disk_format that the bytes contradict.
             api_options.setdefault('image_format', {})['require_image_format_match'] = 'true'
-            not_exported.append('%s: Glance checks declared against detected format; the unsafe-'
-                                'feature checks stay with the collection' % rule.id)
+            not_exported.append(
+                f'{rule.id}: Glance checks declared against detected format; the unsafe-'
+                'feature checks stay with the collection'
+            )
         else:
-            not_exported.append('%s: Glance has no setting for a %s rule' % (rule.id, rule.type_name))
+            not_exported.append(f'{rule.id}: Glance has no setting for a {rule.type_name} rule')
     for waiver in policy.waivers:
-        not_exported.append('exception %s: Glance settings cannot express exceptions; the '
-                            'exported limits apply without it' % waiver.id)
+        not_exported.append(
+            f'exception {waiver.id}: Glance settings cannot express exceptions; the exported limits apply without it'
+        )
     return {
         'policy_rules': policy_rules,
         'api_options': api_options,
@@ -68,22 +72,28 @@ def glance_settings(policy: Policy) -> Dict[str, Any]:
     }
 
 
-def _import_filtering(rule: AllowedSources, api_options: Dict[str, Dict[str, str]]) -> List[str]:
+def _import_filtering(rule: AllowedSources, api_options: dict[str, dict[str, str]]) -> list[str]:
     """An allowed_sources rule as web-download's scheme, host and port allowlists; what they cannot say."""
-    notes: List[str] = []
+    notes: list[str] = []
     if rule.prefixes:
         urls = [prefix.url for prefix in rule.prefixes]
-        lists = {'allowed_schemes': _unique(url.scheme for url in urls),
-                 'allowed_hosts': _unique(url.host for url in urls),
-                 'allowed_ports': _unique(str(url.port) for url in urls)}
+        lists = {
+            'allowed_schemes': _unique(url.scheme for url in urls),
+            'allowed_hosts': _unique(url.host for url in urls),
+            'allowed_ports': _unique(str(url.port) for url in urls),
+        }
         paths = [prefix.text for prefix in rule.prefixes if prefix.segments]
         if paths:
-            notes.append('%s: Glance filters web-download URLs by scheme, host and port only; the path prefixes '
-                         '(%s) stay with the collection' % (rule.id, ', '.join(paths)))
+            notes.append(
+                '{}: Glance filters web-download URLs by scheme, host and port only; the path prefixes '
+                '({}) stay with the collection'.format(rule.id, ', '.join(paths))
+            )
         combinations = len({(url.scheme, url.host, url.port) for url in urls})
         if combinations < len(lists['allowed_schemes']) * len(lists['allowed_hosts']) * len(lists['allowed_ports']):
-            notes.append('%s: Glance checks scheme, host and port each on its own, so it also allows combinations '
-                         'no prefix names' % rule.id)
+            notes.append(
+                f'{rule.id}: Glance checks scheme, host and port each on its own, so it also allows combinations '
+                'no prefix names'
+            )
     elif rule.schemes is not None:
         lists = {'allowed_schemes': list(rule.schemes)}
     else:
@@ -94,33 +104,35 @@ def _import_filtering(rule: AllowedSources, api_options: Dict[str, Dict[str, str
         if kept:
             section[option] = kept
         else:  # an empty allowlist is no filter at all in Glance
-            notes.append('%s: no %s remain in common with the rules before it; Glance reads an empty %s as no '
-                         'filter, so it keeps %s' % (rule.id, option.split('_', 1)[1], option, section[option]))
+            notes.append(
+                '{}: no {} remain in common with the rules before it; Glance reads an empty {} as no '
+                'filter, so it keeps {}'.format(rule.id, option.split('_', 1)[1], option, section[option])
+            )
     if not section:
         del api_options['import_filtering_opts']
     if not rule.files_allowed:
-        notes.append('%s: Glance cannot refuse image data uploaded from local files' % rule.id)
+        notes.append(f'{rule.id}: Glance cannot refuse image data uploaded from local files')
     return notes
 
 
-def _unique(values: Any) -> List[str]:
+def _unique(values: Any) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _not_global(rule: Any) -> Optional[str]:
+def _not_global(rule: Any) -> str | None:
     if rule.mode != 'enforce':
-        return 'mode %s: only enforce-mode rules become Glance settings' % rule.mode
+        return f'mode {rule.mode}: only enforce-mode rules become Glance settings'
     if rule.scope is not None and not rule.scope.is_universal:
         return 'applies to some images only (match:), Glance settings apply to all'
     return None
 
 
-def _both(existing: Optional[str], check: str) -> str:
+def _both(existing: str | None, check: str) -> str:
     # Two rules restricting the same target must both hold.
-    return check if existing is None or existing == check else '(%s) and (%s)' % (existing, check)
+    return check if existing is None or existing == check else f'({existing}) and ({check})'
 
 
-def _intersect(existing: Optional[str], allowed: Any) -> str:
+def _intersect(existing: str | None, allowed: Any) -> str:
     if existing is None:
         return ','.join(allowed)
     kept = set(existing.split(','))
@@ -129,18 +141,19 @@ def _intersect(existing: Optional[str], allowed: Any) -> str:
 
 def _header(policy: Policy) -> str:
     return '# Generated by imagegov.openstack from %s; do not edit by hand.\n' % (
-        ', '.join(policy.sources) or 'a policy in memory')
+        ', '.join(policy.sources) or 'a policy in memory'
+    )
 
 
-def _policy_yaml(rules: Dict[str, str], policy: Policy) -> str:
+def _policy_yaml(rules: dict[str, str], policy: Policy) -> str:
     lines = [_header(policy).rstrip('\n')]
-    lines.extend('"%s": "%s"' % (target, check) for target, check in sorted(rules.items()))
+    lines.extend(f'"{target}": "{check}"' for target, check in sorted(rules.items()))
     return '\n'.join(lines) + '\n'
 
 
-def _ini(options: Dict[str, Dict[str, str]], policy: Policy) -> str:
+def _ini(options: dict[str, dict[str, str]], policy: Policy) -> str:
     lines = [_header(policy).rstrip('\n')]
     for section in sorted(options):
-        lines.append('[%s]' % section)
-        lines.extend('%s = %s' % (key, value) for key, value in sorted(options[section].items()))
+        lines.append(f'[{section}]')
+        lines.extend(f'{key} = {value}' for key, value in sorted(options[section].items()))
     return '\n'.join(lines) + '\n'

@@ -1,9 +1,11 @@
 # PRIVATE to the collection: not a public API.
 """Load policy files: validate everything, report every problem, compile what evaluation needs."""
+
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Union
 
 from . import yaml_source
 from ._libs import missing_libraries
@@ -12,8 +14,14 @@ from .errors import PolicyError, PolicyProblem
 from .messages import COMMON_PLACEHOLDERS, template_problems
 from .policy import Policy
 from .rules import RULE_TYPES, Rule
-from .schema import (BASE_POLICY_SCHEMA, BASE_RULE_SCHEMA, EXCEPTION_SCHEMA, EXCEPTION_SOURCE_SCHEMA,
-                     POLICY_SCHEMA, RULE_SCHEMA)
+from .schema import (
+    BASE_POLICY_SCHEMA,
+    BASE_RULE_SCHEMA,
+    EXCEPTION_SCHEMA,
+    EXCEPTION_SOURCE_SCHEMA,
+    POLICY_SCHEMA,
+    RULE_SCHEMA,
+)
 from .scope import Scope
 from .validation import parse_date, validate
 from .values import quote
@@ -32,15 +40,16 @@ EXCEPTIONS_LAYER = 'exceptions'
 OVERLAY_LAYER = 'overlay'
 LAYERS = (BASE_LAYER, EXCEPTIONS_LAYER, OVERLAY_LAYER)
 # (source name, YAML text, layer)
-LayeredText = Tuple[str, str, str]
+LayeredText = tuple[str, str, str]
 
 # <collection root>/policies/default.yml; exists where the collection is installed
 # (controller side), not inside a module shipped to a target host.
-DEFAULT_POLICY_PATH = os.path.normpath(os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'policies', 'default.yml'))
+DEFAULT_POLICY_PATH = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'policies', 'default.yml')
+)
 
 
-def load_policy(paths: Union[PathLike, Sequence[PathLike], None] = None) -> Policy:
+def load_policy(paths: PathLike | Sequence[PathLike] | None = None) -> Policy:
     """Load and merge policy files and directories of *.yml / *.yaml (the default policy if None).
 
     Raises PolicyError listing every problem found in every file.
@@ -50,7 +59,7 @@ def load_policy(paths: Union[PathLike, Sequence[PathLike], None] = None) -> Poli
         paths = [DEFAULT_POLICY_PATH]
     elif isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    problems: List[PolicyProblem] = []
+    problems: list[PolicyProblem] = []
     texts = _read_layers([], paths, problems)
     return _load_texts(texts, problems)
 
@@ -61,12 +70,12 @@ def load_layered_policy(base: Sequence[PathLike], overlay: Sequence[PathLike] = 
     Raises PolicyError listing every problem found in every file.
     """
     _require_libraries()
-    problems: List[PolicyProblem] = []
+    problems: list[PolicyProblem] = []
     texts = _read_layers(base, overlay, problems)
     return _load_texts(texts, problems)
 
 
-def read_policy_layers(base: Sequence[PathLike], overlay: Sequence[PathLike] = ()) -> List[LayeredText]:
+def read_policy_layers(base: Sequence[PathLike], overlay: Sequence[PathLike] = ()) -> list[LayeredText]:
     """The texts of a layered policy, in load order: the base files, the files their
     exception_sources name, the overlay files. For a caller that sends them elsewhere
     (an action plugin to its module); load_layered_texts() validates them.
@@ -74,7 +83,7 @@ def read_policy_layers(base: Sequence[PathLike], overlay: Sequence[PathLike] = (
     Raises PolicyError for files that are missing or cannot be read.
     """
     _require_libraries()
-    problems: List[PolicyProblem] = []
+    problems: list[PolicyProblem] = []
     texts = _read_layers(base, overlay, problems)
     if problems:
         raise PolicyError(problems)
@@ -85,7 +94,7 @@ def load_default_policy() -> Policy:
     return load_policy([DEFAULT_POLICY_PATH])
 
 
-def load_policy_documents(documents: Iterable[Tuple[str, Any]]) -> Policy:
+def load_policy_documents(documents: Iterable[tuple[str, Any]]) -> Policy:
     """Build a policy from already parsed documents: (source name, data) pairs.
 
     For callers that read the YAML elsewhere, e.g. an action plugin on the
@@ -99,7 +108,7 @@ def load_policy_text(text: str, source: str = '<policy>') -> Policy:
     return load_policy_texts([(source, text)])
 
 
-def load_policy_texts(texts: Iterable[Tuple[str, str]]) -> Policy:
+def load_policy_texts(texts: Iterable[tuple[str, str]]) -> Policy:
     """Build a policy from (source name, YAML text) pairs, e.g. files an action plugin read
     on the controller for a module; errors still name the source file and line."""
     _require_libraries()
@@ -116,9 +125,9 @@ def load_layered_texts(texts: Iterable[LayeredText]) -> Policy:
     return _load_texts(texts, [])
 
 
-def _load_texts(texts: Iterable[LayeredText], problems: List[PolicyProblem]) -> Policy:
+def _load_texts(texts: Iterable[LayeredText], problems: list[PolicyProblem]) -> Policy:
     """A source that cannot be parsed is one more problem; every other one is still checked."""
-    documents: List[_Document] = []
+    documents: list[_Document] = []
     for source, text, layer in texts:
         try:
             data, lines = yaml_source.parse(text)
@@ -129,17 +138,17 @@ def _load_texts(texts: Iterable[LayeredText], problems: List[PolicyProblem]) -> 
     return _build(documents, problems)
 
 
-def policy_files(paths: Sequence[PathLike]) -> List[str]:
+def policy_files(paths: Sequence[PathLike]) -> list[str]:
     """The policy files that paths (files, directories of *.yml / *.yaml) name, in load order."""
-    problems: List[PolicyProblem] = []
+    problems: list[PolicyProblem] = []
     files = _policy_files([os.fspath(path) for path in paths], problems)
     if problems:
         raise PolicyError(problems)
     return files
 
 
-def _policy_files(paths: Sequence[str], problems: List[PolicyProblem]) -> List[str]:
-    files: List[str] = []
+def _policy_files(paths: Sequence[str], problems: list[PolicyProblem]) -> list[str]:
+    files: list[str] = []
     for path in paths:
         if os.path.isdir(path):
             found = _directory_files(path)
@@ -153,15 +162,19 @@ def _policy_files(paths: Sequence[str], problems: List[PolicyProblem]) -> List[s
     return files
 
 
-def _directory_files(path: str) -> List[str]:
-    return [os.path.join(path, name) for name in sorted(os.listdir(path))
-            if name.endswith(POLICY_SUFFIXES) and os.path.isfile(os.path.join(path, name))]
+def _directory_files(path: str) -> list[str]:
+    return [
+        os.path.join(path, name)
+        for name in sorted(os.listdir(path))
+        if name.endswith(POLICY_SUFFIXES) and os.path.isfile(os.path.join(path, name))
+    ]
 
 
-def _read_layers(base: Union[PathLike, Sequence[PathLike]], overlay: Union[PathLike, Sequence[PathLike]],
-                 problems: List[PolicyProblem]) -> List[LayeredText]:
+def _read_layers(
+    base: PathLike | Sequence[PathLike], overlay: PathLike | Sequence[PathLike], problems: list[PolicyProblem]
+) -> list[LayeredText]:
     base_texts = _read_files(_policy_files(_fspaths(base), problems), BASE_LAYER, problems)
-    exception_files: List[str] = []
+    exception_files: list[str] = []
     for source, text, _layer in base_texts:
         try:
             data = yaml_source.parse(text)[0]
@@ -174,26 +187,33 @@ def _read_layers(base: Union[PathLike, Sequence[PathLike]], overlay: Union[PathL
             elif os.path.isfile(path):
                 found = [path]
             else:
-                problems.append(PolicyProblem(
-                    source, 'no such file or directory: %s (relative paths are taken from the '
-                    'directory of this file)' % path, field=field))
+                problems.append(
+                    PolicyProblem(
+                        source,
+                        f'no such file or directory: {path} (relative paths are taken from the directory of this file)',
+                        field=field,
+                    )
+                )
                 found = []
             exception_files += [name for name in found if name not in exception_files]
     # A base directory may hold the exception source its policy names: read it only as one.
     named = {os.path.abspath(name) for name in exception_files}
     base_texts = [text for text in base_texts if os.path.abspath(text[0]) not in named]
-    return (base_texts + _read_files(exception_files, EXCEPTIONS_LAYER, problems)
-            + _read_files(_policy_files(_fspaths(overlay), problems), OVERLAY_LAYER, problems))
+    return (
+        base_texts
+        + _read_files(exception_files, EXCEPTIONS_LAYER, problems)
+        + _read_files(_policy_files(_fspaths(overlay), problems), OVERLAY_LAYER, problems)
+    )
 
 
-def _fspaths(paths: Union[PathLike, Sequence[PathLike]]) -> List[str]:
+def _fspaths(paths: PathLike | Sequence[PathLike]) -> list[str]:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     return [os.fspath(path) for path in paths]
 
 
-def _read_files(paths: Sequence[str], layer: str, problems: List[PolicyProblem]) -> List[LayeredText]:
-    texts: List[LayeredText] = []
+def _read_files(paths: Sequence[str], layer: str, problems: list[PolicyProblem]) -> list[LayeredText]:
+    texts: list[LayeredText] = []
     for path in paths:
         try:
             texts.append((path, yaml_source.read_text(path), layer))
@@ -202,42 +222,52 @@ def _read_files(paths: Sequence[str], layer: str, problems: List[PolicyProblem])
     return texts
 
 
-def _exception_sources(source: str, data: Any) -> List[Tuple[str, str]]:
+def _exception_sources(source: str, data: Any) -> list[tuple[str, str]]:
     """(field, path) of each exception source a base document names, relative to its directory."""
     entries = data.get('exception_sources') if isinstance(data, Mapping) else None
     if not isinstance(entries, list):
         return []
     directory = os.path.dirname(source)
-    return [('exception_sources[%d]' % index, os.path.normpath(os.path.join(directory, os.path.expanduser(entry))))
-            for index, entry in enumerate(entries) if isinstance(entry, str) and entry]
+    return [
+        (f'exception_sources[{index}]', os.path.normpath(os.path.join(directory, os.path.expanduser(entry))))
+        for index, entry in enumerate(entries)
+        if isinstance(entry, str) and entry
+    ]
 
 
 def _within(path: str, sources: Sequence[str]) -> bool:
     path = os.path.abspath(path)
-    return any(path == source or path.startswith(source.rstrip(os.sep) + os.sep)
-               for source in (os.path.abspath(item) for item in sources))
+    return any(
+        path == source or path.startswith(source.rstrip(os.sep) + os.sep)
+        for source in (os.path.abspath(item) for item in sources)
+    )
 
 
 # (source name, parsed data, item lines, layer)
-_Document = Tuple[str, Any, yaml_source.ItemLines, str]
+_Document = tuple[str, Any, yaml_source.ItemLines, str]
 
 # Top-level keys a layer may not have: what to do instead.
-_MISPLACED_KEYS: Dict[str, Dict[str, str]] = {
+_MISPLACED_KEYS: dict[str, dict[str, str]] = {
     BASE_LAYER: {},
     OVERLAY_LAYER: {
-        'exception_sources': 'exception_sources are read only from the base policy (%s); remove the '
-                             'field from this file' % BASE_POLICY_ENV,
+        'exception_sources': f'exception_sources are read only from the base policy ({BASE_POLICY_ENV}); remove the '
+        'field from this file',
     },
     EXCEPTIONS_LAYER: {
         key: 'an exception source (named by exception_sources of the base policy) holds only version '
-             'and exceptions; %s' % advice
-        for key, advice in (('rules', 'move these rules to the base policy or an overlay'),
-                            ('defaults', 'remove defaults (they apply to rules of their own file)'),
-                            ('exception_sources', 'only the base policy names exception_sources'))
+        f'and exceptions; {advice}'
+        for key, advice in (
+            ('rules', 'move these rules to the base policy or an overlay'),
+            ('defaults', 'remove defaults (they apply to rules of their own file)'),
+            ('exception_sources', 'only the base policy names exception_sources'),
+        )
     },
 }
-_DOCUMENT_SCHEMAS = {BASE_LAYER: BASE_POLICY_SCHEMA, EXCEPTIONS_LAYER: EXCEPTION_SOURCE_SCHEMA,
-                     OVERLAY_LAYER: POLICY_SCHEMA}
+_DOCUMENT_SCHEMAS = {
+    BASE_LAYER: BASE_POLICY_SCHEMA,
+    EXCEPTIONS_LAYER: EXCEPTION_SOURCE_SCHEMA,
+    OVERLAY_LAYER: POLICY_SCHEMA,
+}
 
 
 class _Item:
@@ -245,8 +275,9 @@ class _Item:
 
     __slots__ = ('source', 'section', 'index', 'data', 'line', 'layer')
 
-    def __init__(self, source: str, section: str, index: int, data: Any, line: Optional[int],
-                 layer: str = OVERLAY_LAYER) -> None:
+    def __init__(
+        self, source: str, section: str, index: int, data: Any, line: int | None, layer: str = OVERLAY_LAYER
+    ) -> None:
         self.source = source
         self.section = section
         self.index = index
@@ -260,10 +291,10 @@ class _Item:
 
     @property
     def position(self) -> str:
-        return '%s[%d]' % (self.section, self.index)
+        return f'{self.section}[{self.index}]'
 
     @property
-    def item_id(self) -> Optional[str]:
+    def item_id(self) -> str | None:
         item_id = self.data.get('id') if isinstance(self.data, Mapping) else None
         return item_id if isinstance(item_id, str) and item_id else None
 
@@ -272,22 +303,25 @@ class _Item:
         if self.item_id is None:
             return self.position
         noun = 'rule' if self.section == 'rules' else 'exception'
-        return '%s %s (%s)' % (noun, quote(self.item_id), self.position)
+        return f'{noun} {quote(self.item_id)} ({self.position})'
 
-    def problem(self, field: Optional[str], message: str) -> PolicyProblem:
+    def problem(self, field: str | None, message: str) -> PolicyProblem:
         return PolicyProblem(self.source, message, item=self.label, field=field or None)
 
 
-def _build(documents: Sequence[_Document], problems: List[PolicyProblem]) -> Policy:
+def _build(documents: Sequence[_Document], problems: list[PolicyProblem]) -> Policy:
     # Base rules first whatever order the caller gave: an overlay rule replaces them in place.
     documents = sorted(documents, key=lambda document: LAYERS.index(document[3]) if document[3] in LAYERS else 0)
-    rule_items: List[Tuple[_Item, Mapping[str, Any]]] = []
-    waiver_items: List[_Item] = []
-    exception_sources: List[str] = []
+    rule_items: list[tuple[_Item, Mapping[str, Any]]] = []
+    waiver_items: list[_Item] = []
+    exception_sources: list[str] = []
     for source, data, lines, layer in documents:
         if layer not in LAYERS:
-            problems.append(PolicyProblem(source, 'unknown policy layer %s; expected one of: %s' % (
-                quote(layer), ', '.join(LAYERS))))
+            problems.append(
+                PolicyProblem(
+                    source, 'unknown policy layer {}; expected one of: {}'.format(quote(layer), ', '.join(LAYERS))
+                )
+            )
             continue
         defaults = _check_document(source, data, layer, problems)
         if defaults is None:
@@ -300,16 +334,23 @@ def _build(documents: Sequence[_Document], problems: List[PolicyProblem]) -> Pol
                 continue
             for index, entry in enumerate(entries):
                 line_numbers = lines.get(section, [])
-                item = _Item(source, section, index, entry,
-                             line_numbers[index] if index < len(line_numbers) else None, layer)
+                item = _Item(
+                    source, section, index, entry, line_numbers[index] if index < len(line_numbers) else None, layer
+                )
                 if section == 'rules':
                     rule_items.append((item, defaults))
                 else:
                     waiver_items.append(item)
     for source, _data, _lines, layer in documents:
         if layer == EXCEPTIONS_LAYER and not _within(source, exception_sources):
-            problems.append(PolicyProblem(source, 'not among the exception_sources of the base policy (%s): %s' % (
-                BASE_POLICY_ENV, ', '.join(exception_sources) or 'none')))
+            problems.append(
+                PolicyProblem(
+                    source,
+                    'not among the exception_sources of the base policy ({}): {}'.format(
+                        BASE_POLICY_ENV, ', '.join(exception_sources) or 'none'
+                    ),
+                )
+            )
 
     base_items = [item for item, _defaults in rule_items if item.layer == BASE_LAYER]
     overlay_items = [item for item, _defaults in rule_items if item.layer == OVERLAY_LAYER]
@@ -320,23 +361,34 @@ def _build(documents: Sequence[_Document], problems: List[PolicyProblem]) -> Pol
     for item in overlay_items:
         locked = locked_items.get(item.item_id or '')
         if locked is not None:
-            problems.append(item.problem('id', 'rule %s is locked by the base policy %s (%s) and cannot be '
-                                         'redefined; give this rule another id' % (
-                                             quote(locked.item_id), locked.source, locked.position)))
+            problems.append(
+                item.problem(
+                    'id',
+                    f'rule {quote(locked.item_id)} is locked by the base policy {locked.source} '
+                    f'({locked.position}) and cannot be '
+                    'redefined; give this rule another id',
+                )
+            )
     known_ids = {**base_first, **overlay_first}
     _check_unique(waiver_items, problems)
-    waivers = [waiver for waiver in (_compile_waiver(item, known_ids, locked_items, exception_sources, problems)
-                                     for item in waiver_items) if waiver]
+    waivers = [
+        waiver
+        for waiver in (
+            _compile_waiver(item, known_ids, locked_items, exception_sources, problems) for item in waiver_items
+        )
+        if waiver
+    ]
     if problems:
         raise PolicyError(problems)
-    return Policy(_merge([rule for _item, rule in compiled if rule]), waivers,
-                  sources=[document[0] for document in documents])
+    return Policy(
+        _merge([rule for _item, rule in compiled if rule]), waivers, sources=[document[0] for document in documents]
+    )
 
 
-def _merge(rules: Sequence[Rule]) -> List[Rule]:
+def _merge(rules: Sequence[Rule]) -> list[Rule]:
     """Base rules in order, each replaced in place by an overlay rule that overrides it; then the rest."""
-    merged: List[Rule] = []
-    position: Dict[str, int] = {}
+    merged: list[Rule] = []
+    position: dict[str, int] = {}
     for rule in rules:
         if rule.overrides is not None and rule.id in position:
             merged[position[rule.id]] = rule
@@ -346,12 +398,17 @@ def _merge(rules: Sequence[Rule]) -> List[Rule]:
     return merged
 
 
-def _check_document(source: str, data: Any, layer: str,
-                    problems: List[PolicyProblem]) -> Optional[Mapping[str, Any]]:
+def _check_document(source: str, data: Any, layer: str, problems: list[PolicyProblem]) -> Mapping[str, Any] | None:
     """Top-level checks; returns the file's rule defaults, or None if the file is unusable."""
     if not isinstance(data, Mapping):
-        problems.append(PolicyProblem(source, 'must be a mapping with version and %s, got %s' % (
-            'exceptions' if layer == EXCEPTIONS_LAYER else 'rules', _kind(data))))
+        problems.append(
+            PolicyProblem(
+                source,
+                'must be a mapping with version and {}, got {}'.format(
+                    'exceptions' if layer == EXCEPTIONS_LAYER else 'rules', _kind(data)
+                ),
+            )
+        )
         return None
     misplaced = _MISPLACED_KEYS[layer]
     problems.extend(PolicyProblem(source, message, field=key) for key, message in misplaced.items() if key in data)
@@ -364,27 +421,34 @@ def _check_document(source: str, data: Any, layer: str,
     return defaults
 
 
-def _compile_rule(item: _Item, defaults: Mapping[str, Any], base_ids: Mapping[str, _Item],
-                  problems: List[PolicyProblem]) -> Optional[Rule]:
+def _compile_rule(
+    item: _Item, defaults: Mapping[str, Any], base_ids: Mapping[str, _Item], problems: list[PolicyProblem]
+) -> Rule | None:
     if not isinstance(item.data, Mapping):
-        problems.append(item.problem(None, 'must be a mapping, got %s' % _kind(item.data)))
+        problems.append(item.problem(None, f'must be a mapping, got {_kind(item.data)}'))
         return None
     if item.layer == BASE_LAYER:
         doc, found = validate(item.data, BASE_RULE_SCHEMA)
     else:
         doc, found = validate({key: value for key, value in item.data.items() if key != 'locked'}, RULE_SCHEMA)
         if item.data.get('locked', False) is not False:
-            found.append(('locked', 'locked rules are declared only in the base policy (%s); remove this '
-                          'field, or ask the owners of the base policy to lock the rule there' % BASE_POLICY_ENV))
+            found.append(
+                (
+                    'locked',
+                    f'locked rules are declared only in the base policy ({BASE_POLICY_ENV}); remove this '
+                    'field, or ask the owners of the base policy to lock the rule there',
+                )
+            )
     rule_cls = RULE_TYPES.get(doc.get('type')) if isinstance(doc.get('type'), str) else None
-    params: Dict[str, Any] = {}
+    params: dict[str, Any] = {}
     if rule_cls is not None:
         raw_params = doc.get('params') if isinstance(doc.get('params'), Mapping) else {}
         params, param_found = validate(raw_params or {}, rule_cls.params_schema, prefix=('params',))
         found.extend(param_found)
         if not param_found:
-            found.extend(('params' + ('.' + field if field else ''), message)
-                         for field, message in rule_cls.check_params(params))
+            found.extend(
+                (f'params{(f".{field}" if field else "")}', message) for field, message in rule_cls.check_params(params)
+            )
         if isinstance(doc.get('message'), str):
             allowed = COMMON_PLACEHOLDERS + rule_cls.placeholders
             found.extend(('message', message) for message in template_problems(doc['message'], allowed))
@@ -392,7 +456,8 @@ def _compile_rule(item: _Item, defaults: Mapping[str, Any], base_ids: Mapping[st
     if found or rule_cls is None:
         return None
     return rule_cls(
-        doc['id'], params,
+        doc['id'],
+        params,
         description=doc.get('description', ''),
         severity=doc.get('severity') or defaults.get('severity') or DEFAULT_SEVERITY,
         mode=doc.get('mode') or defaults.get('mode') or DEFAULT_MODE,
@@ -406,10 +471,15 @@ def _compile_rule(item: _Item, defaults: Mapping[str, Any], base_ids: Mapping[st
     )
 
 
-def _compile_waiver(item: _Item, known_rule_ids: Mapping[str, _Item], locked_rules: Mapping[str, _Item],
-                    exception_sources: Sequence[str], problems: List[PolicyProblem]) -> Optional[Waiver]:
+def _compile_waiver(
+    item: _Item,
+    known_rule_ids: Mapping[str, _Item],
+    locked_rules: Mapping[str, _Item],
+    exception_sources: Sequence[str],
+    problems: list[PolicyProblem],
+) -> Waiver | None:
     if not isinstance(item.data, Mapping):
-        problems.append(item.problem(None, 'must be a mapping, got %s' % _kind(item.data)))
+        problems.append(item.problem(None, f'must be a mapping, got {_kind(item.data)}'))
         return None
     doc, found = validate(item.data, EXCEPTION_SCHEMA)
     rule_ids = doc.get('rules') if isinstance(doc.get('rules'), list) else []
@@ -417,30 +487,48 @@ def _compile_waiver(item: _Item, known_rule_ids: Mapping[str, _Item], locked_rul
         if not isinstance(rule_id, str) or not rule_id:
             continue
         if rule_id not in known_rule_ids:
-            found.append(('rules[%d]' % index, 'unknown rule id %s; known rule ids: %s' % (
-                quote(rule_id), ', '.join(sorted(known_rule_ids)) or 'none')))
+            found.append(
+                (
+                    f'rules[{index}]',
+                    f'unknown rule id {quote(rule_id)}; known rule ids: {", ".join(sorted(known_rule_ids)) or "none"}',
+                )
+            )
         elif rule_id in locked_rules and item.layer == OVERLAY_LAYER:
-            found.append(('rules[%d]' % index, 'rule %s is locked by %s; exceptions to it are read only from: %s' % (
-                quote(rule_id), locked_rules[rule_id].source,
-                ', '.join(exception_sources) or 'nowhere (the base policy names no exception_sources)')))
+            sources = ', '.join(exception_sources) or 'nowhere (the base policy names no exception_sources)'
+            found.append(
+                (
+                    f'rules[{index}]',
+                    f'rule {quote(rule_id)} is locked by {locked_rules[rule_id].source}; '
+                    f'exceptions to it are read only from: {sources}',
+                )
+            )
     problems.extend(item.problem(path, message) for path, message in found)
     if found:
         return None
     expires_at = parse_date(doc['expires'])
     if expires_at is None:  # the schema's isodate check makes this unreachable
-        raise AssertionError('unchecked expiry date %r' % doc['expires'])
-    return Waiver(doc['id'], frozenset(rule_ids), Scope(doc.get('match')), doc['reason'], doc['owner'],
-                  doc['expires'], expires_at, source=item.source, line=item.line)
+        raise AssertionError(f'unchecked expiry date {doc["expires"]!r}')
+    return Waiver(
+        doc['id'],
+        frozenset(rule_ids),
+        Scope(doc.get('match')),
+        doc['reason'],
+        doc['owner'],
+        doc['expires'],
+        expires_at,
+        source=item.source,
+        line=item.line,
+    )
 
 
-def _rule_scope(match: Any) -> Optional[Scope]:
+def _rule_scope(match: Any) -> Scope | None:
     scope = Scope(match)
     return None if scope.is_universal else scope  # most rules: skip matching entirely
 
 
-def _check_unique(items: Sequence[_Item], problems: List[PolicyProblem]) -> Dict[str, _Item]:
+def _check_unique(items: Sequence[_Item], problems: list[PolicyProblem]) -> dict[str, _Item]:
     """Report duplicate ids across the items' files; returns the first item of each id."""
-    first: Dict[str, _Item] = {}
+    first: dict[str, _Item] = {}
     for item in items:
         item_id = item.item_id
         if item_id is None:
@@ -448,8 +536,13 @@ def _check_unique(items: Sequence[_Item], problems: List[PolicyProblem]) -> Dict
         if item_id in first:
             earlier = first[item_id]
             noun = 'rule' if item.section == 'rules' else 'exception'
-            problems.append(item.problem('id', 'duplicate %s id %s; first defined in %s (%s[%d])' % (
-                noun, quote(item_id), earlier.source, earlier.section, earlier.index)))
+            problems.append(
+                item.problem(
+                    'id',
+                    f'duplicate {noun} id {quote(item_id)}; first defined in '
+                    f'{earlier.source} ({earlier.section}[{earlier.index}])',
+                )
+            )
         else:
             first[item_id] = item
     return first
@@ -460,12 +553,18 @@ def _kind(value: Any) -> str:
         return 'an empty document'
     if isinstance(value, (str, int, float, bool)):
         return quote(value)
-    return 'a %s' % type(value).__name__
+    return f'a {type(value).__name__}'
 
 
 def _require_libraries() -> None:
     missing = missing_libraries()
     if missing:
-        raise PolicyError([PolicyProblem(
-            '<policy engine>', f"needs the Python libraries {', '.join(missing)} on the host that "
-            f"evaluates the policy: pip install {' '.join(missing)} (see requirements.txt)")])
+        raise PolicyError(
+            [
+                PolicyProblem(
+                    '<policy engine>',
+                    f'needs the Python libraries {", ".join(missing)} on the host that '
+                    f'evaluates the policy: pip install {" ".join(missing)} (see requirements.txt)',
+                )
+            ]
+        )

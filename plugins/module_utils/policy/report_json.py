@@ -1,20 +1,22 @@
 # PRIVATE to the collection: not a public API.
 """Decisions as JSON: the engine's own, lossless report format."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 from .decision import Decision
 
-Decisions = Union[Decision, Sequence[Decision]]
+Decisions = Decision | Sequence[Decision]
 
 
 def as_list(decisions: Decisions) -> Sequence[Decision]:
     return [decisions] if isinstance(decisions, Decision) else decisions
 
 
-def report(decisions: Decisions) -> Dict[str, Any]:
+def report(decisions: Decisions) -> dict[str, Any]:
     items = as_list(decisions)
     return {
         'allowed': all(decision.allowed for decision in items),
@@ -22,5 +24,5 @@ def report(decisions: Decisions) -> Dict[str, Any]:
     }
 
 
-def render_json(decisions: Decisions, indent: Union[int, None] = 2) -> str:
+def render_json(decisions: Decisions, indent: int | None = 2) -> str:
     return json.dumps(report(decisions), indent=indent, default=str)

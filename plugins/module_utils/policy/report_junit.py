@@ -5,11 +5,11 @@ Enforce-mode violations that no exception waives are <failure>s; warnings, audit
 findings and waived violations go to the testcase's <system-out>, so CI shows
 them without failing. Follows the common (Jenkins/Ant) JUnit schema shape.
 """
+
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import List
 
 from .decision import SKIPPED, Decision, RuleOutcome, Violation
 from .report_json import Decisions, as_list
@@ -30,25 +30,32 @@ def render_junit(decisions: Decisions, name: str = DEFAULT_SUITE_NAME) -> str:
     root.set('failures', str(totals['failures']))
     root.set('errors', '0')
     root.set('time', '0')
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding='unicode') + '\n'
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{ET.tostring(root, encoding="unicode")}\n'
 
 
 def _suite(decision: Decision, index: int) -> ET.Element:
     cases = [_case(outcome) for outcome in decision.outcomes]
     failures = sum(1 for case in cases if case.find('failure') is not None)
     skipped = sum(1 for case in cases if case.find('skipped') is not None)
-    suite = ET.Element('testsuite', {
-        'name': '%s %s' % (decision.action, decision.image_label),
-        'id': str(index),
-        'tests': str(len(cases)),
-        'failures': str(failures),
-        'errors': '0',
-        'skipped': str(skipped),
-        'time': '0',
-    })
+    suite = ET.Element(
+        'testsuite',
+        {
+            'name': f'{decision.action} {decision.image_label}',
+            'id': str(index),
+            'tests': str(len(cases)),
+            'failures': str(failures),
+            'errors': '0',
+            'skipped': str(skipped),
+            'time': '0',
+        },
+    )
     properties = ET.SubElement(suite, 'properties')
-    for key, value in (('action', decision.action), ('image.id', decision.image.get('id')),
-                       ('image.name', decision.image.get('name')), ('allowed', decision.allowed)):
+    for key, value in (
+        ('action', decision.action),
+        ('image.id', decision.image.get('id')),
+        ('image.name', decision.image.get('name')),
+        ('allowed', decision.allowed),
+    ):
         ET.SubElement(properties, 'property', name=key, value=_text(value))
     suite.extend(cases)
     return suite
@@ -63,7 +70,7 @@ def _text(value: object) -> str:
 
 
 def _case(outcome: RuleOutcome) -> ET.Element:
-    case = ET.Element('testcase', name=outcome.rule, classname='imagegov.policy.%s' % outcome.type, time='0')
+    case = ET.Element('testcase', name=outcome.rule, classname=f'imagegov.policy.{outcome.type}', time='0')
     if outcome.status == SKIPPED:
         ET.SubElement(case, 'skipped', message=outcome.note or 'not applicable')
         return case
@@ -78,11 +85,16 @@ def _case(outcome: RuleOutcome) -> ET.Element:
 
 
 def _detail(violation: Violation) -> str:
-    lines: List[str] = ['[%s/%s] %s' % (violation.mode, violation.severity, violation.message),
-                        '  path: %s' % violation.path,
-                        '  expected: %s' % json.dumps(violation.expected, default=str),
-                        '  found: %s' % json.dumps(violation.found, default=str)]
+    lines: list[str] = [
+        f'[{violation.mode}/{violation.severity}] {violation.message}',
+        f'  path: {violation.path}',
+        f'  expected: {json.dumps(violation.expected, default=str)}',
+        f'  found: {json.dumps(violation.found, default=str)}',
+    ]
     if violation.exception:
-        lines.append('  exception: %s (%s, expires %s)' % (
-            violation.exception['id'], violation.exception['status'], violation.exception['expires']))
+        lines.append(
+            '  exception: {} ({}, expires {})'.format(
+                violation.exception['id'], violation.exception['status'], violation.exception['expires']
+            )
+        )
     return '\n'.join(lines)

@@ -7,11 +7,13 @@ violations carry an accepted external suppression. Results point at the image
 (logicalLocation) and, when the request names one, at the catalog file
 (physicalLocation); the rule's policy file is a relatedLocation.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote as url_quote
 
 from .decision import Decision, Violation
@@ -28,51 +30,69 @@ LEVELS = {'enforce': 'error', 'warn': 'warning', 'audit': 'note'}
 SECURITY_SEVERITY = {'critical': '9.5', 'high': '8.0', 'medium': '5.5', 'low': '2.0'}
 
 
-def sarif_log(decisions: Decisions, policy: Optional[Policy] = None, tool_version: Optional[str] = None,
-              information_uri: str = TOOL_INFORMATION_URI) -> Dict[str, Any]:
+def sarif_log(
+    decisions: Decisions,
+    policy: Policy | None = None,
+    tool_version: str | None = None,
+    information_uri: str = TOOL_INFORMATION_URI,
+) -> dict[str, Any]:
     items = as_list(decisions)
     descriptors, index_of, rule_files = _descriptors(items, policy)
-    driver: Dict[str, Any] = {'name': TOOL_NAME, 'informationUri': information_uri, 'rules': descriptors}
+    driver: dict[str, Any] = {'name': TOOL_NAME, 'informationUri': information_uri, 'rules': descriptors}
     if tool_version:
         driver['version'] = tool_version
-    results = [_result(decision, violation, index_of, rule_files)
-               for decision in items for violation in decision.violations]
+    results = [
+        _result(decision, violation, index_of, rule_files) for decision in items for violation in decision.violations
+    ]
     return {
         '$schema': SARIF_SCHEMA_URI,
         'version': SARIF_VERSION,
-        'runs': [{
-            'tool': {'driver': driver},
-            'invocations': [{'executionSuccessful': True}],
-            'results': results,
-        }],
+        'runs': [
+            {
+                'tool': {'driver': driver},
+                'invocations': [{'executionSuccessful': True}],
+                'results': results,
+            }
+        ],
     }
 
 
-def render_sarif(decisions: Decisions, policy: Optional[Policy] = None, tool_version: Optional[str] = None,
-                 information_uri: str = TOOL_INFORMATION_URI, indent: Optional[int] = 2) -> str:
+def render_sarif(
+    decisions: Decisions,
+    policy: Policy | None = None,
+    tool_version: str | None = None,
+    information_uri: str = TOOL_INFORMATION_URI,
+    indent: int | None = 2,
+) -> str:
     return json.dumps(sarif_log(decisions, policy, tool_version, information_uri), indent=indent, default=str)
 
 
-RuleFiles = Dict[str, Tuple[str, Optional[int]]]
+RuleFiles = dict[str, tuple[str, int | None]]
 
 
-def _descriptors(decisions: List[Decision], policy: Optional[Policy]) -> Tuple[List[Dict[str, Any]], Dict[str, int], RuleFiles]:
-    descriptors: List[Dict[str, Any]] = []
-    index_of: Dict[str, int] = {}
+def _descriptors(
+    decisions: list[Decision], policy: Policy | None
+) -> tuple[list[dict[str, Any]], dict[str, int], RuleFiles]:
+    descriptors: list[dict[str, Any]] = []
+    index_of: dict[str, int] = {}
     rule_files: RuleFiles = {}
 
     def add(rule_id: str, rule_type: str, description: str, severity: str, mode: str) -> None:
         index_of[rule_id] = len(descriptors)
-        descriptors.append({
-            'id': rule_id,
-            'shortDescription': {'text': description or rule_id},
-            'defaultConfiguration': {'level': LEVELS.get(mode, 'warning')},
-            'properties': {
-                'tags': ['imagegov', rule_type, severity],
-                'type': rule_type, 'severity': severity, 'mode': mode,
-                'security-severity': SECURITY_SEVERITY.get(severity, '5.5'),
-            },
-        })
+        descriptors.append(
+            {
+                'id': rule_id,
+                'shortDescription': {'text': description or rule_id},
+                'defaultConfiguration': {'level': LEVELS.get(mode, 'warning')},
+                'properties': {
+                    'tags': ['imagegov', rule_type, severity],
+                    'type': rule_type,
+                    'severity': severity,
+                    'mode': mode,
+                    'security-severity': SECURITY_SEVERITY.get(severity, '5.5'),
+                },
+            }
+        )
 
     if policy is not None:
         for rule in policy.rules:
@@ -88,9 +108,10 @@ def _descriptors(decisions: List[Decision], policy: Optional[Policy]) -> Tuple[L
     return descriptors, index_of, rule_files
 
 
-def _result(decision: Decision, violation: Violation, index_of: Mapping[str, int],
-            rule_files: RuleFiles) -> Dict[str, Any]:
-    result: Dict[str, Any] = {
+def _result(
+    decision: Decision, violation: Violation, index_of: Mapping[str, int], rule_files: RuleFiles
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
         'ruleId': violation.rule,
         'ruleIndex': index_of[violation.rule],
         'kind': 'fail',
@@ -98,32 +119,45 @@ def _result(decision: Decision, violation: Violation, index_of: Mapping[str, int
         'message': {'text': violation.message},
         'locations': [_image_location(decision)],
         'properties': {
-            'action': decision.action, 'path': violation.path, 'expected': violation.expected,
-            'found': violation.found, 'severity': violation.severity, 'mode': violation.mode,
+            'action': decision.action,
+            'path': violation.path,
+            'expected': violation.expected,
+            'found': violation.found,
+            'severity': violation.severity,
+            'mode': violation.mode,
             'exception': violation.exception,
         },
     }
     if violation.rule in rule_files:
         path, line = rule_files[violation.rule]
-        related = {'id': 0, 'physicalLocation': _physical(path, line),
-                   'message': {'text': "policy rule '%s'" % violation.rule}}
+        related = {
+            'id': 0,
+            'physicalLocation': _physical(path, line),
+            'message': {'text': f"policy rule '{violation.rule}'"},
+        }
         result['relatedLocations'] = [related]
     if violation.waived:
         exception = violation.exception or {}
-        result['suppressions'] = [{
-            'kind': 'external', 'status': 'accepted',
-            'justification': '%s (exception %s, owner %s, expires %s)' % (
-                exception.get('reason'), exception.get('id'), exception.get('owner'), exception.get('expires')),
-        }]
+        result['suppressions'] = [
+            {
+                'kind': 'external',
+                'status': 'accepted',
+                'justification': '{} (exception {}, owner {}, expires {})'.format(
+                    exception.get('reason'), exception.get('id'), exception.get('owner'), exception.get('expires')
+                ),
+            }
+        ]
     return result
 
 
-def _image_location(decision: Decision) -> Dict[str, Any]:
+def _image_location(decision: Decision) -> dict[str, Any]:
     name, image_id = decision.image.get('name'), decision.image.get('id')
-    logical = {'name': str(name or image_id or 'new image'),
-               'fullyQualifiedName': 'image/%s' % (image_id or name or 'new'),
-               'kind': 'resource'}
-    location: Dict[str, Any] = {'logicalLocations': [logical]}
+    logical = {
+        'name': str(name or image_id or 'new image'),
+        'fullyQualifiedName': 'image/%s' % (image_id or name or 'new'),
+        'kind': 'resource',
+    }
+    location: dict[str, Any] = {'logicalLocations': [logical]}
     source = decision.source or {}
     path = source.get('path') or source.get('file')
     if path:
@@ -131,8 +165,8 @@ def _image_location(decision: Decision) -> Dict[str, Any]:
     return location
 
 
-def _physical(path: str, line: Any) -> Dict[str, Any]:
-    physical: Dict[str, Any] = {'artifactLocation': {'uri': _uri(path)}}
+def _physical(path: str, line: Any) -> dict[str, Any]:
+    physical: dict[str, Any] = {'artifactLocation': {'uri': _uri(path)}}
     if isinstance(line, int) and not isinstance(line, bool) and line >= 1:
         physical['region'] = {'startLine': line}
     return physical
@@ -141,5 +175,5 @@ def _physical(path: str, line: Any) -> Dict[str, Any]:
 def _uri(path: str) -> str:
     portable = path.replace(os.sep, '/')
     if os.path.isabs(path):
-        return 'file://' + url_quote(portable)
+        return f'file://{url_quote(portable)}'
     return url_quote(portable)

@@ -8,10 +8,12 @@ A request is a plain dict:
    data_source: {kind: url|file|glance, url, path} (optional: where the bytes come from)}
 Image dicts use Glance's field names; custom properties are top-level keys, as Glance returns them.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 # Glance's default when an image is created without a visibility.
@@ -22,16 +24,19 @@ HIDDEN_URL = '<URL hidden: it cannot be split safely>'
 # differently from each other, so a URL holding one is neither shown nor trusted.
 URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
-UsageLoader = Callable[['Request'], Dict[str, Any]]
+UsageLoader = Callable[['Request'], dict[str, Any]]
 
 
-def build_request(action: str, image: Optional[Mapping[str, Any]] = None,
-                  current: Optional[Mapping[str, Any]] = None,
-                  actor: Optional[Mapping[str, Any]] = None,
-                  content: Optional[Mapping[str, Any]] = None,
-                  usage: Optional[Mapping[str, Any]] = None,
-                  source: Optional[Mapping[str, Any]] = None,
-                  data_source: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def build_request(
+    action: str,
+    image: Mapping[str, Any] | None = None,
+    current: Mapping[str, Any] | None = None,
+    actor: Mapping[str, Any] | None = None,
+    content: Mapping[str, Any] | None = None,
+    usage: Mapping[str, Any] | None = None,
+    source: Mapping[str, Any] | None = None,
+    data_source: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A request document from a module's view: `image` holds only the requested changes.
 
     The desired image is the current one with the changes applied, so rules and
@@ -42,7 +47,7 @@ def build_request(action: str, image: Optional[Mapping[str, Any]] = None,
     """
     desired = dict(current or {})
     desired.update(image or {})
-    document: Dict[str, Any] = {
+    document: dict[str, Any] = {
         'action': action,
         'actor': {
             'user': (actor or {}).get('user'),
@@ -83,22 +88,32 @@ def url_without_secrets(url: str) -> str:
 class Request:
     """Read-only view of a request document with lazily loaded usage facts."""
 
-    __slots__ = ('document', 'action', 'actor', 'image', 'current', 'content',
-                 '_usage_loader', '_usage', '_roles', '_projects')
+    __slots__ = (
+        'document',
+        'action',
+        'actor',
+        'image',
+        'current',
+        'content',
+        '_usage_loader',
+        '_usage',
+        '_roles',
+        '_projects',
+    )
 
-    def __init__(self, document: Mapping[str, Any], usage_loader: Optional[UsageLoader] = None) -> None:
+    def __init__(self, document: Mapping[str, Any], usage_loader: UsageLoader | None = None) -> None:
         if not isinstance(document, Mapping):
-            raise TypeError('a policy request must be a mapping, got %s' % type(document).__name__)
+            raise TypeError(f'a policy request must be a mapping, got {type(document).__name__}')
         self.document = document
         self.action = document.get('action')
         self.actor: Mapping[str, Any] = document.get('actor') or {}
         self.image: Mapping[str, Any] = document.get('image') or {}
-        self.current: Optional[Mapping[str, Any]] = document.get('current') or None
-        self.content: Optional[Mapping[str, Any]] = document.get('content') or None
+        self.current: Mapping[str, Any] | None = document.get('current') or None
+        self.content: Mapping[str, Any] | None = document.get('content') or None
         self._usage_loader = usage_loader
-        self._usage: Optional[Dict[str, Any]] = None
-        self._roles: Optional[FrozenSet[str]] = None
-        self._projects: Optional[FrozenSet[str]] = None
+        self._usage: dict[str, Any] | None = None
+        self._roles: frozenset[str] | None = None
+        self._projects: frozenset[str] | None = None
 
     def get(self, field: str, default: Any = None) -> Any:
         """A field of the image after the action: desired, else current."""
@@ -108,13 +123,13 @@ class Request:
             return self.current[field]
         return default
 
-    def locate(self, field: str) -> Tuple[str, Any]:
+    def locate(self, field: str) -> tuple[str, Any]:
         """(path in the request document, value) of an image field after the action."""
         if field in self.image:
-            return 'image.' + field, self.image[field]
+            return f'image.{field}', self.image[field]
         if self.current is not None and field in self.current:
-            return 'current.' + field, self.current[field]
-        return 'image.' + field, None
+            return f'current.{field}', self.current[field]
+        return f'image.{field}', None
 
     @property
     def data_source(self) -> Any:
@@ -122,17 +137,17 @@ class Request:
         return self.document.get('data_source')
 
     @property
-    def effective_image(self) -> Dict[str, Any]:
+    def effective_image(self) -> dict[str, Any]:
         merged = dict(self.current or {})
         merged.update(self.image)
         return merged
 
     @property
-    def image_id(self) -> Optional[str]:
+    def image_id(self) -> str | None:
         return self.get('id')
 
     @property
-    def image_name(self) -> Optional[str]:
+    def image_name(self) -> str | None:
         return self.get('name')
 
     @property
@@ -140,23 +155,23 @@ class Request:
         """How messages name the image: its name, else its id."""
         name = self.image_name
         if name:
-            return "'%s'" % name
+            return f"'{name}'"
         image_id = self.image_id
-        return ("image %s" % image_id) if image_id else 'the image'
+        return (f'image {image_id}') if image_id else 'the image'
 
     @property
     def visibility(self) -> str:
         return self.get('visibility') or DEFAULT_VISIBILITY
 
     @property
-    def roles(self) -> FrozenSet[str]:
+    def roles(self) -> frozenset[str]:
         if self._roles is None:
             # Keystone treats role names case-insensitively.
             self._roles = frozenset(str(role).lower() for role in self.actor.get('roles') or ())
         return self._roles
 
     @property
-    def projects(self) -> FrozenSet[str]:
+    def projects(self) -> frozenset[str]:
         """The acting project (name and/or id) and the image's owning project."""
         if self._projects is None:
             keys = [self.actor.get(key) for key in ('project', 'project_id', 'project_name')]
@@ -165,7 +180,7 @@ class Request:
         return self._projects
 
     @property
-    def usage(self) -> Dict[str, Any]:
+    def usage(self) -> dict[str, Any]:
         """Usage facts: from the document if given, else fetched once through the loader."""
         if self._usage is None:
             given = self.document.get('usage')

@@ -1,5 +1,6 @@
 # PRIVATE to the collection: not a public API.
 """Cerberus schemas of a policy file. Rule `params` are checked by each type's own schema."""
+
 from __future__ import annotations
 
 from .constants import ACTIONS, ID_PATTERN, MODES, POLICY_VERSIONS, SEVERITIES, VISIBILITIES

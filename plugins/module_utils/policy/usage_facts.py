@@ -1,5 +1,6 @@
 # PRIVATE to the collection: not a public API.
 """Reading a request's `usage` facts: who uses the image, and what could not be checked."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

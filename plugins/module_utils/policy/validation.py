@@ -4,18 +4,20 @@
 Cerberus' own error tree is nested and terse; policy authors need one line per
 problem that names the field and says what was expected and what was found.
 """
+
 from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ._libs import cerberus, cerberus_errors, jmespath, jmespath_exceptions, jmespath_functions
 from .rules import RULE_TYPES
 from .values import quote
 
 # (field path as policy authors write it, e.g. 'match.names[1]', message)
-FieldProblem = Tuple[str, str]
+FieldProblem = tuple[str, str]
 
 
 def field_path(steps: Sequence[Any]) -> str:
@@ -23,13 +25,13 @@ def field_path(steps: Sequence[Any]) -> str:
     text = ''
     for step in steps:
         if isinstance(step, int):
-            text += '[%d]' % step
+            text += f'[{step}]'
         else:
             text += ('.' if text else '') + str(step)
     return text
 
 
-def parse_date(value: Any) -> Optional[datetime.datetime]:
+def parse_date(value: Any) -> datetime.datetime | None:
     """Dates (end of that day, UTC) and date-times from YAML or ISO 8601 text; None if invalid."""
     if isinstance(value, str):
         text = value.strip()
@@ -45,43 +47,42 @@ def parse_date(value: Any) -> Optional[datetime.datetime]:
     if isinstance(value, datetime.date):
         # An exception "expiring 2025-06-30" still applies on the 30th.
         next_day = value + datetime.timedelta(days=1)
-        return datetime.datetime(next_day.year, next_day.month, next_day.day,
-                                 tzinfo=datetime.timezone.utc)
+        return datetime.datetime(next_day.year, next_day.month, next_day.day, tzinfo=datetime.timezone.utc)
     return None
 
 
 _JMESPATH_FUNCTIONS = jmespath_functions.Functions().FUNCTION_TABLE if jmespath_functions else {}
 
 
-def jmespath_problem(expression: str) -> Optional[str]:
+def jmespath_problem(expression: str) -> str | None:
     """Why an expression would fail, found at load: syntax, unknown functions, wrong arity."""
     try:
         parsed = jmespath.compile(expression).parsed
     except jmespath_exceptions.IncompleteExpressionError:
         return 'incomplete expression'
     except jmespath_exceptions.LexerError as exc:
-        return '%s at column %d' % (exc.message, exc.lexer_position + 1)
+        return f'{exc.message} at column {exc.lexer_position + 1}'
     except jmespath_exceptions.ParseError as exc:
-        return 'unexpected %s at column %d' % (quote(exc.token_value), exc.lex_position + 1)
+        return f'unexpected {quote(exc.token_value)} at column {exc.lex_position + 1}'
     except (jmespath_exceptions.JMESPathError, TypeError) as exc:
         return ' '.join(str(exc).split())
     return _function_problem(parsed)
 
 
-def _function_problem(node: Any) -> Optional[str]:
+def _function_problem(node: Any) -> str | None:
     if not isinstance(node, dict):
         return None
     if node.get('type') == 'function_expression':
         name, arguments = node.get('value'), len(node.get('children', ()))
         spec = _JMESPATH_FUNCTIONS.get(name)
         if spec is None:
-            return 'unknown function %s(); known: %s' % (name, ', '.join(sorted(_JMESPATH_FUNCTIONS)))
+            return 'unknown function {}(); known: {}'.format(name, ', '.join(sorted(_JMESPATH_FUNCTIONS)))
         signature = spec['signature']
         variadic = any(item.get('variadic') for item in signature)
         if arguments < len(signature) or (arguments > len(signature) and not variadic):
-            return '%s() takes %s%d argument%s, got %d' % (
-                name, 'at least ' if variadic else '', len(signature),
-                '' if len(signature) == 1 else 's', arguments)
+            at_least = 'at least ' if variadic else ''
+            plural = '' if len(signature) == 1 else 's'
+            return f'{name}() takes {at_least}{len(signature)} argument{plural}, got {arguments}'
     for child in node.get('children', ()):
         problem = _function_problem(child)
         if problem:
@@ -89,8 +90,8 @@ def _function_problem(node: Any) -> Optional[str]:
     return None
 
 
-def _schema_fields(schema: Mapping[str, Any], parent: Sequence[Any]) -> Optional[List[str]]:
-    fields: Optional[Mapping[str, Any]] = schema
+def _schema_fields(schema: Mapping[str, Any], parent: Sequence[Any]) -> list[str] | None:
+    fields: Mapping[str, Any] | None = schema
     for step in parent:
         if isinstance(step, int):
             continue
@@ -111,10 +112,10 @@ def _type_names(constraint: Any) -> str:
 
 class _FlatErrorHandler(cerberus_errors.BaseErrorHandler if cerberus_errors else object):  # type: ignore[misc]
     def __init__(self, tree: Any = None) -> None:
-        self.problems: List[Tuple[Tuple[Any, ...], str]] = []
+        self.problems: list[tuple[tuple[Any, ...], str]] = []
         self.schema: Mapping[str, Any] = {}
 
-    def __call__(self, errors: Any) -> List[Tuple[Tuple[Any, ...], str]]:
+    def __call__(self, errors: Any) -> list[tuple[tuple[Any, ...], str]]:
         self.problems = []
         self.extend(errors)
         return self.problems
@@ -137,26 +138,27 @@ class _FlatErrorHandler(cerberus_errors.BaseErrorHandler if cerberus_errors else
             return 'required field is missing'
         if code == cerberus_errors.UNKNOWN_FIELD.code:
             known = _schema_fields(self.schema, error.document_path[:-1])
-            return 'unknown field' + ('; expected one of: %s' % ', '.join(known) if known else '')
+            return 'unknown field' + ('; expected one of: {}'.format(', '.join(known)) if known else '')
         if code == cerberus_errors.BAD_TYPE.code:
-            return 'must be of %s type, got %s' % (_type_names(constraint), quote(value))
+            return f'must be of {_type_names(constraint)} type, got {quote(value)}'
         if code == cerberus_errors.NOT_NULLABLE.code:
             return 'must not be null'
         if code == cerberus_errors.EMPTY_NOT_ALLOWED.code:
             return 'must not be empty'
         if code == cerberus_errors.MIN_LENGTH.code:
-            return 'must have at least %s item%s' % (constraint, '' if constraint == 1 else 's')
+            return 'must have at least {} item{}'.format(constraint, '' if constraint == 1 else 's')
         if code == cerberus_errors.MAX_LENGTH.code:
-            return 'must have at most %s items' % constraint
+            return f'must have at most {constraint} items'
         if code == cerberus_errors.MIN_VALUE.code:
-            return 'must be at least %s, got %s' % (constraint, quote(value))
+            return f'must be at least {constraint}, got {quote(value)}'
         if code == cerberus_errors.MAX_VALUE.code:
-            return 'must be at most %s, got %s' % (constraint, quote(value))
+            return f'must be at most {constraint}, got {quote(value)}'
         if code == cerberus_errors.REGEX_MISMATCH.code:
-            return 'value %s does not match %s' % (quote(value), quote(constraint))
+            return f'value {quote(value)} does not match {quote(constraint)}'
         if code in (cerberus_errors.UNALLOWED_VALUE.code, cerberus_errors.UNALLOWED_VALUES.code):
-            return 'unallowed value %s; expected one of: %s' % (
-                quote(value), ', '.join(str(item) for item in constraint))
+            return 'unallowed value {}; expected one of: {}'.format(
+                quote(value), ', '.join(str(item) for item in constraint)
+            )
         template = cerberus_errors.BasicErrorHandler.messages.get(code, '{0}')
         return template.format(*error.info, constraint=constraint, field=error.field, value=value)
 
@@ -167,27 +169,28 @@ class PolicyValidator(cerberus.Validator if cerberus else object):  # type: igno
     def _check_with_jmespath(self, field: str, value: Any) -> None:
         problem = jmespath_problem(value)
         if problem:
-            self._error(field, 'invalid JMESPath expression %s: %s' % (quote(value), problem))
+            self._error(field, f'invalid JMESPath expression {quote(value)}: {problem}')
 
     def _check_with_regex(self, field: str, value: Any) -> None:
         try:
             re.compile(value)
         except (re.error, TypeError) as exc:
-            self._error(field, 'invalid regular expression %s: %s' % (quote(value), exc))
+            self._error(field, f'invalid regular expression {quote(value)}: {exc}')
 
     def _check_with_isodate(self, field: str, value: Any) -> None:
         if parse_date(value) is None:
-            self._error(field, 'invalid date %s; expected YYYY-MM-DD or an ISO 8601 date-time'
-                        % quote(value))
+            self._error(field, f'invalid date {quote(value)}; expected YYYY-MM-DD or an ISO 8601 date-time')
 
     def _check_with_rule_type(self, field: str, value: Any) -> None:
         if value not in RULE_TYPES:
-            self._error(field, 'unknown rule type %s; known types: %s' % (
-                quote(value), ', '.join(sorted(RULE_TYPES))))
+            self._error(
+                field, 'unknown rule type {}; known types: {}'.format(quote(value), ', '.join(sorted(RULE_TYPES)))
+            )
 
 
-def validate(document: Mapping[str, Any], schema: Mapping[str, Any],
-             prefix: Sequence[Any] = ()) -> Tuple[dict, List[FieldProblem]]:
+def validate(
+    document: Mapping[str, Any], schema: Mapping[str, Any], prefix: Sequence[Any] = ()
+) -> tuple[dict, list[FieldProblem]]:
     """Validate and normalise (schema defaults); field paths are prefixed with `prefix`."""
     validator = PolicyValidator(schema, error_handler=_FlatErrorHandler)
     if validator.validate(dict(document)):

@@ -1,5 +1,6 @@
 # PRIVATE to the collection: not a public API.
 """Small value helpers shared by rules, messages and renderers."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,9 +30,9 @@ def human_bytes(count: float) -> str:
             break
         amount /= 1024
     if unit == 'bytes':
-        return '%d bytes' % count
-    text = ('%.2f' % amount).rstrip('0').rstrip('.')
-    return '%s %s' % (text, unit)
+        return f'{count} bytes'
+    text = f'{amount:.2f}'.rstrip('0').rstrip('.')
+    return f'{text} {unit}'
 
 
 def describe(value: Any) -> str:
@@ -48,7 +49,7 @@ def describe(value: Any) -> str:
 def quote(value: Any) -> str:
     """Quote a value inside an error message the way a YAML author typed it."""
     if isinstance(value, str):
-        return "'%s'" % value
+        return f"'{value}'"
     if value is None:
         return 'null'
     if isinstance(value, bool):

@@ -1,9 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """Policy exceptions (`exceptions:` entries): scoped, owned, expiring waivers of rules."""
+
 from __future__ import annotations
 
 import datetime
-from typing import Any, Dict, FrozenSet, Optional
+from typing import Any
 
 from .scope import Scope
 
@@ -13,9 +14,18 @@ class Waiver:
 
     __slots__ = ('id', 'rules', 'scope', 'reason', 'owner', 'expires', 'expires_at', 'source', 'line')
 
-    def __init__(self, waiver_id: str, rules: FrozenSet[str], scope: Scope, reason: str, owner: str,
-                 expires: Any, expires_at: datetime.datetime, source: str = '',
-                 line: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        waiver_id: str,
+        rules: frozenset[str],
+        scope: Scope,
+        reason: str,
+        owner: str,
+        expires: Any,
+        expires_at: datetime.datetime,
+        source: str = '',
+        line: int | None = None,
+    ) -> None:
         self.id = waiver_id
         self.rules = rules
         self.scope = scope
@@ -36,6 +46,11 @@ class Waiver:
     def is_expired(self, now: datetime.datetime) -> bool:
         return now >= self.expires_at
 
-    def report(self, status: str) -> Dict[str, Any]:
-        return {'id': self.id, 'status': status, 'expires': self.expires_text,
-                'reason': self.reason, 'owner': self.owner}
+    def report(self, status: str) -> dict[str, Any]:
+        return {
+            'id': self.id,
+            'status': status,
+            'expires': self.expires_text,
+            'reason': self.reason,
+            'owner': self.owner,
+        }

@@ -1,15 +1,16 @@
 # PRIVATE to the collection: not a public API.
 """YAML reading for policy files: safe, strict about duplicate keys, with item line numbers."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from ._libs import yaml
 
 _BASE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader) if yaml else object
 
 # {'rules': [line of rules[0], ...], 'exceptions': [...]}, 1-based.
-ItemLines = Dict[str, List[int]]
+ItemLines = dict[str, list[int]]
 
 
 class _StrictLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
@@ -22,15 +23,18 @@ class _StrictLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
         for first, resolvers in getattr(_BASE_LOADER, 'yaml_implicit_resolvers', {}).items()
     }
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Dict[Any, Any]:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         self.flatten_mapping(node)
         seen = set()
         for key_node, _value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 if key_node.value in seen:
                     raise yaml.constructor.ConstructorError(
-                        'while constructing a mapping', node.start_mark,
-                        "found duplicate key '%s'" % key_node.value, key_node.start_mark)
+                        'while constructing a mapping',
+                        node.start_mark,
+                        f"found duplicate key '{key_node.value}'",
+                        key_node.start_mark,
+                    )
                 seen.add(key_node.value)
         return super().construct_mapping(node, deep)
 
@@ -39,7 +43,7 @@ class YamlSourceError(Exception):
     """A file that is not readable YAML; the message says where."""
 
 
-def parse(text: str) -> Tuple[Any, ItemLines]:
+def parse(text: str) -> tuple[Any, ItemLines]:
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
@@ -47,7 +51,7 @@ def parse(text: str) -> Tuple[Any, ItemLines]:
     except yaml.MarkedYAMLError as exc:
         raise YamlSourceError(_describe(exc)) from exc
     except (yaml.YAMLError, ValueError, TypeError) as exc:
-        raise YamlSourceError('invalid YAML: %s' % exc) from exc
+        raise YamlSourceError(f'invalid YAML: {exc}') from exc
     finally:
         loader.dispose()
     return data, _item_lines(node)
@@ -58,13 +62,13 @@ def read_text(path: str) -> str:
         with open(path, encoding='utf-8') as handle:
             return handle.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise YamlSourceError('cannot read: %s' % exc) from exc
+        raise YamlSourceError(f'cannot read: {exc}') from exc
 
 
 def _describe(exc: yaml.MarkedYAMLError) -> str:
-    mark: Optional[Any] = exc.problem_mark or exc.context_mark
-    where = ' at line %d, column %d' % (mark.line + 1, mark.column + 1) if mark else ''
-    return 'invalid YAML%s: %s' % (where, exc.problem or exc.context or 'syntax error')
+    mark: Any | None = exc.problem_mark or exc.context_mark
+    where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+    return f'invalid YAML{where}: {exc.problem or exc.context or "syntax error"}'
 
 
 def _item_lines(node: Any) -> ItemLines:

@@ -19,7 +19,7 @@ def main(url):
     engine.dispose()
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     main(sys.argv[1])

@@ -14,11 +14,11 @@ import time
 import openstack
 from openstack import exceptions
 
-CLOUDS = ("devcloud-admin", "devcloud-alpha", "devcloud-beta", "devcloud-reader")
+CLOUDS = ('devcloud-admin', 'devcloud-alpha', 'devcloud-beta', 'devcloud-reader')
 
 
 def step(msg, t0):
-    print("ok  %-60s %6.2f s" % (msg, time.monotonic() - t0), flush=True)
+    print(f'ok  {msg:<60} {time.monotonic() - t0:6.2f} s', flush=True)
 
 
 def wait_for(fn, what, timeout=60):
@@ -28,85 +28,84 @@ def wait_for(fn, what, timeout=60):
         if value:
             return value
         time.sleep(0.3)
-    sys.exit("FAIL: timed out waiting for %s" % what)
+    sys.exit(f'FAIL: timed out waiting for {what}')
 
 
 def check_images(conns):
     t0 = time.monotonic()
-    alpha = conns["devcloud-alpha"]
+    alpha = conns['devcloud-alpha']
     image = alpha.image.create_image(
-        name="devcloud-smoke", disk_format="raw", container_format="bare",
-        data=b"devcloud smoke test\n")
+        name='devcloud-smoke', disk_format='raw', container_format='bare', data=b'devcloud smoke test\n'
+    )
 
     def active_image():
         found = alpha.image.get_image(image.id)
-        return found if found.status == "active" else None
+        return found if found.status == 'active' else None
 
-    image = wait_for(active_image, "image to become active")
-    step("alpha-member created image %s" % image.id, t0)
+    image = wait_for(active_image, 'image to become active')
+    step(f'alpha-member created image {image.id}', t0)
     try:
         for name, conn in conns.items():
             t0 = time.monotonic()
             ids = [i.id for i in conn.image.images(limit=1000)]
             # Images default to 'shared' visibility: beta must not see alpha's.
-            expected = name != "devcloud-beta"
+            expected = name != 'devcloud-beta'
             if (image.id in ids) != expected:
-                sys.exit("FAIL: %s sees=%s the alpha image" % (name, not expected))
-            step("%s lists %d image(s)" % (name, len(ids)), t0)
+                sys.exit(f'FAIL: {name} sees={not expected} the alpha image')
+            step(f'{name} lists {len(ids)} image(s)', t0)
         t0 = time.monotonic()
         try:
-            conns["devcloud-reader"].image.create_image(
-                name="devcloud-smoke-reader", disk_format="raw", container_format="bare")
+            conns['devcloud-reader'].image.create_image(
+                name='devcloud-smoke-reader', disk_format='raw', container_format='bare'
+            )
         except exceptions.ForbiddenException:
-            step("reader cannot create an image (403)", t0)
+            step('reader cannot create an image (403)', t0)
         else:
-            sys.exit("FAIL: reader could create an image")
+            sys.exit('FAIL: reader could create an image')
     finally:
         alpha.image.delete_image(image.id, ignore_missing=True)
 
 
 def check_nova(conns):
-    beta, admin = conns["devcloud-beta"], conns["devcloud-admin"]
+    beta, admin = conns['devcloud-beta'], conns['devcloud-admin']
     t0 = time.monotonic()
     image = beta.image.create_image(
-        name="devcloud-smoke-boot", disk_format="raw", container_format="bare",
-        data=b"\0" * 1024)
-    wait_for(lambda: beta.image.get_image(image.id).status == "active", "boot image")
+        name='devcloud-smoke-boot', disk_format='raw', container_format='bare', data=b'\0' * 1024
+    )
+    wait_for(lambda: beta.image.get_image(image.id).status == 'active', 'boot image')
     server = None
     try:
-        flavor = beta.compute.find_flavor("devcloud.tiny", ignore_missing=False)
+        flavor = beta.compute.find_flavor('devcloud.tiny', ignore_missing=False)
         server = beta.compute.create_server(
-            name="devcloud-smoke", image_id=image.id, flavor_id=flavor.id,
-            networks="none")
-        server = beta.compute.wait_for_server(server, status="ACTIVE", wait=60)
-        step("beta-member booted server %s (ACTIVE)" % server.id, t0)
+            name='devcloud-smoke', image_id=image.id, flavor_id=flavor.id, networks='none'
+        )
+        server = beta.compute.wait_for_server(server, status='ACTIVE', wait=60)
+        step(f'beta-member booted server {server.id} (ACTIVE)', t0)
         t0 = time.monotonic()
-        resp = admin.compute.get(
-            "/servers/detail?image=%s&all_tenants=1" % image.id,
-            microversion="2.1")
+        resp = admin.compute.get(f'/servers/detail?image={image.id}&all_tenants=1', microversion='2.1')
         resp.raise_for_status()
-        found = [s["id"] for s in resp.json()["servers"]]
+        found = [s['id'] for s in resp.json()['servers']]
         if found != [server.id]:
-            sys.exit("FAIL: servers using the image: %s, expected [%s]" % (found, server.id))
-        step("admin finds it by image (all_tenants=1)", t0)
+            sys.exit(f'FAIL: servers using the image: {found}, expected [{server.id}]')
+        step('admin finds it by image (all_tenants=1)', t0)
     finally:
         t0 = time.monotonic()
         if server is not None:
             beta.compute.delete_server(server.id)
             beta.compute.wait_for_delete(server, wait=60)
-            step("server deleted", t0)
+            step('server deleted', t0)
         beta.image.delete_image(image.id, ignore_missing=True)
 
 
 def main():
-    with_nova = "--nova" in sys.argv[1:]
+    with_nova = '--nova' in sys.argv[1:]
     t0 = time.monotonic()
     conns = {name: openstack.connect(cloud=name) for name in CLOUDS}
     check_images(conns)
     if with_nova:
         check_nova(conns)
-    print("smoke test passed in %.1f s" % (time.monotonic() - t0))
+    print('smoke test passed in %.1f s' % (time.monotonic() - t0))
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     main()

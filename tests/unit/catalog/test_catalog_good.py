@@ -1,4 +1,5 @@
 """Good catalogs load into exactly the expected model."""
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,27 @@ SHA = {
 def image(name, source, sha256, origin, **fields):
     """A full as_dict() of a CatalogImage: the format's defaults, then `fields`."""
     result = {
-        'name': name, 'source': source, 'sha256': sha256, 'disk_format': 'qcow2', 'container_format': 'bare',
-        'min_disk': 0, 'min_ram': 0, 'properties': {}, 'tags': [], 'visibility': 'private', 'protected': False,
-        'hidden': False, 'members': [], 'origin': {'file': origin[0], 'line': origin[1]}, 'series': None,
-        'version': None, 'released': None, 'rank': None, 'desired_state': 'active',
-        'deactivate_after_seconds': None, 'delete_after_seconds': None,
+        'name': name,
+        'source': source,
+        'sha256': sha256,
+        'disk_format': 'qcow2',
+        'container_format': 'bare',
+        'min_disk': 0,
+        'min_ram': 0,
+        'properties': {},
+        'tags': [],
+        'visibility': 'private',
+        'protected': False,
+        'hidden': False,
+        'members': [],
+        'origin': {'file': origin[0], 'line': origin[1]},
+        'series': None,
+        'version': None,
+        'released': None,
+        'rank': None,
+        'desired_state': 'active',
+        'deactivate_after_seconds': None,
+        'delete_after_seconds': None,
     }
     assert set(fields) <= set(result)
     result.update(fields)
@@ -44,12 +61,28 @@ def in_good(monkeypatch):
 def test_single_file():
     loaded = catalog.load_catalog('single.yml')
     assert loaded.as_dict() == {
-        'images': [image(
-            'cirros-0.6.2', {'file': str(GOOD / 'images' / 'cirros.qcow2')}, SHA[1], ('single.yml', 3),
-            min_disk=1, min_ram=128,
-            properties={'architecture': 'x86_64', 'hw_cpu_cores': '2', 'hw_rng_rate_bytes': '1.5',
-                        'hw_vif_multiqueue_enabled': 'false', 'os_distro': 'cirros', 'os_require_quiesce': 'true'},
-            tags=['gold', 'small'], visibility='shared', protected=True, members=['beta', 'alpha'])],
+        'images': [
+            image(
+                'cirros-0.6.2',
+                {'file': str(GOOD / 'images' / 'cirros.qcow2')},
+                SHA[1],
+                ('single.yml', 3),
+                min_disk=1,
+                min_ram=128,
+                properties={
+                    'architecture': 'x86_64',
+                    'hw_cpu_cores': '2',
+                    'hw_rng_rate_bytes': '1.5',
+                    'hw_vif_multiqueue_enabled': 'false',
+                    'os_distro': 'cirros',
+                    'os_require_quiesce': 'true',
+                },
+                tags=['gold', 'small'],
+                visibility='shared',
+                protected=True,
+                members=['beta', 'alpha'],
+            )
+        ],
         'series': [],
         'sources': ['single.yml'],
     }
@@ -63,50 +96,137 @@ def test_directory_of_files_with_defaults():
     base, rescue = 'directory/10-base.yml', 'directory/20-rescue.yaml'
     assert loaded.sources == [base, rescue]
     assert [item.as_dict() for item in loaded.images] == [
-        image('alpine-3.20', {'file': str(GOOD / 'directory' / 'images' / 'alpine.qcow2')}, SHA[2], (base, 9),
-              properties={'architecture': 'aarch64', 'hw_qemu_guest_agent': 'yes', 'os_distro': 'alpine'},
-              tags=['gold', 'small'], visibility='public'),
-        image('windows-2022', {'url': 'https://images.example.org/windows-2022.vhdx'}, SHA[3], (base, 14),
-              disk_format='vhdx', min_ram=4096, properties={'architecture': 'x86_64', 'hw_qemu_guest_agent': 'yes'},
-              tags=['gold'], visibility='shared', members=['windows-licensed']),
-        image('rescue', {'url': 'http://images.example.org/rescue.iso'}, SHA[4], (rescue, 3),
-              disk_format='iso', hidden=True),
+        image(
+            'alpine-3.20',
+            {'file': str(GOOD / 'directory' / 'images' / 'alpine.qcow2')},
+            SHA[2],
+            (base, 9),
+            properties={'architecture': 'aarch64', 'hw_qemu_guest_agent': 'yes', 'os_distro': 'alpine'},
+            tags=['gold', 'small'],
+            visibility='public',
+        ),
+        image(
+            'windows-2022',
+            {'url': 'https://images.example.org/windows-2022.vhdx'},
+            SHA[3],
+            (base, 14),
+            disk_format='vhdx',
+            min_ram=4096,
+            properties={'architecture': 'x86_64', 'hw_qemu_guest_agent': 'yes'},
+            tags=['gold'],
+            visibility='shared',
+            members=['windows-licensed'],
+        ),
+        image(
+            'rescue',
+            {'url': 'http://images.example.org/rescue.iso'},
+            SHA[4],
+            (rescue, 3),
+            disk_format='iso',
+            hidden=True,
+        ),
     ]
     assert loaded.series == []
 
 
 def test_series_with_keep_and_retire():
     loaded = catalog.load_catalog('series.yml')
-    noble = {'properties': {'os_distro': 'ubuntu', 'os_version': '24.04'}, 'tags': ['gold'], 'visibility': 'public',
-             'series': 'ubuntu-24.04'}
+    noble = {
+        'properties': {'os_distro': 'ubuntu', 'os_version': '24.04'},
+        'tags': ['gold'],
+        'visibility': 'public',
+        'series': 'ubuntu-24.04',
+    }
     debian = {'disk_format': 'raw', 'tags': ['gold'], 'visibility': 'public', 'series': 'debian-12'}
     assert [item.as_dict() for item in loaded.images] == [
-        image('Ubuntu 24.04 20261101', {'url': 'https://example.org/noble-20261101.img'}, SHA[6], ('series.yml', 19),
-              version='20261101', rank=0, **noble),
-        image('Ubuntu 24.04 20261015', {'file': str(GOOD / 'images' / 'noble-20261015.qcow2')}, SHA[5],
-              ('series.yml', 16), version='20261015', rank=1, **noble),
-        image('Ubuntu 24.04 20260901', {'url': 'https://example.org/noble-20260901.img'}, SHA[7], ('series.yml', 22),
-              version='20260901', rank=2, desired_state='hidden', hidden=True,
-              deactivate_after_seconds=30 * 86400, delete_after_seconds=13 * 7 * 86400, **noble),
+        image(
+            'Ubuntu 24.04 20261101',
+            {'url': 'https://example.org/noble-20261101.img'},
+            SHA[6],
+            ('series.yml', 19),
+            version='20261101',
+            rank=0,
+            **noble,
+        ),
+        image(
+            'Ubuntu 24.04 20261015',
+            {'file': str(GOOD / 'images' / 'noble-20261015.qcow2')},
+            SHA[5],
+            ('series.yml', 16),
+            version='20261015',
+            rank=1,
+            **noble,
+        ),
+        image(
+            'Ubuntu 24.04 20260901',
+            {'url': 'https://example.org/noble-20260901.img'},
+            SHA[7],
+            ('series.yml', 22),
+            version='20260901',
+            rank=2,
+            desired_state='hidden',
+            hidden=True,
+            deactivate_after_seconds=30 * 86400,
+            delete_after_seconds=13 * 7 * 86400,
+            **noble,
+        ),
         # released dates order this series: as text, '12.9' would sort above '12.10'
-        image('debian-12-12.10', {'url': 'https://example.org/debian-12.10.raw'}, SHA[1], ('series.yml', 34),
-              version='12.10', released='2025-03-15', rank=0, **debian),
-        image('debian-12-12.9', {'url': 'https://example.org/debian-12.9.raw'}, SHA[8], ('series.yml', 30),
-              version='12.9', released='2025-01-11', rank=1, desired_state='retired',
-              deactivate_after_seconds=12 * 3600, **debian),
+        image(
+            'debian-12-12.10',
+            {'url': 'https://example.org/debian-12.10.raw'},
+            SHA[1],
+            ('series.yml', 34),
+            version='12.10',
+            released='2025-03-15',
+            rank=0,
+            **debian,
+        ),
+        image(
+            'debian-12-12.9',
+            {'url': 'https://example.org/debian-12.9.raw'},
+            SHA[8],
+            ('series.yml', 30),
+            version='12.9',
+            released='2025-01-11',
+            rank=1,
+            desired_state='retired',
+            deactivate_after_seconds=12 * 3600,
+            **debian,
+        ),
     ]
     assert [item.as_dict() for item in loaded.series] == [
-        {'series': 'ubuntu-24.04', 'name': 'Ubuntu 24.04 {version}', 'keep': 2, 'hide': True,
-         'deactivate_after': '30d', 'deactivate_after_seconds': 2592000, 'delete_after': '13w',
-         'delete_after_seconds': 7862400, 'order': 'version', 'versions': ['20261101', '20261015', '20260901'],
-         'images': ['Ubuntu 24.04 20261101', 'Ubuntu 24.04 20261015', 'Ubuntu 24.04 20260901'],
-         'origin': {'file': 'series.yml', 'line': 6},
-         'active': ['Ubuntu 24.04 20261101', 'Ubuntu 24.04 20261015'], 'retired': ['Ubuntu 24.04 20260901']},
-        {'series': 'debian-12', 'name': 'debian-12-{version}', 'keep': 1, 'hide': False,
-         'deactivate_after': '12h', 'deactivate_after_seconds': 43200, 'delete_after': None,
-         'delete_after_seconds': None, 'order': 'released', 'versions': ['12.10', '12.9'],
-         'images': ['debian-12-12.10', 'debian-12-12.9'], 'origin': {'file': 'series.yml', 'line': 25},
-         'active': ['debian-12-12.10'], 'retired': ['debian-12-12.9']},
+        {
+            'series': 'ubuntu-24.04',
+            'name': 'Ubuntu 24.04 {version}',
+            'keep': 2,
+            'hide': True,
+            'deactivate_after': '30d',
+            'deactivate_after_seconds': 2592000,
+            'delete_after': '13w',
+            'delete_after_seconds': 7862400,
+            'order': 'version',
+            'versions': ['20261101', '20261015', '20260901'],
+            'images': ['Ubuntu 24.04 20261101', 'Ubuntu 24.04 20261015', 'Ubuntu 24.04 20260901'],
+            'origin': {'file': 'series.yml', 'line': 6},
+            'active': ['Ubuntu 24.04 20261101', 'Ubuntu 24.04 20261015'],
+            'retired': ['Ubuntu 24.04 20260901'],
+        },
+        {
+            'series': 'debian-12',
+            'name': 'debian-12-{version}',
+            'keep': 1,
+            'hide': False,
+            'deactivate_after': '12h',
+            'deactivate_after_seconds': 43200,
+            'delete_after': None,
+            'delete_after_seconds': None,
+            'order': 'released',
+            'versions': ['12.10', '12.9'],
+            'images': ['debian-12-12.10', 'debian-12-12.9'],
+            'origin': {'file': 'series.yml', 'line': 25},
+            'active': ['debian-12-12.10'],
+            'retired': ['debian-12-12.9'],
+        },
     ]
     assert loaded.get_series('debian-12').active == ['debian-12-12.10']
     assert loaded.image('Ubuntu 24.04 20260901').desired_state == catalog.STATE_HIDDEN
@@ -116,10 +236,22 @@ def test_series_with_keep_and_retire():
 def test_several_paths_merge_in_order_and_a_file_loads_once():
     loaded = catalog.load_catalog(['single.yml', 'directory', 'directory/20-rescue.yaml', 'series.yml'])
     assert loaded.sources == ['single.yml', 'directory/10-base.yml', 'directory/20-rescue.yaml', 'series.yml']
-    assert loaded.names == ['cirros-0.6.2', 'alpine-3.20', 'windows-2022', 'rescue', 'Ubuntu 24.04 20261101',
-                            'Ubuntu 24.04 20261015', 'Ubuntu 24.04 20260901', 'debian-12-12.10', 'debian-12-12.9']
+    assert loaded.names == [
+        'cirros-0.6.2',
+        'alpine-3.20',
+        'windows-2022',
+        'rescue',
+        'Ubuntu 24.04 20261101',
+        'Ubuntu 24.04 20261015',
+        'Ubuntu 24.04 20260901',
+        'debian-12-12.10',
+        'debian-12-12.9',
+    ]
     assert catalog.catalog_files(['directory', 'single.yml']) == [
-        'directory/10-base.yml', 'directory/20-rescue.yaml', 'single.yml']
+        'directory/10-base.yml',
+        'directory/20-rescue.yaml',
+        'single.yml',
+    ]
 
 
 def test_texts_keep_lines_and_resolve_files_against_their_name():
@@ -130,8 +262,10 @@ def test_texts_keep_lines_and_resolve_files_against_their_name():
 
 
 def test_documents_have_no_lines():
-    document = {'version': 1, 'images': [{'name': 'x', 'source': {'url': 'https://h/x'}, 'sha256': SHA[1],
-                                          'disk_format': 'raw'}]}
+    document = {
+        'version': 1,
+        'images': [{'name': 'x', 'source': {'url': 'https://h/x'}, 'sha256': SHA[1], 'disk_format': 'raw'}],
+    }
     loaded = catalog.load_catalog_documents([('x.yml', document)])
     assert loaded.images[0].origin.as_dict() == {'file': 'x.yml', 'line': None}
     with pytest.raises(catalog.CatalogError) as raised:
@@ -139,9 +273,22 @@ def test_documents_have_no_lines():
     assert raised.value.messages == ["x.yml: field 'version': unsupported catalog version 3; expected 1"]
 
 
-@pytest.mark.parametrize('text, seconds', [('12h', 43200), ('30d', 2592000), ('2w', 1209600), ('1d', 86400),
-                                           ('0d', None), ('30', None), ('30 d', None), ('1.5d', None), (30, None),
-                                           ('30D', None), ('01d', None)])
+@pytest.mark.parametrize(
+    'text, seconds',
+    [
+        ('12h', 43200),
+        ('30d', 2592000),
+        ('2w', 1209600),
+        ('1d', 86400),
+        ('0d', None),
+        ('30', None),
+        ('30 d', None),
+        ('1.5d', None),
+        (30, None),
+        ('30D', None),
+        ('01d', None),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert catalog.parse_duration(text) == seconds
 
@@ -162,7 +309,19 @@ def test_the_documented_example_loads():
     text = (PACKAGE.parents[2] / 'docs' / 'catalog.md').read_text(encoding='utf-8')
     example = text.split('```yaml\n', 1)[1].split('```', 1)[0]
     loaded = catalog.load_catalog_texts([('catalog/base.yml', example)], check_files=False)
-    assert loaded.names == ['cirros-0.6.2', 'windows-2022', 'Ubuntu 24.04 20261101', 'Ubuntu 24.04 20261015',
-                            'debian-12-12.10', 'debian-12-12.9']
-    assert [item.desired_state for item in loaded.images] == ['active', 'active', 'active', 'active', 'active',
-                                                              'retired']
+    assert loaded.names == [
+        'cirros-0.6.2',
+        'windows-2022',
+        'Ubuntu 24.04 20261101',
+        'Ubuntu 24.04 20261015',
+        'debian-12-12.10',
+        'debian-12-12.9',
+    ]
+    assert [item.desired_state for item in loaded.images] == [
+        'active',
+        'active',
+        'active',
+        'active',
+        'active',
+        'retired',
+    ]

@@ -1,9 +1,11 @@
 """Fixtures of the policy engine tests: the test clock, a usage double, rule fixture cases."""
+
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any
 
 import pytest
 import yaml
@@ -19,13 +21,14 @@ NOW = datetime.datetime(2025, 6, 15, 12, 0, tzinfo=datetime.timezone.utc)
 class FakeUsage:
     """Usage provider test double: canned usage per image id, records every call."""
 
-    def __init__(self, by_id: Dict[str, Dict[str, Any]] = None, default: Dict[str, Any] = None) -> None:
+    def __init__(self, by_id: dict[str, dict[str, Any]] = None, default: dict[str, Any] = None) -> None:
         self.by_id = by_id or {}
-        self.default = default if default is not None else {'servers': [], 'images': [], 'volumes': [],
-                                                            'not_checked': []}
-        self.calls: List[str] = []
+        self.default = (
+            default if default is not None else {'servers': [], 'images': [], 'volumes': [], 'not_checked': []}
+        )
+        self.calls: list[str] = []
 
-    def __call__(self, image: Dict[str, Any]) -> Dict[str, Any]:
+    def __call__(self, image: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(image.get('id'))
         return self.by_id.get(image.get('id'), self.default)
 
@@ -53,7 +56,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         spec = load_yaml(FIXTURES / fixture_name)
         cases = [dict(case, outcome='pass') for case in spec.get('pass', [])]
         cases += [dict(case, outcome='fail') for case in spec.get('fail', [])]
-        metafunc.parametrize('case', cases, ids=['%s:%s' % (case['outcome'], case['name']) for case in cases])
+        metafunc.parametrize('case', cases, ids=[f'{case["outcome"]}:{case["name"]}' for case in cases])
 
 
 @pytest.fixture
@@ -64,10 +67,10 @@ def rule_policy(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
-def check_case(rule_policy: Any) -> Callable[[Dict[str, Any]], None]:
+def check_case(rule_policy: Any) -> Callable[[dict[str, Any]], None]:
     """Run one Checkov-style case: `pass` cases have no violation, `fail` cases exactly those listed."""
 
-    def check(case: Dict[str, Any]) -> None:
+    def check(case: dict[str, Any]) -> None:
         usage = FakeUsage(case.get('usage_by_id'))
         decision = engine.evaluate(rule_policy, case['request'], usage_provider=usage, now=NOW)
         if case['outcome'] == 'pass':
@@ -76,7 +79,7 @@ def check_case(rule_policy: Any) -> Callable[[Dict[str, Any]], None]:
             return
         expected = case['violations']
         assert len(decision.violations) == len(expected), [violation.as_dict() for violation in decision.violations]
-        for violation, wanted in zip(decision.violations, expected):
+        for violation, wanted in zip(decision.violations, expected, strict=False):
             found = violation.as_dict()
             for key, value in wanted.items():
                 if key == 'message_contains':

@@ -1,4 +1,5 @@
 """The shipped default policy: policies/default.yml against the verdicts in policies/tests/."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ CASE_FILES = sorted((POLICIES / 'tests').glob('*.yml'))
 def _cases():
     for path in CASE_FILES:
         for case in yaml.safe_load(path.read_text(encoding='utf-8')):
-            yield pytest.param(case, id='%s:%s' % (path.stem, case['name']))
+            yield pytest.param(case, id=f'{path.stem}:{case["name"]}')
 
 
 @pytest.fixture(scope='module')
@@ -31,7 +32,8 @@ def test_case_files_exist():
 def test_default_policy_verdict(default_policy, case, fake_usage, now):
     decision = engine.evaluate(default_policy, case['request'], usage_provider=fake_usage(), now=now)
     assert [violation.rule for violation in decision.violations] == case['expect']['violations'], [
-        violation.message for violation in decision.violations]
+        violation.message for violation in decision.violations
+    ]
     assert decision.allowed is case['expect']['allowed']
 
 
@@ -42,8 +44,10 @@ def test_default_policy_is_what_load_policy_uses_by_default(default_policy):
 def test_default_policy_settings(default_policy):
     rules = default_policy.rules_by_id
     assert rules['max-image-size'].params == {'max_gib': 25, 'which': ['size', 'virtual_size']}
-    assert rules['allowed-formats'].params == {'disk_formats': ['qcow2', 'raw', 'iso'],
-                                               'container_formats': ['bare', 'ami', 'aki', 'ari', 'ova']}
+    assert rules['allowed-formats'].params == {
+        'disk_formats': ['qcow2', 'raw', 'iso'],
+        'container_formats': ['bare', 'ami', 'aki', 'ari', 'ova'],
+    }
     assert rules['public-images-admin-only'].params == {'visibilities': ['public', 'community'], 'roles': ['admin']}
     assert rules['no-delete-in-use'].actions == frozenset(['delete', 'unprotect'])
     assert rules['no-narrow-in-use'].actions == frozenset(['narrow'])

@@ -1,4 +1,5 @@
 """Exceptions: scoped waivers that apply until they expire, then are reported as expired."""
+
 from __future__ import annotations
 
 import datetime
@@ -9,7 +10,7 @@ import pytest
 from ansible_collections.imagegov.openstack.plugins.module_utils import policy as engine
 
 FIXTURE = Path(__file__).resolve().parent / 'fixtures' / 'exceptions.yml'
-BIG = 40 * 1024 ** 3
+BIG = 40 * 1024**3
 NOW = datetime.datetime(2025, 6, 15, 12, 0, tzinfo=datetime.timezone.utc)
 
 
@@ -39,8 +40,13 @@ def only(decision, rule):
 def test_live_exception_waives_the_violation(policy):
     decision = engine.evaluate(policy, request('lab', os_distro='x'), now=NOW)
     violation = only(decision, 'max-size')
-    assert violation.exception == {'id': 'lab-big-images', 'status': 'applied', 'expires': '2025-12-31',
-                                   'reason': 'The lab builds 40 GiB HPC images.', 'owner': 'hpc-team'}
+    assert violation.exception == {
+        'id': 'lab-big-images',
+        'status': 'applied',
+        'expires': '2025-12-31',
+        'reason': 'The lab builds 40 GiB HPC images.',
+        'owner': 'hpc-team',
+    }
     assert violation.message.endswith("(waived by exception 'lab-big-images' until 2025-12-31)")
     assert decision.allowed
 
@@ -73,15 +79,15 @@ def test_date_exception_applies_through_its_last_day(policy):
 
 
 def test_a_live_exception_wins_over_expired_ones(policy):
-    decision = engine.evaluate(policy, request('lab', name='legacy-x', disk_format='vhd', size=1, os_distro='x'),
-                               now=NOW)
+    decision = engine.evaluate(
+        policy, request('lab', name='legacy-x', disk_format='vhd', size=1, os_distro='x'), now=NOW
+    )
     assert only(decision, 'formats').exception['id'] == 'lab-ends-today'
     assert decision.allowed
 
 
 def test_latest_expired_exception_is_reported(policy):
-    decision = engine.evaluate(policy, request('lab', name='other', disk_format='vhd', size=1, os_distro='x'),
-                               now=NOW)
+    decision = engine.evaluate(policy, request('lab', name='other', disk_format='vhd', size=1, os_distro='x'), now=NOW)
     violation = only(decision, 'formats')
     assert (violation.exception['id'], violation.exception['status']) == ('old-vhd-waiver', 'expired')
     assert not decision.allowed
@@ -93,8 +99,12 @@ def test_datetime_expiry_is_exact(policy):
     assert engine.evaluate(policy, tagged, now=before).allowed
     decision = engine.evaluate(policy, tagged, now=NOW)
     assert only(decision, 'max-size').exception == {
-        'id': 'tagged-override', 'status': 'expired', 'expires': '2025-06-15T11:00:00Z',
-        'reason': 'Reviewed case by case.', 'owner': 'cloud-ops'}
+        'id': 'tagged-override',
+        'status': 'expired',
+        'expires': '2025-06-15T11:00:00Z',
+        'reason': 'Reviewed case by case.',
+        'owner': 'cloud-ops',
+    }
     assert not decision.allowed
 
 

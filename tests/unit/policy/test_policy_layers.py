@@ -4,6 +4,7 @@ Fixtures in fixtures/layers/: base/org.yml locks max-image-size and public-image
 and names exceptions/ as its exception source; overlay/ holds the files a playbook could add.
 Paths are relative to that directory so that messages can be compared exactly.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._policy import 
 
 LAYERS = Path(__file__).resolve().parent / 'fixtures' / 'layers'
 BASE = ['base/org.yml']
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +27,12 @@ def in_layers_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def request(project: str = 'demo', roles: tuple[str, ...] = ('member',), **image: object) -> dict:
     image = {'name': 'app-web', 'disk_format': 'qcow2', 'visibility': 'private', **image}
-    return {'action': 'create', 'actor': {'user': 'alice', 'project': project, 'roles': list(roles)},
-            'image': image, 'current': None}
+    return {
+        'action': 'create',
+        'actor': {'user': 'alice', 'project': project, 'roles': list(roles)},
+        'image': image,
+        'current': None,
+    }
 
 
 def problems(base: list[str], overlay: list[str]) -> list[str]:
@@ -46,15 +51,15 @@ def test_overlay_exception_cannot_waive_a_locked_rule():
 def test_overlay_cannot_redefine_a_locked_rule():
     assert problems(BASE, ['overlay/redefine-locked.yml']) == [
         "overlay/redefine-locked.yml: rule 'max-image-size' (rules[0]): field 'id': rule 'max-image-size' "
-        "is locked by the base policy base/org.yml (rules[0]) and cannot be redefined; give this rule another id",
+        'is locked by the base policy base/org.yml (rules[0]) and cannot be redefined; give this rule another id',
     ]
 
 
 def test_overlay_cannot_lock_rules():
     assert problems(BASE, ['overlay/lock-own-rule.yml']) == [
         "overlay/lock-own-rule.yml: rule 'app-names' (rules[0]): field 'locked': locked rules are declared only "
-        "in the base policy (IMAGEGOV_BASE_POLICY); remove this field, or ask the owners of the base policy to "
-        "lock the rule there",
+        'in the base policy (IMAGEGOV_BASE_POLICY); remove this field, or ask the owners of the base policy to '
+        'lock the rule there',
     ]
 
 
@@ -67,7 +72,7 @@ def test_without_a_base_locked_is_refused_too():
 def test_overlay_cannot_name_exception_sources():
     assert problems(BASE, ['overlay/exception-sources.yml']) == [
         "overlay/exception-sources.yml: field 'exception_sources': exception_sources are read only from the "
-        "base policy (IMAGEGOV_BASE_POLICY); remove the field from this file",
+        'base policy (IMAGEGOV_BASE_POLICY); remove the field from this file',
     ]
 
 
@@ -96,16 +101,23 @@ def test_locked_violations_say_so(now):
     assert decision.as_dict()['violations'][0]['locked'] is True
     outcomes = {outcome['rule']: outcome for outcome in decision.as_dict()['rules']}
     assert outcomes['public-images-admin-only'] == {
-        'rule': 'public-images-admin-only', 'type': 'restricted_visibility', 'status': 'violated', 'locked': True}
+        'rule': 'public-images-admin-only',
+        'type': 'restricted_visibility',
+        'status': 'violated',
+        'locked': True,
+    }
     assert outcomes['allowed-formats'] == {'rule': 'allowed-formats', 'type': 'allowed_formats', 'status': 'passed'}
-    assert decision.refusal_message().endswith(
-        "(rule locked by the organisation's base policy base/org.yml)")
+    assert decision.refusal_message().endswith("(rule locked by the organisation's base policy base/org.yml)")
 
 
 def test_overlay_adds_rules(now):
     policy = engine.load_layered_policy(BASE, ['overlay/add-rule.yml'])
     assert [rule.id for rule in policy.rules] == [
-        'max-image-size', 'public-images-admin-only', 'allowed-formats', 'app-names']
+        'max-image-size',
+        'public-images-admin-only',
+        'allowed-formats',
+        'app-names',
+    ]
     decision = engine.evaluate(policy, request(name='web'), now=now)
     assert [violation.rule for violation in decision.blocking] == ['app-names']
     assert not policy.rules_by_id['app-names'].locked
@@ -132,47 +144,59 @@ def test_overlay_may_waive_unlocked_base_rules(now):
 def test_exception_source_holding_rules_and_missing_source_are_refused():
     assert problems(['bad-base/org.yml'], []) == [
         "bad-base/org.yml: field 'exception_sources[1]': no such file or directory: bad-base/no-such-dir "
-        "(relative paths are taken from the directory of this file)",
+        '(relative paths are taken from the directory of this file)',
         "bad-base/rules-in-exceptions.yml: field 'rules': an exception source (named by exception_sources of the "
-        "base policy) holds only version and exceptions; move these rules to the base policy or an overlay",
+        'base policy) holds only version and exceptions; move these rules to the base policy or an overlay',
     ]
 
 
 def test_empty_exception_directory_grants_nothing(tmp_path):
     (tmp_path / 'exceptions').mkdir()
-    (tmp_path / 'org.yml').write_text((LAYERS / 'base' / 'org.yml').read_text().replace(
-        '../exceptions/', 'exceptions/'))
+    (tmp_path / 'org.yml').write_text(
+        (LAYERS / 'base' / 'org.yml').read_text().replace('../exceptions/', 'exceptions/')
+    )
     policy = engine.load_layered_policy([tmp_path / 'org.yml'])
     assert [waiver.id for waiver in policy.waivers] == ['base-granted-lab']
 
 
 def test_exception_source_inside_the_base_directory_is_read_as_one(tmp_path):
-    (tmp_path / 'org.yml').write_text((LAYERS / 'base' / 'org.yml').read_text().replace(
-        '../exceptions/', 'granted.yml'))
+    (tmp_path / 'org.yml').write_text(
+        (LAYERS / 'base' / 'org.yml').read_text().replace('../exceptions/', 'granted.yml')
+    )
     (tmp_path / 'granted.yml').write_text((LAYERS / 'exceptions' / 'hpc.yml').read_text())
     texts = engine.read_policy_layers([tmp_path])
     assert [(Path(source).name, layer) for source, _text, layer in texts] == [
-        ('org.yml', 'base'), ('granted.yml', 'exceptions')]
+        ('org.yml', 'base'),
+        ('granted.yml', 'exceptions'),
+    ]
     assert [waiver.id for waiver in engine.load_layered_texts(texts).waivers] == ['base-granted-lab', 'hpc-big-images']
 
 
 def test_texts_read_on_the_controller_load_the_same_policy():
     texts = engine.read_policy_layers(BASE, ['overlay/add-rule.yml'])
     assert [(source, layer) for source, _text, layer in texts] == [
-        ('base/org.yml', 'base'), ('exceptions/hpc.yml', 'exceptions'), ('overlay/add-rule.yml', 'overlay')]
+        ('base/org.yml', 'base'),
+        ('exceptions/hpc.yml', 'exceptions'),
+        ('overlay/add-rule.yml', 'overlay'),
+    ]
     policy = engine.load_layered_texts(texts)
-    assert [rule.id for rule in policy.rules] == [rule.id for rule in engine.load_layered_policy(
-        BASE, ['overlay/add-rule.yml']).rules]
+    assert [rule.id for rule in policy.rules] == [
+        rule.id for rule in engine.load_layered_policy(BASE, ['overlay/add-rule.yml']).rules
+    ]
 
 
 def test_exceptions_layer_only_from_the_base_sources():
     text = (LAYERS / 'overlay' / 'waive-locked.yml').read_text()
     with pytest.raises(engine.PolicyError) as raised:
-        engine.load_layered_texts([('base/org.yml', (LAYERS / 'base' / 'org.yml').read_text(), 'base'),
-                                   ('overlay/waive-locked.yml', text, 'exceptions')])
+        engine.load_layered_texts(
+            [
+                ('base/org.yml', (LAYERS / 'base' / 'org.yml').read_text(), 'base'),
+                ('overlay/waive-locked.yml', text, 'exceptions'),
+            ]
+        )
     assert raised.value.messages == [
-        "overlay/waive-locked.yml: not among the exception_sources of the base policy (IMAGEGOV_BASE_POLICY): "
-        "exceptions",
+        'overlay/waive-locked.yml: not among the exception_sources of the base policy (IMAGEGOV_BASE_POLICY): '
+        'exceptions',
     ]
 
 
@@ -189,13 +213,16 @@ def test_module_reads_the_base_from_its_environment(monkeypatch):
     with pytest.raises(engine.PolicyError) as raised:
         load_module_policy(params)
     assert [(problem.source, problem.field) for problem in raised.value.problems] == [
-        ('overlay/redefine-locked.yml', 'id')]
-    assert f"locked by the base policy {LAYERS / 'base' / 'org.yml'} (rules[0])" in raised.value.messages[0]
+        ('overlay/redefine-locked.yml', 'id')
+    ]
+    assert f'locked by the base policy {LAYERS / "base" / "org.yml"} (rules[0])' in raised.value.messages[0]
 
 
 def test_module_loads_the_layers_the_action_plugin_sent():
-    documents = [{'source': source, 'text': text, 'layer': layer}
-                 for source, text, layer in engine.read_policy_layers(BASE, ['overlay/warn-formats.yml'])]
+    documents = [
+        {'source': source, 'text': text, 'layer': layer}
+        for source, text, layer in engine.read_policy_layers(BASE, ['overlay/warn-formats.yml'])
+    ]
     policy = load_module_policy({'policy': None, 'policy_documents': documents})
     assert policy.rules_by_id['max-image-size'].locked
     assert policy.rules_by_id['allowed-formats'].overrides == 'base/org.yml'
@@ -214,6 +241,10 @@ def test_the_examples_base_and_catalog_policy_load_together():
     examples = Path(__file__).resolve().parents[3] / 'examples'
     policy = engine.load_layered_policy([examples / 'awx' / 'base-policy'], [examples / 'gitops' / 'policy'])
     assert [rule.id for rule in policy.rules if rule.locked] == [
-        'max-image-size', 'public-images-admin-only', 'format-integrity', 'no-delete-in-use']
+        'max-image-size',
+        'public-images-admin-only',
+        'format-integrity',
+        'no-delete-in-use',
+    ]
     assert {'acme-image-names', 'allowed-formats'} <= set(policy.rules_by_id)
     assert [Path(source).name for source in policy.sources] == ['acme-base.yml', 'granted.yml', 'acme.yml']

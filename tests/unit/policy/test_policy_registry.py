@@ -1,4 +1,5 @@
 """The rule type registry: every type is documented, has a valid params schema and its own fixture test."""
+
 from __future__ import annotations
 
 import ast
@@ -12,8 +13,18 @@ from ansible_collections.imagegov.openstack.plugins.module_utils.policy.rules im
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parents[2] / 'plugins' / 'module_utils' / 'policy'
-EXPECTED_TYPES = ['access_protection', 'allowed_formats', 'allowed_sources', 'delete_protection', 'expression', 'format_integrity', 'max_size',
-                  'name_pattern', 'required_properties', 'restricted_visibility']
+EXPECTED_TYPES = [
+    'access_protection',
+    'allowed_formats',
+    'allowed_sources',
+    'delete_protection',
+    'expression',
+    'format_integrity',
+    'max_size',
+    'name_pattern',
+    'required_properties',
+    'restricted_visibility',
+]
 
 
 def test_registered_types():
@@ -24,18 +35,20 @@ def test_registered_types():
 def test_rule_type_contract(type_name):
     rule_cls = engine.RULE_TYPES[type_name]
     assert issubclass(rule_cls, engine.Rule)
-    assert (PACKAGE / 'rules' / (type_name + '.py')).is_file()
+    assert (PACKAGE / 'rules' / (f'{type_name}.py')).is_file()
     assert rule_cls.__doc__ and 'params' in rule_cls.__doc__
     cerberus.Validator(rule_cls.params_schema)  # raises SchemaError if the schema is malformed
     assert set(rule_cls.default_actions) <= set(engine.ACTIONS)
     assert rule_cls.evaluate is not engine.Rule.evaluate
-    assert (HERE / 'fixtures' / 'rules' / (type_name + '.yml')).is_file()
-    assert (HERE / ('test_policy_rule_%s.py' % type_name)).is_file()
+    assert (HERE / 'fixtures' / 'rules' / (f'{type_name}.yml')).is_file()
+    assert (HERE / (f'test_policy_rule_{type_name}.py')).is_file()
 
 
 def test_only_the_usage_rules_need_usage():
     assert [name for name, cls in sorted(engine.RULE_TYPES.items()) if cls.needs_usage] == [
-        'access_protection', 'delete_protection']
+        'access_protection',
+        'delete_protection',
+    ]
     assert [name for name, cls in sorted(engine.RULE_TYPES.items()) if cls.needs_content] == ['format_integrity']
 
 

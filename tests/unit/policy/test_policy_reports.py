@@ -5,6 +5,7 @@ checks the schema's structural rules for every object the renderer emits: requir
 properties, enumerations, and `additionalProperties: false` (the allowed keys below
 are the schema's own property lists for those definitions).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import pytest
 
 from ansible_collections.imagegov.openstack.plugins.module_utils import policy as engine
 
-POLICY_TEXT = '''
+POLICY_TEXT = """
 version: 1
 rules:
   - id: max-size
@@ -40,8 +41,8 @@ exceptions:
     reason: HPC images
     owner: hpc
     expires: 2030-01-01
-'''
-GIB = 1024 ** 3
+"""
+GIB = 1024**3
 
 
 @pytest.fixture(scope='module')
@@ -55,9 +56,13 @@ def decisions(policy):
         # 0: allowed, nothing wrong (integrity skipped: no content)
         {'action': 'create', 'actor': {'project': 'demo'}, 'image': {'name': 'ok', 'disk_format': 'qcow2'}},
         # 1: two enforce failures (size, integrity x2), a warning, an audit note
-        {'action': 'upload', 'actor': {'project': 'demo'}, 'image': {'id': 'i-1', 'name': 'Big', 'disk_format': 'raw'},
-         'content': {'detected_format': 'qcow2', 'virtual_size': 30 * GIB, 'safety_failures': ['backing_file']},
-         'source': {'path': 'catalog/images.yml', 'line': 12}},
+        {
+            'action': 'upload',
+            'actor': {'project': 'demo'},
+            'image': {'id': 'i-1', 'name': 'Big', 'disk_format': 'raw'},
+            'content': {'detected_format': 'qcow2', 'virtual_size': 30 * GIB, 'safety_failures': ['backing_file']},
+            'source': {'path': 'catalog/images.yml', 'line': 12},
+        },
         # 2: size violation waived by the lab exception
         {'action': 'create', 'actor': {'project': 'lab'}, 'image': {'name': 'hpc', 'size': 40 * GIB}},
     ]
@@ -77,8 +82,10 @@ def test_junit_report_parses_with_expected_counts(decisions):
     assert root.tag == 'testsuites'
     suites = root.findall('testsuite')
     assert [suite.get('name') for suite in suites] == ['create ok', 'upload Big (i-1)', 'create hpc']
-    counts = [(int(suite.get('tests')), int(suite.get('failures')), int(suite.get('skipped')), len(suite.findall('testcase')))
-              for suite in suites]
+    counts = [
+        (int(suite.get('tests')), int(suite.get('failures')), int(suite.get('skipped')), len(suite.findall('testcase')))
+        for suite in suites
+    ]
     assert counts == [(4, 0, 1, 4), (4, 2, 0, 4), (4, 0, 1, 4)]
     assert (root.get('tests'), root.get('failures'), root.get('errors')) == ('12', '2', '0')
 
@@ -113,44 +120,188 @@ def test_junit_children_order_and_attributes(decisions):
 
 SARIF_OBJECTS = {
     'sarifLog': ({'$schema', 'version', 'runs', 'inlineExternalProperties', 'properties'}, {'version', 'runs'}),
-    'run': ({'tool', 'invocations', 'conversion', 'language', 'versionControlProvenance', 'originalUriBaseIds',
-             'artifacts', 'logicalLocations', 'graphs', 'results', 'automationDetails', 'runAggregates',
-             'baselineGuid', 'redactionTokens', 'defaultEncoding', 'defaultSourceLanguage', 'newlineSequences',
-             'columnKind', 'externalPropertyFileReferences', 'threadFlowLocations', 'taxonomies', 'addresses',
-             'translations', 'policies', 'webRequests', 'webResponses', 'specialLocations', 'properties'}, {'tool'}),
+    'run': (
+        {
+            'tool',
+            'invocations',
+            'conversion',
+            'language',
+            'versionControlProvenance',
+            'originalUriBaseIds',
+            'artifacts',
+            'logicalLocations',
+            'graphs',
+            'results',
+            'automationDetails',
+            'runAggregates',
+            'baselineGuid',
+            'redactionTokens',
+            'defaultEncoding',
+            'defaultSourceLanguage',
+            'newlineSequences',
+            'columnKind',
+            'externalPropertyFileReferences',
+            'threadFlowLocations',
+            'taxonomies',
+            'addresses',
+            'translations',
+            'policies',
+            'webRequests',
+            'webResponses',
+            'specialLocations',
+            'properties',
+        },
+        {'tool'},
+    ),
     'tool': ({'driver', 'extensions', 'properties'}, {'driver'}),
-    'toolComponent': ({'guid', 'name', 'organization', 'product', 'productSuite', 'shortDescription',
-                       'fullDescription', 'fullName', 'version', 'semanticVersion', 'dottedQuadFileVersion',
-                       'releaseDateUtc', 'downloadUri', 'informationUri', 'globalMessageStrings', 'notifications',
-                       'rules', 'taxa', 'locations', 'language', 'contents', 'isComprehensive',
-                       'localizedDataSemanticVersion', 'minimumRequiredLocalizedDataSemanticVersion',
-                       'associatedComponent', 'translationMetadata', 'supportedTaxonomies', 'properties'}, {'name'}),
-    'reportingDescriptor': ({'id', 'deprecatedIds', 'guid', 'deprecatedGuids', 'name', 'deprecatedNames',
-                             'shortDescription', 'fullDescription', 'messageStrings', 'defaultConfiguration',
-                             'helpUri', 'help', 'relationships', 'properties'}, {'id'}),
+    'toolComponent': (
+        {
+            'guid',
+            'name',
+            'organization',
+            'product',
+            'productSuite',
+            'shortDescription',
+            'fullDescription',
+            'fullName',
+            'version',
+            'semanticVersion',
+            'dottedQuadFileVersion',
+            'releaseDateUtc',
+            'downloadUri',
+            'informationUri',
+            'globalMessageStrings',
+            'notifications',
+            'rules',
+            'taxa',
+            'locations',
+            'language',
+            'contents',
+            'isComprehensive',
+            'localizedDataSemanticVersion',
+            'minimumRequiredLocalizedDataSemanticVersion',
+            'associatedComponent',
+            'translationMetadata',
+            'supportedTaxonomies',
+            'properties',
+        },
+        {'name'},
+    ),
+    'reportingDescriptor': (
+        {
+            'id',
+            'deprecatedIds',
+            'guid',
+            'deprecatedGuids',
+            'name',
+            'deprecatedNames',
+            'shortDescription',
+            'fullDescription',
+            'messageStrings',
+            'defaultConfiguration',
+            'helpUri',
+            'help',
+            'relationships',
+            'properties',
+        },
+        {'id'},
+    ),
     'multiformatMessageString': ({'text', 'markdown', 'properties'}, {'text'}),
     'reportingConfiguration': ({'enabled', 'level', 'rank', 'parameters', 'properties'}, set()),
-    'invocation': ({'commandLine', 'arguments', 'responseFiles', 'startTimeUtc', 'endTimeUtc', 'exitCode',
-                    'ruleConfigurationOverrides', 'notificationConfigurationOverrides',
-                    'toolExecutionNotifications', 'toolConfigurationNotifications', 'exitCodeDescription',
-                    'exitSignalName', 'exitSignalNumber', 'processStartFailureMessage', 'executionSuccessful',
-                    'machine', 'account', 'processId', 'executableLocation', 'workingDirectory',
-                    'environmentVariables', 'stdin', 'stdout', 'stderr', 'stdoutStderr', 'properties'},
-                   {'executionSuccessful'}),
-    'result': ({'ruleId', 'ruleIndex', 'rule', 'kind', 'level', 'message', 'analysisTarget', 'locations', 'guid',
-                'correlationGuid', 'occurrenceCount', 'partialFingerprints', 'fingerprints', 'stacks', 'codeFlows',
-                'graphs', 'graphTraversals', 'relatedLocations', 'suppressions', 'baselineState', 'rank',
-                'attachments', 'hostedViewerUri', 'workItemUris', 'provenance', 'fixes', 'taxa', 'webRequest',
-                'webResponse', 'properties'}, {'message'}),
+    'invocation': (
+        {
+            'commandLine',
+            'arguments',
+            'responseFiles',
+            'startTimeUtc',
+            'endTimeUtc',
+            'exitCode',
+            'ruleConfigurationOverrides',
+            'notificationConfigurationOverrides',
+            'toolExecutionNotifications',
+            'toolConfigurationNotifications',
+            'exitCodeDescription',
+            'exitSignalName',
+            'exitSignalNumber',
+            'processStartFailureMessage',
+            'executionSuccessful',
+            'machine',
+            'account',
+            'processId',
+            'executableLocation',
+            'workingDirectory',
+            'environmentVariables',
+            'stdin',
+            'stdout',
+            'stderr',
+            'stdoutStderr',
+            'properties',
+        },
+        {'executionSuccessful'},
+    ),
+    'result': (
+        {
+            'ruleId',
+            'ruleIndex',
+            'rule',
+            'kind',
+            'level',
+            'message',
+            'analysisTarget',
+            'locations',
+            'guid',
+            'correlationGuid',
+            'occurrenceCount',
+            'partialFingerprints',
+            'fingerprints',
+            'stacks',
+            'codeFlows',
+            'graphs',
+            'graphTraversals',
+            'relatedLocations',
+            'suppressions',
+            'baselineState',
+            'rank',
+            'attachments',
+            'hostedViewerUri',
+            'workItemUris',
+            'provenance',
+            'fixes',
+            'taxa',
+            'webRequest',
+            'webResponse',
+            'properties',
+        },
+        {'message'},
+    ),
     'message': ({'text', 'markdown', 'id', 'arguments', 'properties'}, set()),
-    'location': ({'id', 'physicalLocation', 'logicalLocations', 'message', 'annotations', 'relationships',
-                  'properties'}, set()),
-    'logicalLocation': ({'name', 'index', 'fullyQualifiedName', 'decoratedName', 'parentIndex', 'kind',
-                         'properties'}, set()),
+    'location': (
+        {'id', 'physicalLocation', 'logicalLocations', 'message', 'annotations', 'relationships', 'properties'},
+        set(),
+    ),
+    'logicalLocation': (
+        {'name', 'index', 'fullyQualifiedName', 'decoratedName', 'parentIndex', 'kind', 'properties'},
+        set(),
+    ),
     'physicalLocation': ({'address', 'artifactLocation', 'region', 'contextRegion', 'properties'}, set()),
     'artifactLocation': ({'uri', 'uriBaseId', 'index', 'description', 'properties'}, set()),
-    'region': ({'startLine', 'startColumn', 'endLine', 'endColumn', 'charOffset', 'charLength', 'byteOffset',
-                'byteLength', 'snippet', 'message', 'sourceLanguage', 'properties'}, set()),
+    'region': (
+        {
+            'startLine',
+            'startColumn',
+            'endLine',
+            'endColumn',
+            'charOffset',
+            'charLength',
+            'byteOffset',
+            'byteLength',
+            'snippet',
+            'message',
+            'sourceLanguage',
+            'properties',
+        },
+        set(),
+    ),
     'suppression': ({'guid', 'kind', 'status', 'location', 'justification', 'properties'}, {'kind'}),
 }
 LEVELS = {'none', 'note', 'warning', 'error'}
@@ -232,26 +383,44 @@ def test_sarif_is_structurally_valid(policy, decisions):
     driver = log['runs'][0]['tool']['driver']
     assert driver['version'] == '1.0.0'
     assert [(rule['id'], rule['defaultConfiguration']['level']) for rule in driver['rules']] == [
-        ('max-size', 'error'), ('formats', 'warning'), ('integrity', 'error'), ('audit-names', 'note')]
+        ('max-size', 'error'),
+        ('formats', 'warning'),
+        ('integrity', 'error'),
+        ('audit-names', 'note'),
+    ]
     assert driver['rules'][0]['shortDescription']['text'] == 'At most 25 GiB.'
 
 
 def test_sarif_results(policy, decisions):
     results = engine.sarif_log(decisions, policy)['runs'][0]['results']
     assert [(result['ruleId'], result['level']) for result in results] == [
-        ('max-size', 'error'), ('formats', 'warning'), ('integrity', 'error'), ('integrity', 'error'),
-        ('audit-names', 'note'), ('max-size', 'error')]
+        ('max-size', 'error'),
+        ('formats', 'warning'),
+        ('integrity', 'error'),
+        ('integrity', 'error'),
+        ('audit-names', 'note'),
+        ('max-size', 'error'),
+    ]
     first = results[0]
-    assert first['locations'] == [{
-        'logicalLocations': [{'name': 'Big', 'fullyQualifiedName': 'image/i-1', 'kind': 'resource'}],
-        'physicalLocation': {'artifactLocation': {'uri': 'catalog/images.yml'}, 'region': {'startLine': 12}},
-    }]
+    assert first['locations'] == [
+        {
+            'logicalLocations': [{'name': 'Big', 'fullyQualifiedName': 'image/i-1', 'kind': 'resource'}],
+            'physicalLocation': {'artifactLocation': {'uri': 'catalog/images.yml'}, 'region': {'startLine': 12}},
+        }
+    ]
     assert first['relatedLocations'][0]['physicalLocation'] == {
-        'artifactLocation': {'uri': 'policies/site.yml'}, 'region': {'startLine': 4}}
+        'artifactLocation': {'uri': 'policies/site.yml'},
+        'region': {'startLine': 4},
+    }
     assert first['properties']['found'] == 30 * GIB
     waived = results[-1]
-    assert waived['suppressions'] == [{'kind': 'external', 'status': 'accepted',
-                                       'justification': 'HPC images (exception lab, owner hpc, expires 2030-01-01)'}]
+    assert waived['suppressions'] == [
+        {
+            'kind': 'external',
+            'status': 'accepted',
+            'justification': 'HPC images (exception lab, owner hpc, expires 2030-01-01)',
+        }
+    ]
     assert 'suppressions' not in first
 
 
@@ -259,7 +428,11 @@ def test_sarif_without_policy_describes_violated_rules(decisions):
     log = engine.sarif_log(decisions)
     check_sarif(log)
     assert [rule['id'] for rule in log['runs'][0]['tool']['driver']['rules']] == [
-        'max-size', 'formats', 'integrity', 'audit-names']
+        'max-size',
+        'formats',
+        'integrity',
+        'audit-names',
+    ]
 
 
 def test_sarif_of_no_decisions_is_valid(policy):

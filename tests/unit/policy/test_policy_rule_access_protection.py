@@ -1,4 +1,5 @@
 """Rule type `access_protection`: exact verdicts for the requests in fixtures/rules/access_protection.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/access_protection.yml'

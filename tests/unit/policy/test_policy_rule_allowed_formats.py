@@ -1,4 +1,5 @@
 """Rule type `allowed_formats`: exact verdicts for the requests in fixtures/rules/allowed_formats.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/allowed_formats.yml'

@@ -1,4 +1,5 @@
 """Rule type `delete_protection`: exact verdicts for the requests in fixtures/rules/delete_protection.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/delete_protection.yml'

@@ -1,4 +1,5 @@
 """Rule type `expression`: exact verdicts for the requests in fixtures/rules/expression.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/expression.yml'

@@ -1,4 +1,5 @@
 """Rule type `format_integrity`: exact verdicts for the requests in fixtures/rules/format_integrity.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/format_integrity.yml'

@@ -1,4 +1,5 @@
 """Rule type `max_size`: exact verdicts for the requests in fixtures/rules/max_size.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/max_size.yml'

@@ -1,4 +1,5 @@
 """Rule type `name_pattern`: exact verdicts for the requests in fixtures/rules/name_pattern.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/name_pattern.yml'

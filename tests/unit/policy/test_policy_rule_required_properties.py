@@ -1,4 +1,5 @@
 """Rule type `required_properties`: exact verdicts for the requests in fixtures/rules/required_properties.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/required_properties.yml'

@@ -1,4 +1,5 @@
 """Rule type `restricted_visibility`: exact verdicts for the requests in fixtures/rules/restricted_visibility.yml."""
+
 from __future__ import annotations
 
 RULE_FIXTURE = 'rules/restricted_visibility.yml'

@@ -1,6 +1,7 @@
 # PRIVATE to the collection: not a public API.
 """Rule types. Each module registers one; they are imported here explicitly so
 Ansible's module_utils packager (which follows imports) ships them all."""
+
 from __future__ import annotations
 
 from . import (  # noqa: F401  (imported for registration)

@@ -1,5 +1,6 @@
 # PRIVATE to the collection: not a public API.
 """access_protection: no narrowing who may use an image under the servers that use it."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -37,10 +38,14 @@ class AccessProtection(UsageRule):
     placeholders = ('kind', 'count', 'losing')
     default_message = '{image}: {count} {kind} of projects that would lose access use it: {found}'
     kind_messages = {
-        'in_use': ('{image}: {count} {kind} of projects that would lose access ({losing}) use it: '
-                   '{found}; move them to another image first, or keep their projects able to use it'),
-        'unknown': ('{image}: could not check whether {kind} of the projects that would lose access '
-                    '({losing}) use it ({found}); refusing to narrow access to an image that may be in use'),
+        'in_use': (
+            '{image}: {count} {kind} of projects that would lose access ({losing}) use it: '
+            '{found}; move them to another image first, or keep their projects able to use it'
+        ),
+        'unknown': (
+            '{image}: could not check whether {kind} of the projects that would lose access '
+            '({losing}) use it ({found}); refusing to narrow access to an image that may be in use'
+        ),
     }
 
     def evaluate(self, request: Request) -> list[Finding]:
@@ -49,8 +54,9 @@ class AccessProtection(UsageRule):
         losing = losing_projects(before, after)
         if not losing:
             return []
-        return self.usage_findings(request, lambda user: _loses(user_project(user), before, after),
-                                   {'losing': _describe_losing(losing, after)})
+        return self.usage_findings(
+            request, lambda user: _loses(user_project(user), before, after), {'losing': _describe_losing(losing, after)}
+        )
 
 
 def access_of(image: Mapping[str, Any]) -> frozenset[str]:

@@ -1,8 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """allowed_formats: disk and container format allowlists."""
+
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from ..request import Request
 from .base import Finding, Rule, register
@@ -28,7 +30,7 @@ class AllowedFormats(Rule):
     placeholders = ('field',)
 
     @classmethod
-    def check_params(cls, params: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    def check_params(cls, params: Mapping[str, Any]) -> list[tuple[str, str]]:
         if 'disk_formats' in params or 'container_formats' in params:
             return []
         return [('', 'needs disk_formats and/or container_formats')]
@@ -40,7 +42,7 @@ class AllowedFormats(Rule):
             if key in params
         )
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         findings = []
         for field, allowed, allowed_set in self.allowlists:
             path, value = request.locate(field)

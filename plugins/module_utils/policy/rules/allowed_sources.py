@@ -1,10 +1,12 @@
 # PRIVATE to the collection: not a public API.
 """allowed_sources: where an image's bytes may come from (URL prefixes, local files)."""
+
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..request import URL_CHARACTERS, Request, url_without_secrets
@@ -19,7 +21,7 @@ _ESCAPE = re.compile(r'%([0-9A-Fa-f]{2})')
 _SLASH_ESCAPES = re.compile(r'%(2[Ff]|5[Cc])')
 _UNRESERVED = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~')
 
-Segments = Tuple[str, ...]
+Segments = tuple[str, ...]
 
 
 class SourceUrl:
@@ -28,8 +30,9 @@ class SourceUrl:
 
     __slots__ = ('scheme', 'host', 'port', 'readings', 'has_userinfo', 'has_query')
 
-    def __init__(self, scheme: str, host: str, port: int, readings: Tuple[Segments, ...],
-                 has_userinfo: bool, has_query: bool) -> None:
+    def __init__(
+        self, scheme: str, host: str, port: int, readings: tuple[Segments, ...], has_userinfo: bool, has_query: bool
+    ) -> None:
         self.scheme = scheme
         self.host = host
         self.port = port
@@ -42,7 +45,7 @@ class SourceUrl:
         return DEFAULT_PORTS.get(self.scheme) == self.port
 
 
-def parse_url(url: Any) -> Tuple[Optional[SourceUrl], str]:
+def parse_url(url: Any) -> tuple[SourceUrl | None, str]:
     """(SourceUrl, '') or (None, why it cannot be compared)."""
     if not isinstance(url, str) or not url:
         return None, 'no URL'
@@ -54,20 +57,26 @@ def parse_url(url: Any) -> Tuple[Optional[SourceUrl], str]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        return None, 'it does not parse: %s' % exc
+        return None, f'it does not parse: {exc}'
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        return None, 'scheme %s; only %s URLs are compared' % (
-            "'%s'" % scheme if scheme else 'missing', ' and '.join(SCHEMES))
+        return None, 'scheme {}; only {} URLs are compared'.format(
+            f"'{scheme}'" if scheme else 'missing', ' and '.join(SCHEMES)
+        )
     host = _normal_host(parts.hostname or '')
     if host is None:
         return None, 'no valid host'
-    return SourceUrl(scheme, host, port if port is not None else DEFAULT_PORTS[scheme],
-                     path_readings(parts.path or '/'), has_userinfo='@' in parts.netloc,
-                     has_query='?' in url or '#' in url), ''
+    return SourceUrl(
+        scheme,
+        host,
+        port if port is not None else DEFAULT_PORTS[scheme],
+        path_readings(parts.path or '/'),
+        has_userinfo='@' in parts.netloc,
+        has_query='?' in url or '#' in url,
+    ), ''
 
 
-def _normal_host(host: str) -> Optional[str]:
+def _normal_host(host: str) -> str | None:
     """Lower-case (urlsplit did that), one trailing dot dropped, IP addresses in their standard form."""
     if host.endswith('.'):
         host = host[:-1]
@@ -79,7 +88,7 @@ def _normal_host(host: str) -> Optional[str]:
         return host
 
 
-def path_readings(path: str) -> Tuple[Segments, ...]:
+def path_readings(path: str) -> tuple[Segments, ...]:
     """The path's segments as each kind of server may read them, dot-segments resolved.
 
     Servers differ on `//` (kept or merged), on `;params` (part of the segment, or Tomcat's
@@ -99,7 +108,7 @@ def path_readings(path: str) -> Tuple[Segments, ...]:
 
 
 def _resolve(path: str, strip_params: bool, merge_slashes: bool) -> Segments:
-    segments: List[str] = []
+    segments: list[str] = []
     pieces = path.split('/')[1:] if path.startswith('/') else path.split('/')
     for index, piece in enumerate(pieces):
         if strip_params:
@@ -119,7 +128,7 @@ def _resolve(path: str, strip_params: bool, merge_slashes: bool) -> Segments:
 
 def _normal_escape(match: Any) -> str:
     char = chr(int(match.group(1), 16))
-    return char if char in _UNRESERVED else '%' + match.group(1).upper()
+    return char if char in _UNRESERVED else f'%{match.group(1).upper()}'
 
 
 class UrlPrefix:
@@ -133,17 +142,18 @@ class UrlPrefix:
         self.segments = url.readings[0]
 
     @classmethod
-    def parse(cls, text: Any) -> Tuple[Optional['UrlPrefix'], str]:
+    def parse(cls, text: Any) -> tuple[UrlPrefix | None, str]:
         url, reason = parse_url(text)
         if url is None:
-            return None, 'not a usable URL prefix (%s), got %s' % (reason, _quote(text))
+            return None, f'not a usable URL prefix ({reason}), got {_quote(text)}'
         if url.has_userinfo:
-            return None, 'must not contain user info (user@ or user:password@), got %s' % _quote(text)
+            return None, f'must not contain user info (user@ or user:password@), got {_quote(text)}'
         if url.has_query:
-            return None, 'must not have a query (?) or fragment (#), got %s' % _quote(text)
+            return None, f'must not have a query (?) or fragment (#), got {_quote(text)}'
         if not _plain_path(urlsplit(text).path):
-            return None, ("must have a plain path: no '.' or '..' segments, '//', ';' or encoded slashes, got %s"
-                          % _quote(text))
+            return None, (
+                f"must have a plain path: no '.' or '..' segments, '//', ';' or encoded slashes, got {_quote(text)}"
+            )
         return cls(text, url), ''
 
     def covers(self, url: SourceUrl) -> bool:
@@ -160,7 +170,7 @@ def _plain_path(path: str) -> bool:
 
 
 def _quote(value: Any) -> str:
-    return "'%s'" % value if isinstance(value, str) else repr(value)
+    return f"'{value}'" if isinstance(value, str) else repr(value)
 
 
 @register
@@ -193,40 +203,47 @@ class AllowedSources(Rule):
     kind_messages = {
         'scheme': "{image}: source URL '{found}' uses scheme '{scheme}', which is not allowed; use one of: {expected}",
         'malformed': "{image}: source URL '{found}' cannot be checked ({reason}); use a plain URL under one of: "
-                     "{expected}",
+        '{expected}',
         'file': "{image}: image files are not allowed as a source ('{found}'); upload from a URL under one of: "
-                "{expected}",
+        '{expected}',
         'unknown': "{image}: data source '{found}' is not one this policy can judge ({reason}); use a URL under one "
-                   "of: {expected}",
+        'of: {expected}',
     }
     placeholders = ('scheme', 'reason')
 
     @classmethod
-    def check_params(cls, params: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    def check_params(cls, params: Mapping[str, Any]) -> list[tuple[str, str]]:
         problems = []
         if 'url_prefixes' not in params and 'schemes' not in params and params.get('files') != 'deny':
             problems.append(('', 'needs url_prefixes, schemes and/or files: deny'))
         for index, text in enumerate(params.get('url_prefixes') or []):
             prefix, reason = UrlPrefix.parse(text)
             if prefix is None:
-                problems.append(('url_prefixes[%d]' % index, reason))
+                problems.append((f'url_prefixes[{index}]', reason))
             elif 'schemes' in params and prefix.url.scheme not in params['schemes']:
-                problems.append(('url_prefixes[%d]' % index, 'scheme %s is not in schemes (%s): no URL could match'
-                                 % (_quote(prefix.url.scheme), ', '.join(params['schemes']))))
+                schemes = ', '.join(params['schemes'])
+                problems.append(
+                    (
+                        f'url_prefixes[{index}]',
+                        f'scheme {_quote(prefix.url.scheme)} is not in schemes ({schemes}): no URL could match',
+                    )
+                )
         return problems
 
     def setup(self, params: Mapping[str, Any]) -> None:
-        self.prefixes: Tuple[UrlPrefix, ...] = tuple(
-            prefix for prefix, _reason in (UrlPrefix.parse(text) for text in params.get('url_prefixes') or ())
-            if prefix is not None)
-        self.schemes: Optional[Tuple[str, ...]] = tuple(params['schemes']) if params.get('schemes') else None
+        self.prefixes: tuple[UrlPrefix, ...] = tuple(
+            prefix
+            for prefix, _reason in (UrlPrefix.parse(text) for text in params.get('url_prefixes') or ())
+            if prefix is not None
+        )
+        self.schemes: tuple[str, ...] | None = tuple(params['schemes']) if params.get('schemes') else None
         self.files_allowed = params.get('files', 'allow') == 'allow'
         if self.prefixes:
-            self.allowed: List[str] = [prefix.text for prefix in self.prefixes]
+            self.allowed: list[str] = [prefix.text for prefix in self.prefixes]
         else:
-            self.allowed = ['any %s:// URL' % scheme for scheme in self.schemes or SCHEMES]
+            self.allowed = [f'any {scheme}:// URL' for scheme in self.schemes or SCHEMES]
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         source = request.data_source
         if source is None:
             return []
@@ -238,18 +255,30 @@ class AllowedSources(Rule):
                 return []
             return [self._finding('data_source.path', source.get('path'), 'file')]
         if kind != 'url':
-            reason = 'kind must be one of %s' % ', '.join(KINDS) if isinstance(source, Mapping) \
-                else 'not a mapping'
-            return [self._finding('data_source.kind' if isinstance(source, Mapping) else 'data_source',
-                                  kind if isinstance(source, Mapping) else source, 'unknown', reason=reason)]
+            reason = f'kind must be one of {", ".join(KINDS)}' if isinstance(source, Mapping) else 'not a mapping'
+            return [
+                self._finding(
+                    'data_source.kind' if isinstance(source, Mapping) else 'data_source',
+                    kind if isinstance(source, Mapping) else source,
+                    'unknown',
+                    reason=reason,
+                )
+            ]
         given = source.get('url')
         shown = url_without_secrets(given) if isinstance(given, str) else given
         url, reason = parse_url(given)
         if url is None:
             return [self._finding('data_source.url', shown, 'malformed', reason=reason)]
         if self.schemes is not None and url.scheme not in self.schemes:
-            return [Finding('data_source.url', shown, list(self.schemes), kind='scheme',
-                            fields={'scheme': url.scheme, 'reason': ''})]
+            return [
+                Finding(
+                    'data_source.url',
+                    shown,
+                    list(self.schemes),
+                    kind='scheme',
+                    fields={'scheme': url.scheme, 'reason': ''},
+                )
+            ]
         if self.prefixes and not any(prefix.covers(url) for prefix in self.prefixes):
             return [self._finding('data_source.url', shown, 'default')]
         return []

@@ -6,21 +6,23 @@ cerberus schema of its `params`, the actions it applies to by default, the
 request facts it needs (content, usage) and a default message, and turns a
 request into findings. One file per type, alongside this one.
 """
+
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from ..constants import ACTIONS
 from ..request import Request
 from ..scope import Scope
 
-RULE_TYPES: Dict[str, Type['Rule']] = {}
+RULE_TYPES: dict[str, type[Rule]] = {}
 
 
-def register(cls: Type['Rule']) -> Type['Rule']:
+def register(cls: type[Rule]) -> type[Rule]:
     """Class decorator: make a rule type available as `type: <cls.type_name>`."""
     if not cls.type_name or cls.type_name in RULE_TYPES:
-        raise ValueError('rule type name missing or registered twice: %r' % cls.type_name)
+        raise ValueError(f'rule type name missing or registered twice: {cls.type_name!r}')
     RULE_TYPES[cls.type_name] = cls
     return cls
 
@@ -30,9 +32,16 @@ class Finding:
 
     __slots__ = ('path', 'found', 'expected', 'kind', 'fields', 'found_text', 'expected_text')
 
-    def __init__(self, path: str, found: Any, expected: Any, kind: str = 'default',
-                 fields: Optional[Mapping[str, Any]] = None, found_text: Optional[str] = None,
-                 expected_text: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        found: Any,
+        expected: Any,
+        kind: str = 'default',
+        fields: Mapping[str, Any] | None = None,
+        found_text: str | None = None,
+        expected_text: str | None = None,
+    ) -> None:
         self.path = path
         self.found = found
         self.expected = expected
@@ -43,28 +52,38 @@ class Finding:
         self.expected_text = expected_text
 
     def __repr__(self) -> str:
-        return 'Finding(%r, found=%r, expected=%r, kind=%r)' % (
-            self.path, self.found, self.expected, self.kind)
+        return f'Finding({self.path!r}, found={self.found!r}, expected={self.expected!r}, kind={self.kind!r})'
 
 
 class Rule:
     """One rule of a loaded policy: shared metadata plus its type's `evaluate()`."""
 
     type_name: ClassVar[str] = ''
-    params_schema: ClassVar[Dict[str, Any]] = {}
-    default_actions: ClassVar[Tuple[str, ...]] = ACTIONS
+    params_schema: ClassVar[dict[str, Any]] = {}
+    default_actions: ClassVar[tuple[str, ...]] = ACTIONS
     default_message: ClassVar[str] = '{image}: {found} does not satisfy {expected}'
     # Per finding kind; a rule's own `message:` overrides them all.
-    kind_messages: ClassVar[Dict[str, str]] = {}
-    placeholders: ClassVar[Tuple[str, ...]] = ()
+    kind_messages: ClassVar[dict[str, str]] = {}
+    placeholders: ClassVar[tuple[str, ...]] = ()
     needs_content: ClassVar[bool] = False
     needs_usage: ClassVar[bool] = False
 
-    def __init__(self, rule_id: str, params: Mapping[str, Any], *, description: str = '',
-                 severity: str = 'medium', mode: str = 'enforce',
-                 actions: Optional[FrozenSet[str]] = None, scope: Optional[Scope] = None,
-                 message: Optional[str] = None, source: str = '', line: Optional[int] = None,
-                 locked: bool = False, overrides: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        rule_id: str,
+        params: Mapping[str, Any],
+        *,
+        description: str = '',
+        severity: str = 'medium',
+        mode: str = 'enforce',
+        actions: frozenset[str] | None = None,
+        scope: Scope | None = None,
+        message: str | None = None,
+        source: str = '',
+        line: int | None = None,
+        locked: bool = False,
+        overrides: str | None = None,
+    ) -> None:
         self.id = rule_id
         self.params = dict(params)
         self.description = description or self.summary()
@@ -88,14 +107,14 @@ class Rule:
         return doc.splitlines()[0] if doc else cls.type_name
 
     @classmethod
-    def check_params(cls, params: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    def check_params(cls, params: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Cross-field checks cerberus cannot express: (field, message) pairs."""
         return []
 
     def setup(self, params: Mapping[str, Any]) -> None:
         """Precompile whatever evaluate() needs (regexes, tables) once, at load time."""
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         raise NotImplementedError
 
     def template_for(self, kind: str) -> str:

@@ -1,5 +1,6 @@
 # PRIVATE to the collection: not a public API.
 """delete_protection: no deleting images that servers, images or volumes still use."""
+
 from __future__ import annotations
 
 from ..request import Request
@@ -33,10 +34,13 @@ class DeleteProtection(UsageRule):
     placeholders = ('kind', 'count')
     default_message = '{image} is in use by {count} {kind}: {found}'
     kind_messages = {
-        'in_use': ('{image} is in use by {count} {kind}: {found}; '
-                   'delete or rebuild them first, or deactivate the image instead'),
-        'unknown': ('{image}: could not check whether {kind} use it ({found}); '
-                    'refusing to {action} an image that may be in use'),
+        'in_use': (
+            '{image} is in use by {count} {kind}: {found}; '
+            'delete or rebuild them first, or deactivate the image instead'
+        ),
+        'unknown': (
+            '{image}: could not check whether {kind} use it ({found}); refusing to {action} an image that may be in use'
+        ),
     }
 
     def evaluate(self, request: Request) -> list[Finding]:

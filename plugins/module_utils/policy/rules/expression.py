@@ -1,8 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """expression: any condition on the request, written in JMESPath."""
+
 from __future__ import annotations
 
-from typing import Any, List, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .._libs import jmespath
 from ..request import Request
@@ -34,7 +36,7 @@ class Expression(Rule):
         self.compiled = jmespath.compile(self.assertion)
         self.path = params.get('path') or self.assertion
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         result = self.compiled.search(request.document)
         if jmespath_truthy(result):
             return []

@@ -1,8 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """format_integrity: the declared disk_format must be what the bytes are, and safe."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from ..request import Request
 from .base import Finding, Rule, register
@@ -13,7 +15,7 @@ from .base import Finding, Rule, register
 # fits formats that have no header of their own (raw, and AMI/AKI/ARI payloads).
 # Declared 'raw' with detected 'iso' is refused: ISO 9660/UDF media is booted as a
 # CD-ROM only when declared 'iso'; add 'iso' to raw's list to accept it.
-DEFAULT_COMPATIBLE: Dict[str, Tuple[str, ...]] = {
+DEFAULT_COMPATIBLE: dict[str, tuple[str, ...]] = {
     'raw': ('raw', 'gpt'),
     'ami': ('raw', 'gpt'),
     'aki': ('raw',),
@@ -59,7 +61,8 @@ class FormatIntegrity(Rule):
     type_name = 'format_integrity'
     params_schema = {
         'compatible': {
-            'type': 'dict', 'default': {},
+            'type': 'dict',
+            'default': {},
             'keysrules': {'type': 'string'},
             'valuesrules': {'type': 'list', 'minlength': 1, 'schema': {'type': 'string'}},
         },
@@ -72,32 +75,40 @@ class FormatIntegrity(Rule):
     placeholders = ('declared', 'reason')
     default_message = '{image}: {found}'
     kind_messages = {
-        'mismatch': ("{image}: disk_format is '{declared}' but the content is {found}; "
-                     'declare the real format or convert the image'),
-        'undetected': ("{image}: the content format could not be detected (declared '{declared}'); "
-                       'the image cannot be verified'),
-        'unsafe': ("{image}: the content fails the '{found}' safety check ({reason}); "
-                   'images with backing files, external data files or extents are refused'),
+        'mismatch': (
+            "{image}: disk_format is '{declared}' but the content is {found}; "
+            'declare the real format or convert the image'
+        ),
+        'undetected': (
+            "{image}: the content format could not be detected (declared '{declared}'); the image cannot be verified"
+        ),
+        'unsafe': (
+            "{image}: the content fails the '{found}' safety check ({reason}); "
+            'images with backing files, external data files or extents are refused'
+        ),
     }
 
     def setup(self, params: Mapping[str, Any]) -> None:
         table = dict(DEFAULT_COMPATIBLE)
         table.update({key: tuple(value) for key, value in params['compatible'].items()})
-        self.compatible: Dict[str, FrozenSet[str]] = {key: frozenset(value) for key, value in table.items()}
+        self.compatible: dict[str, frozenset[str]] = {key: frozenset(value) for key, value in table.items()}
         self.allow_hybrid_iso = params['allow_hybrid_iso']
         self.deny_undetected = params['on_undetected'] == 'deny'
         self.ignored_checks = frozenset(params['ignore_safety_checks'])
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         content = request.content
         findings = self._format_findings(request, content)
         for check, reason in safety_failures(content.get('safety_failures')):
             if check not in self.ignored_checks:
-                findings.append(Finding('content.safety_failures', check, 'no unsafe features',
-                                        kind='unsafe', fields={'reason': reason}))
+                findings.append(
+                    Finding(
+                        'content.safety_failures', check, 'no unsafe features', kind='unsafe', fields={'reason': reason}
+                    )
+                )
         return findings
 
-    def _format_findings(self, request: Request, content: Mapping[str, Any]) -> List[Finding]:
+    def _format_findings(self, request: Request, content: Mapping[str, Any]) -> list[Finding]:
         declared = request.get('disk_format')
         detected = content.get('detected_format')
         if not declared:
@@ -105,22 +116,31 @@ class FormatIntegrity(Rule):
         if not detected:
             if not self.deny_undetected or bytes_not_read(content):
                 return []
-            return [Finding('content.detected_format', None, declared, kind='undetected',
-                            fields={'declared': declared})]
+            return [
+                Finding('content.detected_format', None, declared, kind='undetected', fields={'declared': declared})
+            ]
         accepted = self.compatible.get(declared, frozenset((declared,)))
         if isinstance(detected, (list, tuple)) and len(detected) == 1:
             detected = detected[0]
         if isinstance(detected, str):
             if detected in accepted:
                 return []
-            found_text = "'%s'" % detected
+            found_text = f"'{detected}'"
         else:
             detected = sorted(str(item) for item in detected)
             if self.allow_hybrid_iso and declared == 'iso' and frozenset(detected) == HYBRID_ISO:
                 return []
-            found_text = 'ambiguous (matches %s)' % ', '.join(detected)
-        return [Finding('content.detected_format', detected, sorted(accepted), kind='mismatch',
-                        found_text=found_text, fields={'declared': declared})]
+            found_text = f'ambiguous (matches {", ".join(detected)})'
+        return [
+            Finding(
+                'content.detected_format',
+                detected,
+                sorted(accepted),
+                kind='mismatch',
+                found_text=found_text,
+                fields={'declared': declared},
+            )
+        ]
 
 
 def bytes_not_read(content: Mapping[str, Any]) -> bool:
@@ -128,7 +148,7 @@ def bytes_not_read(content: Mapping[str, Any]) -> bool:
     return not content.get('detected_format') and content.get('recorded_by') == 'glance'
 
 
-def safety_failures(raw: Any) -> List[Tuple[str, str]]:
+def safety_failures(raw: Any) -> list[tuple[str, str]]:
     """Normalise the accepted shapes of `content.safety_failures` to (check, reason) pairs."""
     if not raw:
         return []
@@ -138,7 +158,7 @@ def safety_failures(raw: Any) -> List[Tuple[str, str]]:
     for entry in raw if isinstance(raw, (list, tuple)) else [raw]:
         if isinstance(entry, Mapping):
             check = entry.get('check') or entry.get('name') or 'unknown'
-            reason: Optional[Any] = entry.get('message') or entry.get('reason')
+            reason: Any | None = entry.get('message') or entry.get('reason')
             pairs.append((str(check), str(reason or check)))
         else:
             check, _colon, reason_text = str(entry).partition(':')

@@ -1,8 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """max_size: a cap on stored and virtual (disk) size."""
+
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from ..constants import GIB
 from ..request import Request
@@ -30,35 +32,43 @@ class MaxSize(Rule):
     params_schema = {
         'max_gib': {'type': 'number', 'required': True, 'min': 0},
         'which': {
-            'type': 'list', 'minlength': 1, 'default': ['size', 'virtual_size'],
+            'type': 'list',
+            'minlength': 1,
+            'default': ['size', 'virtual_size'],
             'schema': {'type': 'string', 'allowed': sorted(_MEASURES)},
         },
     }
     default_actions = ('create', 'update', 'upload', 'publish', 'share', 'reactivate')
-    default_message = ('{image}: {measure} {found} is over the {expected} limit; '
-                       'use a smaller image or ask for a policy exception')
+    default_message = (
+        '{image}: {measure} {found} is over the {expected} limit; use a smaller image or ask for a policy exception'
+    )
     placeholders = ('measure',)
 
     def setup(self, params: Mapping[str, Any]) -> None:
         self.limit_bytes = int(params['max_gib'] * GIB)
-        self.measures: Tuple[str, ...] = tuple(params['which'])
+        self.measures: tuple[str, ...] = tuple(params['which'])
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         findings = []
         for measure in self.measures:
             path, value = _size_fact(request, measure)
             if value is not None and value > self.limit_bytes:
-                findings.append(Finding(
-                    path, value, self.limit_bytes,
-                    found_text=human_bytes(value), expected_text=human_bytes(self.limit_bytes),
-                    fields={'measure': _MEASURES[measure]},
-                ))
+                findings.append(
+                    Finding(
+                        path,
+                        value,
+                        self.limit_bytes,
+                        found_text=human_bytes(value),
+                        expected_text=human_bytes(self.limit_bytes),
+                        fields={'measure': _MEASURES[measure]},
+                    )
+                )
         return findings
 
 
-def _size_fact(request: Request, measure: str) -> Tuple[str, Optional[float]]:
+def _size_fact(request: Request, measure: str) -> tuple[str, float | None]:
     content = request.content
     if content is not None and is_number(content.get(measure)):
-        return 'content.' + measure, content[measure]
+        return f'content.{measure}', content[measure]
     path, value = request.locate(measure)
     return path, value if is_number(value) else None

@@ -1,9 +1,11 @@
 # PRIVATE to the collection: not a public API.
 """name_pattern: naming conventions for images."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, List, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..request import Request
 from .base import Finding, Rule, register
@@ -28,7 +30,7 @@ class NamePattern(Rule):
         self.pattern = params['pattern']
         self.compiled = re.compile(self.pattern)
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         path, name = request.locate('name')
         if isinstance(name, str) and self.compiled.fullmatch(name) is not None:
             return []

@@ -1,9 +1,11 @@
 # PRIVATE to the collection: not a public API.
 """required_properties: metadata an image must carry."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, List, Mapping, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from ..request import Request
 from .base import Finding, Rule, register
@@ -26,7 +28,8 @@ class RequiredProperties(Rule):
     params_schema = {
         'properties': {'type': 'list', 'minlength': 1, 'schema': {'type': 'string', 'empty': False}},
         'patterns': {
-            'type': 'dict', 'minlength': 1,
+            'type': 'dict',
+            'minlength': 1,
             'keysrules': {'type': 'string', 'empty': False},
             'valuesrules': {'type': 'string', 'check_with': 'regex'},
         },
@@ -40,17 +43,18 @@ class RequiredProperties(Rule):
     }
 
     @classmethod
-    def check_params(cls, params: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    def check_params(cls, params: Mapping[str, Any]) -> list[tuple[str, str]]:
         if params.get('properties') or params.get('patterns'):
             return []
         return [('', 'needs properties and/or patterns')]
 
     def setup(self, params: Mapping[str, Any]) -> None:
-        self.required: Tuple[str, ...] = tuple(params.get('properties') or ())
-        self.patterns = tuple((name, pattern, re.compile(pattern))
-                              for name, pattern in (params.get('patterns') or {}).items())
+        self.required: tuple[str, ...] = tuple(params.get('properties') or ())
+        self.patterns = tuple(
+            (name, pattern, re.compile(pattern)) for name, pattern in (params.get('patterns') or {}).items()
+        )
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         findings = []
         for name in self.required:
             path, value = _property(request, name)
@@ -65,10 +69,10 @@ class RequiredProperties(Rule):
         return findings
 
 
-def _property(request: Request, name: str) -> Tuple[str, Any]:
+def _property(request: Request, name: str) -> tuple[str, Any]:
     path, value = request.locate(name)
     if value is None:
         nested_path, nested = request.locate('properties')
         if isinstance(nested, Mapping) and name in nested:
-            return nested_path + '.' + name, nested[name]
+            return f'{nested_path}.{name}', nested[name]
     return path, value

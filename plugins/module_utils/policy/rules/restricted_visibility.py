@@ -1,8 +1,10 @@
 # PRIVATE to the collection: not a public API.
 """restricted_visibility: role-gated public and community images."""
+
 from __future__ import annotations
 
-from typing import Any, List, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..constants import VISIBILITIES
 from ..request import Request
@@ -25,17 +27,23 @@ class RestrictedVisibility(Rule):
     type_name = 'restricted_visibility'
     params_schema = {
         'visibilities': {
-            'type': 'list', 'minlength': 1, 'default': ['public', 'community'],
+            'type': 'list',
+            'minlength': 1,
+            'default': ['public', 'community'],
             'schema': {'type': 'string', 'allowed': list(VISIBILITIES)},
         },
         'roles': {
-            'type': 'list', 'minlength': 1, 'default': ['admin'],
+            'type': 'list',
+            'minlength': 1,
+            'default': ['admin'],
             'schema': {'type': 'string', 'empty': False},
         },
     }
     default_actions = ('create', 'update', 'upload', 'publish', 'share')
-    default_message = ('{image}: only a user with role {expected} may make an image {found}; '
-                       'keep it private or shared, or ask an administrator to publish it')
+    default_message = (
+        '{image}: only a user with role {expected} may make an image {found}; '
+        'keep it private or shared, or ask an administrator to publish it'
+    )
     placeholders = ('roles',)
 
     def setup(self, params: Mapping[str, Any]) -> None:
@@ -43,7 +51,7 @@ class RestrictedVisibility(Rule):
         self.allowed_roles = tuple(params['roles'])
         self.allowed_role_keys = frozenset(role.lower() for role in self.allowed_roles)
 
-    def evaluate(self, request: Request) -> List[Finding]:
+    def evaluate(self, request: Request) -> list[Finding]:
         desired = request.image.get('visibility')
         if desired not in self.restricted:
             return []
@@ -51,5 +59,4 @@ class RestrictedVisibility(Rule):
             return []
         if self.allowed_role_keys & request.roles:
             return []
-        return [Finding('image.visibility', desired, list(self.allowed_roles),
-                        fields={'roles': sorted(request.roles)})]
+        return [Finding('image.visibility', desired, list(self.allowed_roles), fields={'roles': sorted(request.roles)})]

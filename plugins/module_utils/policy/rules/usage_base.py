@@ -1,6 +1,7 @@
 # PRIVATE to the collection: not a public API.
 """What the rule types that judge usage (delete_protection, access_protection) share:
 their params, and turning users and unchecked kinds into findings."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -14,7 +15,12 @@ ON_UNKNOWN_SCHEMA = {'type': 'string', 'allowed': ['deny', 'allow'], 'default': 
 
 
 def check_schema(kinds: tuple[str, ...]) -> dict[str, Any]:
-    return {'type': 'list', 'minlength': 1, 'default': list(kinds), 'schema': {'type': 'string', 'allowed': list(kinds)}}
+    return {
+        'type': 'list',
+        'minlength': 1,
+        'default': list(kinds),
+        'schema': {'type': 'string', 'allowed': list(kinds)},
+    }
 
 
 class UsageRule(Rule):
@@ -26,8 +32,12 @@ class UsageRule(Rule):
         self.kinds: tuple[str, ...] = tuple(params['check'])
         self.deny_unknown = params['on_unknown'] == 'deny'
 
-    def usage_findings(self, request: Request, blocking: Callable[[Any], bool] = lambda user: True,
-                       fields: Mapping[str, Any] | None = None) -> list[Finding]:
+    def usage_findings(
+        self,
+        request: Request,
+        blocking: Callable[[Any], bool] = lambda user: True,
+        fields: Mapping[str, Any] | None = None,
+    ) -> list[Finding]:
         """One `in_use` finding per kind with blocking users; one `unknown` finding per kind
         that could not be looked at completely, when unknown denies."""
         usage = request.usage
@@ -37,10 +47,24 @@ class UsageRule(Rule):
             users = [user for user in usage.get(resource) or () if blocking(user)]
             if users:
                 names = [describe_user(user) for user in users]
-                findings.append(Finding('usage.' + resource, names, [], kind='in_use',
-                                        fields=dict(fields or {}, kind=USER_NOUNS[resource], count=len(names))))
+                findings.append(
+                    Finding(
+                        f'usage.{resource}',
+                        names,
+                        [],
+                        kind='in_use',
+                        fields=dict(fields or {}, kind=USER_NOUNS[resource], count=len(names)),
+                    )
+                )
             reasons = unchecked_reasons(usage, resource, unchecked)
             if reasons and self.deny_unknown and not users:
-                findings.append(Finding('usage.not_checked', reasons, 'checked', kind='unknown',
-                                        fields=dict(fields or {}, kind=USER_NOUNS[resource], count=0)))
+                findings.append(
+                    Finding(
+                        'usage.not_checked',
+                        reasons,
+                        'checked',
+                        kind='unknown',
+                        fields=dict(fields or {}, kind=USER_NOUNS[resource], count=0),
+                    )
+                )
         return findings

@@ -6,8 +6,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.imagegov.openstack.plugins.module_utils._content import (
-    ContentScanner, Source, SourceError)
+from ansible_collections.imagegov.openstack.plugins.module_utils._content import ContentScanner, Source, SourceError
 
 needs_qemu_img = pytest.mark.skipif(shutil.which('qemu-img') is None, reason='needs qemu-img')
 
@@ -34,15 +33,14 @@ def test_qcow2_virtual_size_comes_from_its_header(tmp_path):
     _qemu_img('create', '-f', 'qcow2', str(path), '30G')
     facts = ContentScanner(Source(filename=str(path))).consume().facts()
     assert facts['detected_format'] == 'qcow2'
-    assert facts['virtual_size'] == 30 * 1024 ** 3
+    assert facts['virtual_size'] == 30 * 1024**3
     assert facts['size'] < 1024 * 1024
 
 
 @needs_qemu_img
 def test_backing_file_fails_a_safety_check(tmp_path):
     _qemu_img('create', '-f', 'qcow2', str(tmp_path / 'base.qcow2'), '1G')
-    _qemu_img('create', '-f', 'qcow2', '-b', str(tmp_path / 'base.qcow2'), '-F', 'qcow2',
-              str(tmp_path / 'child.qcow2'))
+    _qemu_img('create', '-f', 'qcow2', '-b', str(tmp_path / 'base.qcow2'), '-F', 'qcow2', str(tmp_path / 'child.qcow2'))
     facts = ContentScanner(Source(filename=str(tmp_path / 'child.qcow2'))).consume().facts()
     assert [f['check'] for f in facts['safety_failures']] == ['backing_file']
 

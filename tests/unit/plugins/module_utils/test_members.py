@@ -4,8 +4,15 @@ import pytest
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._glance import GlanceError
 from ansible_collections.imagegov.openstack.plugins.module_utils._members import (
-    MemberReconciler, MemberRequestError, apply_plan, diff_view, find_shared_image, member_list,
-    plan_members, share_view)
+    MemberReconciler,
+    MemberRequestError,
+    apply_plan,
+    diff_view,
+    find_shared_image,
+    member_list,
+    plan_members,
+    share_view,
+)
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate, PolicyRefusal
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import load_policy_texts
 
@@ -29,7 +36,7 @@ class FakeGlance:
     def __init__(self, image=None, members=None, hidden=None, images=()):
         self.image = dict(image or IMAGE)
         self.members = dict(members or {})
-        self.hidden = dict(hidden or {})   # kept by Glance while the image is private
+        self.hidden = dict(hidden or {})  # kept by Glance while the image is private
         self.images = list(images)
         self.calls = []
         self.fail_on = None
@@ -37,7 +44,7 @@ class FakeGlance:
     def _log(self, *call):
         self.calls.append(call)
         if self.fail_on == call[0]:
-            self.fail_on = None   # once: the rollback's own calls succeed
+            self.fail_on = None  # once: the rollback's own calls succeed
             raise GlanceError(call[0], 500, 'boom')
 
     def list_members(self, image_id):
@@ -59,7 +66,7 @@ class FakeGlance:
     def patch_image(self, image_id, operations):
         for operation in operations:
             key = operation['path'][1:]
-            if key != 'visibility':   # bookkeeping: when the image was first shared
+            if key != 'visibility':  # bookkeeping: when the image was first shared
                 self._log('mark', key)
                 self.image[key] = operation['value']
                 continue
@@ -99,8 +106,7 @@ def test_plan_adds_only_by_default_and_purges_on_request():
 def test_apply_plan_keeps_answers_and_new_members_are_pending():
     after = apply_plan({'a': 'accepted', 'b': 'rejected'}, ['c'], ['b'])
     assert after == {'a': 'accepted', 'c': 'pending'}
-    assert member_list(after) == [{'member_id': 'a', 'status': 'accepted'},
-                                  {'member_id': 'c', 'status': 'pending'}]
+    assert member_list(after) == [{'member_id': 'a', 'status': 'accepted'}, {'member_id': 'c', 'status': 'pending'}]
 
 
 def test_views_for_policy_and_diff():
@@ -108,7 +114,9 @@ def test_views_for_policy_and_diff():
     assert view['members'] == ['a', 'b'] and 'member_status' not in view and view['name'] == 'ubuntu'
     assert share_view(IMAGE, {'a': 'accepted'}, 'accepted')['member_status'] == 'accepted'
     assert diff_view('shared', {'a': 'pending'}) == {
-        'visibility': 'shared', 'members': [{'member_id': 'a', 'status': 'pending'}]}
+        'visibility': 'shared',
+        'members': [{'member_id': 'a', 'status': 'pending'}],
+    }
 
 
 def test_owner_adds_a_member_after_asking_the_policy():
@@ -132,7 +140,8 @@ def test_in_step_sends_nothing_and_asks_nothing():
 def test_check_mode_predicts_without_mutating():
     glance = FakeGlance(members={'p-beta': 'accepted', 'p-old': 'pending'})
     out = MemberReconciler(glance, gate(), OWNER, True, {'p-old': 'old'}).share(
-        dict(IMAGE), ['p-beta', 'p-new'], 'present', True, False)
+        dict(IMAGE), ['p-beta', 'p-new'], 'present', True, False
+    )
     assert out.changed and glance.mutations() == []
     assert out.after == {'p-beta': 'accepted', 'p-new': 'pending'}
     assert out.operations == ['add member p-new', 'remove member old (p-old) (was pending)']
@@ -141,20 +150,26 @@ def test_check_mode_predicts_without_mutating():
 def test_policy_refusal_comes_before_any_change():
     glance = FakeGlance(members={'p-beta': 'accepted'})
     with pytest.raises(PolicyRefusal) as refusal:
-        MemberReconciler(glance, gate(ONE_MEMBER), OWNER, False).share(dict(IMAGE), ['p-gamma'], 'present', False, False)
+        MemberReconciler(glance, gate(ONE_MEMBER), OWNER, False).share(
+            dict(IMAGE), ['p-gamma'], 'present', False, False
+        )
     assert 'one-member' in str(refusal.value) and 'Nothing was changed' in str(refusal.value)
     assert glance.mutations() == []
 
 
 def test_removal_below_the_limit_is_allowed():
     glance = FakeGlance(members={'p-beta': 'accepted', 'p-gamma': 'pending'})
-    out = MemberReconciler(glance, gate(ONE_MEMBER), OWNER, False).share(dict(IMAGE), ['p-gamma'], 'absent', False, False)
+    out = MemberReconciler(glance, gate(ONE_MEMBER), OWNER, False).share(
+        dict(IMAGE), ['p-gamma'], 'absent', False, False
+    )
     assert out.after == {'p-beta': 'accepted'} and glance.mutations() == [('remove', 'p-gamma')]
 
 
 def test_private_image_is_a_clear_error_without_set_shared():
     glance = FakeGlance(image=dict(IMAGE, visibility='private'))
-    with pytest.raises(MemberRequestError, match='is private: Glance only lets shared images have members.*set_shared: true'):
+    with pytest.raises(
+        MemberRequestError, match='is private: Glance only lets shared images have members.*set_shared: true'
+    ):
         MemberReconciler(glance, gate(), OWNER, False).share(dict(glance.image), ['p-beta'], 'present', False, False)
     assert glance.calls == []
 
@@ -211,9 +226,13 @@ def test_owner_itself_cannot_be_a_member():
 
 def test_only_the_owner_or_an_admin_chooses_members():
     with pytest.raises(MemberRequestError, match='does not own image .* use status'):
-        MemberReconciler(FakeGlance(), gate(caller=MEMBER), MEMBER, False).share(dict(IMAGE), ['p-x'], 'present', False, False)
+        MemberReconciler(FakeGlance(), gate(caller=MEMBER), MEMBER, False).share(
+            dict(IMAGE), ['p-x'], 'present', False, False
+        )
     admin = dict(MEMBER, roles=['admin'])
-    out = MemberReconciler(FakeGlance(), gate(caller=admin), admin, False).share(dict(IMAGE), ['p-x'], 'present', False, False)
+    out = MemberReconciler(FakeGlance(), gate(caller=admin), admin, False).share(
+        dict(IMAGE), ['p-x'], 'present', False, False
+    )
     assert out.changed
 
 
@@ -234,7 +253,8 @@ def test_the_owner_cannot_answer_and_a_non_member_is_told_so():
         MemberReconciler(FakeGlance(), gate(), OWNER, False).answer(dict(IMAGE), 'accepted')
     with pytest.raises(MemberRequestError, match='is not a member of'):
         MemberReconciler(FakeGlance(members={'p-x': 'pending'}), gate(caller=MEMBER), MEMBER, False).answer(
-            dict(IMAGE), 'accepted')
+            dict(IMAGE), 'accepted'
+        )
 
 
 def test_consumer_lookup_by_id_then_by_name_among_shared_images():

@@ -1,20 +1,44 @@
 from __future__ import annotations
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._state import (
-    SHA256_PROPERTY, DesiredImage, apply_patch, content_bound_changes, make_diff, plan_patch)
+    SHA256_PROPERTY,
+    DesiredImage,
+    apply_patch,
+    content_bound_changes,
+    make_diff,
+    plan_patch,
+)
 
 CURRENT = {
-    'id': 'i-1', 'name': 'ubuntu', 'status': 'active', 'disk_format': 'qcow2',
-    'container_format': 'bare', 'visibility': 'shared', 'protected': False, 'os_hidden': False,
-    'min_disk': 0, 'min_ram': 0, 'owner': 'p-1', 'tags': ['b', 'a'], 'size': 10,
-    'os_distro': 'ubuntu', 'hw_disk_bus': 'virtio', 'os_glance_importing_to_stores': '',
-    SHA256_PROPERTY: 'abc', 'updated_at': 'then', 'locations': [], 'file': '/v2/images/i-1/file',
+    'id': 'i-1',
+    'name': 'ubuntu',
+    'status': 'active',
+    'disk_format': 'qcow2',
+    'container_format': 'bare',
+    'visibility': 'shared',
+    'protected': False,
+    'os_hidden': False,
+    'min_disk': 0,
+    'min_ram': 0,
+    'owner': 'p-1',
+    'tags': ['b', 'a'],
+    'size': 10,
+    'os_distro': 'ubuntu',
+    'hw_disk_bus': 'virtio',
+    'os_glance_importing_to_stores': '',
+    SHA256_PROPERTY: 'abc',
+    'updated_at': 'then',
+    'locations': [],
+    'file': '/v2/images/i-1/file',
 }
 
 
 def test_in_step_is_an_empty_patch():
-    desired = DesiredImage(attributes={'name': 'ubuntu', 'min_disk': 0, 'visibility': 'shared'},
-                           properties={'os_distro': 'ubuntu'}, tags=['a', 'b'])
+    desired = DesiredImage(
+        attributes={'name': 'ubuntu', 'min_disk': 0, 'visibility': 'shared'},
+        properties={'os_distro': 'ubuntu'},
+        tags=['a', 'b'],
+    )
     assert plan_patch(CURRENT, desired) == []
 
 
@@ -23,9 +47,11 @@ def test_unset_options_leave_fields_alone():
 
 
 def test_minimal_patch_for_attributes_properties_and_tags():
-    desired = DesiredImage(attributes={'min_disk': 10, 'protected': True},
-                           properties={'os_distro': 'debian', 'architecture': 'x86_64'},
-                           tags=['c'])
+    desired = DesiredImage(
+        attributes={'min_disk': 10, 'protected': True},
+        properties={'os_distro': 'debian', 'architecture': 'x86_64'},
+        tags=['c'],
+    )
     assert plan_patch(CURRENT, desired) == [
         {'op': 'replace', 'path': '/min_disk', 'value': 10},
         {'op': 'replace', 'path': '/protected', 'value': True},
@@ -50,8 +76,9 @@ def test_tags_without_purge_only_add():
 
 
 def test_simulation_matches_the_patch():
-    desired = DesiredImage(attributes={'min_ram': 512}, properties={'x': '1'},
-                           tags=[], purge_tags=True, purge_properties=True)
+    desired = DesiredImage(
+        attributes={'min_ram': 512}, properties={'x': '1'}, tags=[], purge_tags=True, purge_properties=True
+    )
     after = apply_patch(CURRENT, plan_patch(CURRENT, desired))
     assert after['min_ram'] == 512 and after['x'] == '1' and after['tags'] == []
     assert 'os_distro' not in after and SHA256_PROPERTY in after

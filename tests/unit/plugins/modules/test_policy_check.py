@@ -10,18 +10,25 @@ import pytest
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
 from ansible_collections.imagegov.openstack.plugins.module_utils._glance import GlanceError
-from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
-    ACTIONS as ENGINE_ACTIONS, evaluate_batch, load_policy)
+from ansible_collections.imagegov.openstack.plugins.module_utils.policy import ACTIONS as ENGINE_ACTIONS
+from ansible_collections.imagegov.openstack.plugins.module_utils.policy import evaluate_batch, load_policy
 from ansible_collections.imagegov.openstack.plugins.modules import policy_check
 from ansible_collections.imagegov.openstack.plugins.modules.policy_check import (
-    NOT_READ, PolicyCheckModule, audit_request, mark_not_read, refusal_line, request_problems, summarize)
+    NOT_READ,
+    PolicyCheckModule,
+    audit_request,
+    mark_not_read,
+    refusal_line,
+    request_problems,
+    summarize,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 ACTIONS = ', '.join(ENGINE_ACTIONS)
 ADMIN = {'user': 'admin', 'user_id': 'u1', 'project': 'admin', 'project_id': 'p1', 'roles': ['admin', 'member']}
 MEMBER = {'user': 'alice', 'user_id': 'u2', 'project': 'alpha', 'project_id': 'p2', 'roles': ['member']}
-GIB = 1024 ** 3
-MIB = 1024 ** 2
+GIB = 1024**3
+MIB = 1024**2
 needs_qemu_img = pytest.mark.skipif(shutil.which('qemu-img') is None, reason='needs qemu-img')
 
 
@@ -31,47 +38,78 @@ def default_policy():
 
 
 def glance_image(name, **fields):
-    image = {'id': f'id-{name}', 'name': name, 'status': 'active', 'visibility': 'private',
-             'disk_format': 'raw', 'container_format': 'bare', 'size': 1048576, 'virtual_size': 1048576,
-             'os_hidden': False, 'owner': 'p1', 'protected': False, 'min_disk': 0, 'min_ram': 0, 'tags': []}
+    image = {
+        'id': f'id-{name}',
+        'name': name,
+        'status': 'active',
+        'visibility': 'private',
+        'disk_format': 'raw',
+        'container_format': 'bare',
+        'size': 1048576,
+        'virtual_size': 1048576,
+        'os_hidden': False,
+        'owner': 'p1',
+        'protected': False,
+        'min_disk': 0,
+        'min_ram': 0,
+        'tags': [],
+    }
     image.update(fields)
     return image
 
 
 def test_well_formed_requests_have_no_problems():
     assert request_problems([]) == []
-    assert request_problems([
-        {'action': 'create', 'actor': MEMBER, 'image': {'name': 'x'}, 'current': None},
-        {'action': 'delete', 'image': None, 'current': {'id': 'i'}, 'usage': {'servers': []},
-         'content': None, 'source': {'path': 'catalog.yml', 'line': 3}},
-        {'action': 'upload', 'image': {'name': 'x'}, 'data_source': {'kind': 'url', 'url': 'https://example.org/x.img'}},
-    ]) == []
+    assert (
+        request_problems(
+            [
+                {'action': 'create', 'actor': MEMBER, 'image': {'name': 'x'}, 'current': None},
+                {
+                    'action': 'delete',
+                    'image': None,
+                    'current': {'id': 'i'},
+                    'usage': {'servers': []},
+                    'content': None,
+                    'source': {'path': 'catalog.yml', 'line': 3},
+                },
+                {
+                    'action': 'upload',
+                    'image': {'name': 'x'},
+                    'data_source': {'kind': 'url', 'url': 'https://example.org/x.img'},
+                },
+            ]
+        )
+        == []
+    )
     assert request_problems([{'action': 'upload', 'data_source': 'https://example.org/x.img'}]) == [
-        "requests[0].data_source: must be a mapping or null, got string 'https://example.org/x.img'"]
+        "requests[0].data_source: must be a mapping or null, got string 'https://example.org/x.img'"
+    ]
 
 
 def test_every_problem_is_reported_with_its_index_and_field():
-    assert request_problems([
-        {'action': 'create'},
-        42,
-        {'action': 7, 'usage': 'none', 'source': ['a']},
-        {'action': 'Create', 'actor': {'roles': ['admin', 1]}},
-        {'action': None, 'image': {}, 1: 'x'},
-    ]) == [
-        "requests[1]: must be a mapping (a request document with action, actor, image, current, ...), got integer 42",
-        f"requests[2].action: unknown action 7; known actions: {ACTIONS}",
+    assert request_problems(
+        [
+            {'action': 'create'},
+            42,
+            {'action': 7, 'usage': 'none', 'source': ['a']},
+            {'action': 'Create', 'actor': {'roles': ['admin', 1]}},
+            {'action': None, 'image': {}, 1: 'x'},
+        ]
+    ) == [
+        'requests[1]: must be a mapping (a request document with action, actor, image, current, ...), got integer 42',
+        f'requests[2].action: unknown action 7; known actions: {ACTIONS}',
         "requests[2].usage: must be a mapping or null, got string 'none'",
         "requests[2].source: must be a mapping or null, got list ['a']",
         f"requests[3].action: unknown action 'Create'; known actions: {ACTIONS}",
         "requests[3].actor.roles: must be a list of role names, got ['admin', 1]",
-        "requests[4]: unknown field 1; known fields: action, actor, image, current, content, usage, data_source, source",
-        f"requests[4].action: required; one of {ACTIONS}",
+        'requests[4]: unknown field 1; known fields: action, actor, image, current, content, usage, data_source, source',
+        f'requests[4].action: required; one of {ACTIONS}',
     ]
 
 
 def test_long_values_are_shortened_in_messages():
     problem = request_problems(['x' * 200])[0]
-    assert problem.endswith("got string '" + 'x' * 56 + '...')
+    assert problem.endswith(f"got string '{'x' * 56}...")
 
 
 def judged(policy, documents):
@@ -87,16 +125,17 @@ def test_audit_request_judges_the_image_as_it_stands(default_policy):
         glance_image('big', size=2 * GIB, virtual_size=30 * GIB),
         glance_image('vdi', disk_format='vdi'),
         glance_image('public-bare', visibility='public'),
-        glance_image('queued', status='queued', size=None, virtual_size=None, disk_format=None,
-                     container_format=None),
+        glance_image('queued', status='queued', size=None, virtual_size=None, disk_format=None, container_format=None),
     ]
     admin = judged(default_policy, [audit_request(image, ADMIN) for image in images])
     member = judged(default_policy, [audit_request(image, MEMBER) for image in images])
-    verdicts = [('ok', True, []),
-                ('big', False, ['max-image-size']),
-                ('vdi', False, ['allowed-formats']),
-                ('public-bare', True, ['public-image-metadata', 'public-image-metadata']),
-                ('queued', True, [])]
+    verdicts = [
+        ('ok', True, []),
+        ('big', False, ['max-image-size']),
+        ('vdi', False, ['allowed-formats']),
+        ('public-bare', True, ['public-image-metadata', 'public-image-metadata']),
+        ('queued', True, []),
+    ]
     assert [d.action for d in admin] == ['create'] * 5
     assert [(d.image['name'], d.allowed, [v.rule for v in d.violations]) for d in admin] == verdicts
     # The images belong to the admin project: who audits them does not change the verdict,
@@ -109,15 +148,21 @@ def test_audit_request_judges_the_image_as_it_stands(default_policy):
     # The bytes are not read: format integrity judges nothing, and says why.
     for decision in admin:
         assert [(o.rule, o.status, o.note) for o in decision.outcomes if o.rule == 'format-integrity'] == [
-            ('format-integrity', 'skipped', NOT_READ)]
+            ('format-integrity', 'skipped', NOT_READ)
+        ]
     assert summarize(admin) == {'evaluated': 5, 'allowed': 3, 'refused': 2, 'warnings': 2}
     assert summarize([]) == {'evaluated': 0, 'allowed': 0, 'refused': 0, 'warnings': 0}
 
 
 def test_the_actor_is_the_owner_with_the_callers_roles_only_in_the_callers_project():
     own = audit_request(glance_image('mine', owner='p2', visibility='shared'), MEMBER)
-    assert own['actor'] == {'user': 'alice', 'user_id': 'u2', 'project': 'alpha', 'project_id': 'p2',
-                            'roles': ['member']}
+    assert own['actor'] == {
+        'user': 'alice',
+        'user_id': 'u2',
+        'project': 'alpha',
+        'project_id': 'p2',
+        'roles': ['member'],
+    }
     foreign = audit_request(glance_image('theirs', owner='p1'), MEMBER)
     assert foreign['actor'] == {'user': None, 'project': 'p1', 'project_id': 'p1', 'roles': []}
     unowned = audit_request(glance_image('nobody', owner=None), dict(MEMBER, project_id=None))
@@ -128,9 +173,14 @@ def test_the_actor_is_the_owner_with_the_callers_roles_only_in_the_callers_proje
 
 
 def test_a_public_image_of_the_callers_own_project_is_not_a_new_publication(default_policy):
-    decision = judged(default_policy, [audit_request(
-        glance_image('mine', owner='p2', visibility='public', os_distro='ubuntu', architecture='x86_64'),
-        MEMBER)])[0]
+    decision = judged(
+        default_policy,
+        [
+            audit_request(
+                glance_image('mine', owner='p2', visibility='public', os_distro='ubuntu', architecture='x86_64'), MEMBER
+            )
+        ],
+    )[0]
     assert decision.allowed and decision.violations == []
     assert ('public-images-admin-only', 'passed') in [(o.rule, o.status) for o in decision.outcomes]
 
@@ -148,21 +198,31 @@ def test_glance_recorded_content_is_not_undetected_but_a_read_without_format_is(
 
 
 def test_oversize_virtual_size_recorded_by_glance_is_flagged(default_policy):
-    document = audit_request(glance_image('sparse', disk_format='qcow2', size=196 * 1024, virtual_size=30 * GIB),
-                             MEMBER)
+    document = audit_request(
+        glance_image('sparse', disk_format='qcow2', size=196 * 1024, virtual_size=30 * GIB), MEMBER
+    )
     decision = judged(default_policy, [document])[0]
     assert not decision.allowed
     assert [(v.rule, v.path, v.found, v.expected) for v in decision.violations] == [
-        ('max-image-size', 'content.virtual_size', 30 * GIB, 25 * GIB)]
+        ('max-image-size', 'content.virtual_size', 30 * GIB, 25 * GIB)
+    ]
     assert 'virtual size 30 GiB is over the 25 GiB limit' in decision.violations[0].message
 
 
 def test_evaluated_requests_with_glance_recorded_content_are_marked_too(default_policy):
     documents = [
-        {'action': 'create', 'image': {'name': 'r', 'disk_format': 'raw'}, 'current': None,
-         'content': {'size': 1, 'recorded_by': 'glance'}},
-        {'action': 'create', 'image': {'name': 'q', 'disk_format': 'raw'}, 'current': None,
-         'content': {'detected_format': 'qcow2', 'recorded_by': 'glance'}},
+        {
+            'action': 'create',
+            'image': {'name': 'r', 'disk_format': 'raw'},
+            'current': None,
+            'content': {'size': 1, 'recorded_by': 'glance'},
+        },
+        {
+            'action': 'create',
+            'image': {'name': 'q', 'disk_format': 'raw'},
+            'current': None,
+            'content': {'detected_format': 'qcow2', 'recorded_by': 'glance'},
+        },
         {'action': 'create', 'image': {'name': 'n', 'disk_format': 'raw'}, 'current': None},
     ]
     decisions = evaluate_batch(default_policy, documents)
@@ -208,8 +268,11 @@ def test_reports_are_written_atomically_once_and_not_in_check_mode(tmp_path, def
 
     first = writer(tmp_path, **paths)
     first.write_reports(decisions, default_policy)
-    assert first.result == {'changed': True, 'reports_changed': ['json', 'sarif'],
-                            'reports': {'json': paths['report_json'], 'sarif': paths['report_sarif']}}
+    assert first.result == {
+        'changed': True,
+        'reports_changed': ['json', 'sarif'],
+        'reports': {'json': paths['report_json'], 'sarif': paths['report_sarif']},
+    }
     assert first.ansible.moves == [paths['report_json'], paths['report_sarif']]
     assert sorted(os.listdir(tmp_path)) == ['a', 'r.sarif']
     assert os.listdir(tmp_path / 'a' / 'b') == ['r.json']  # no temporary file left behind
@@ -279,7 +342,7 @@ class FakeDownloads:
         if isinstance(data, Exception):
             raise data
         head = data[:first_bytes]
-        return len(head), iter([head[i:i + 4 * MIB] for i in range(0, len(head), 4 * MIB)])
+        return len(head), iter([head[i : i + 4 * MIB] for i in range(0, len(head), 4 * MIB)])
 
 
 class Exited(Exception):
@@ -298,10 +361,18 @@ class FakeModuleAnsible(FakeAnsible):
 
 def audit_module(glance, caller, **params):
     module = PolicyCheckModule.__new__(PolicyCheckModule)
-    module.params = {'mode': 'audit', 'inspect': 'none', 'requests': None, 'report_json': None,
-                     'report_junit': None, 'report_sarif': None, 'fail_on_violation': False,
-                     'policy': [os.path.join(REPO, 'policies', 'default.yml')], 'policy_documents': None,
-                     **params}
+    module.params = {
+        'mode': 'audit',
+        'inspect': 'none',
+        'requests': None,
+        'report_json': None,
+        'report_junit': None,
+        'report_sarif': None,
+        'fail_on_violation': False,
+        'policy': [os.path.join(REPO, 'policies', 'default.yml')],
+        'policy_documents': None,
+        **params,
+    }
     module.check_mode = False
     module.result = {'changed': False}
     module.ansible = FakeModuleAnsible()
@@ -335,8 +406,13 @@ def test_inspect_header_judges_the_stored_bytes(tmp_path):
         glance_image('empty', size=0, virtual_size=0),
         glance_image('refused'),
     ]
-    data = {'id-honest-raw': raw, 'id-qcow2-as-raw': qcow2, 'id-honest-qcow2': qcow2, 'id-backing': child,
-            'id-refused': GlanceError('Reading the data of image id-refused', 403, 'You are not authorized')}
+    data = {
+        'id-honest-raw': raw,
+        'id-qcow2-as-raw': qcow2,
+        'id-honest-qcow2': qcow2,
+        'id-backing': child,
+        'id-refused': GlanceError('Reading the data of image id-refused', 403, 'You are not authorized'),
+    }
     glance = FakeDownloads(images, data)
     result = run_module(audit_module(glance, MEMBER, inspect='header'))
     decisions = {d['image']['name']: d for d in result['decisions']}
@@ -346,24 +422,36 @@ def test_inspect_header_judges_the_stored_bytes(tmp_path):
     assert integrity['honest-raw'] == [{'rule': 'format-integrity', 'type': 'format_integrity', 'status': 'passed'}]
     # The bytes are qcow2 whatever was declared, and Glance recorded the stored size as the
     # virtual size of a "raw" image: the header says 30 GiB.
-    assert violations['qcow2-as-raw'] == [('max-image-size', 'content.virtual_size', 30 * GIB),
-                                          ('format-integrity', 'content.detected_format', 'qcow2')]
+    assert violations['qcow2-as-raw'] == [
+        ('max-image-size', 'content.virtual_size', 30 * GIB),
+        ('format-integrity', 'content.detected_format', 'qcow2'),
+    ]
     assert violations['honest-qcow2'] == [('max-image-size', 'content.virtual_size', 30 * GIB)]
     assert violations['backing'] == [('format-integrity', 'content.safety_failures', 'backing_file')]
     # Images with nothing (useful) to read are not read; the note says why.
     assert [r['note'] for r in integrity['queued']] == [
-        "inspect=header did not read this image: it is 'queued', not active, so Glance serves no data for it"]
+        "inspect=header did not read this image: it is 'queued', not active, so Glance serves no data for it"
+    ]
     assert [r['note'] for r in integrity['ova']] == [
         "inspect=header did not read this image: its container_format 'ova' wraps the disk, "
-        'so its first bytes are not the disk image']
-    assert [r['note'] for r in integrity['empty']] == ['inspect=header did not read this image: it has no data (size 0)']
+        'so its first bytes are not the disk image'
+    ]
+    assert [r['note'] for r in integrity['empty']] == [
+        'inspect=header did not read this image: it has no data (size 0)'
+    ]
     assert [r['note'] for r in integrity['refused']] == [
-        'inspect=header could not read this image: HTTP 403: You are not authorized']
+        'inspect=header could not read this image: HTTP 403: You are not authorized'
+    ]
     assert {name for name, rules in integrity.items() if rules[0]['status'] == 'skipped'} == {
-        'queued', 'ova', 'empty', 'refused'}
+        'queued',
+        'ova',
+        'empty',
+        'refused',
+    }
     # One listing per hidden pass, then one ranged read of at most 8 MiB per image read.
-    assert glance.downloads == [(f'id-{name}', 8 * MIB) for name in
-                                ('backing', 'honest-qcow2', 'honest-raw', 'qcow2-as-raw', 'refused')]
+    assert glance.downloads == [
+        (f'id-{name}', 8 * MIB) for name in ('backing', 'honest-qcow2', 'honest-raw', 'qcow2-as-raw', 'refused')
+    ]
     assert result['requests'] == 2 + 5
     assert result['summary'] == {'evaluated': 8, 'allowed': 5, 'refused': 3, 'warnings': 0}
 
@@ -375,11 +463,15 @@ def test_without_inspect_nothing_is_downloaded():
     assert result['requests'] == 2
     assert [(d['image']['name'], d['allowed']) for d in result['decisions']] == [('a', True), ('b', True)]
     assert [[r.get('note') for r in d['rules'] if r['rule'] == 'format-integrity'] for d in result['decisions']] == [
-        [NOT_READ], [NOT_READ]]
+        [NOT_READ],
+        [NOT_READ],
+    ]
 
 
 def test_inspect_is_refused_in_evaluate_mode():
     module = audit_module(None, MEMBER, mode='evaluate', inspect='header', requests=[{'action': 'create'}])
     failure = run_module(module)
-    assert failure['msg'] == ('Option inspect=header is only used with mode=audit; mode=evaluate judges the '
-                              'content facts given in each request. Remove inspect or set mode=audit.')
+    assert failure['msg'] == (
+        'Option inspect=header is only used with mode=audit; mode=evaluate judges the '
+        'content facts given in each request. Remove inspect or set mode=audit.'
+    )

