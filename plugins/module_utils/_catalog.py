@@ -18,7 +18,7 @@ from typing import Any
 
 from ._content import Source, prescan
 from ._errors import ImagegovError
-from ._glance import GONE_STATUSES, Glance
+from ._glance import Glance
 from ._identity import DigestCache
 from ._image import ContentRequest, ImageReconciler, Outcome
 from ._members import MemberReconciler, share_view
@@ -86,12 +86,8 @@ class CatalogReconciler:
 
     def inventory(self) -> None:
         """Every image of the project, hidden ones included: one paged listing per pass."""
-        for hidden in ('false', 'true'):
-            for image in self.glance.iter_images(
-                {'owner': self.caller_project_id, 'visibility': 'all', 'os_hidden': hidden}
-            ):
-                if image.get('status') not in GONE_STATUSES:
-                    self.current.setdefault(image.get('name'), []).append(image)
+        for image in self.glance.all_images({'owner': self.caller_project_id, 'visibility': 'all'}, live=True):
+            self.current.setdefault(image.get('name'), []).append(image)
 
     # -- plan -------------------------------------------------------------------------
     def plan(self, catalog: Any, prune: bool) -> list[PlanItem]:

@@ -26,6 +26,8 @@ GONE_STATUSES = ('killed', 'deleted', 'pending_delete')
 # `in:web` or `ubuntu:24.04` would be read as an operator: `eq:` makes every value literal.
 OPERATOR_FILTERS = frozenset({'name', 'id', 'status', 'disk_format', 'container_format'})
 DOWNLOAD_CHUNK = 4 * 1024 * 1024
+# os_hidden values to list for each choice of hidden images.
+HIDDEN_PASSES = {'false': ('false',), 'true': ('true',), 'all': ('false', 'true')}
 
 
 def is_uuid(value: str) -> bool:
@@ -130,16 +132,25 @@ class Glance:
         image = self.get_image(image_id)
         return None if image is None or image.get('status') in GONE_STATUSES else image
 
+    def all_images(
+        self, filters: dict[str, Any] | Iterable[tuple[str, Any]] = (), hidden: str = 'all', live: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every image ``filters`` select, hidden ones too (Glance lists hidden images only when
+        asked: one paged listing per pass); ``hidden`` 'false' or 'true' keeps to one pass,
+        ``live`` leaves out images that are gone or going."""
+        pairs = list(filters.items() if isinstance(filters, dict) else filters)
+        seen: set[str] = set()
+        for flag in HIDDEN_PASSES[hidden]:
+            for image in self.iter_images(pairs + [('os_hidden', flag)]):
+                if image['id'] not in seen and not (live and image.get('status') in GONE_STATUSES):
+                    seen.add(image['id'])
+                    yield image
+
     def images_named(self, name: str, **filters: Any) -> list[dict[str, Any]]:
         """Every live image with exactly this name among those ``filters`` select (default
-        every visibility), hidden ones included: Glance lists hidden images only when asked."""
+        every visibility), hidden ones included."""
         filters.setdefault('visibility', 'all')
-        return [
-            image
-            for hidden in ('false', 'true')
-            for image in self.iter_images(dict(filters, name=name, os_hidden=hidden))
-            if image.get('status') not in GONE_STATUSES
-        ]
+        return list(self.all_images(dict(filters, name=name), live=True))
 
     def find(
         self, name_or_id: str, what: str, hint: str = 'Give its id instead.', **filters: Any

@@ -78,8 +78,7 @@ class UsageLookup:
         usage['images'] = [
             {'id': other['id'], 'name': other.get('name'), 'as': key, 'owner': other.get('owner')}
             for key in ('kernel_id', 'ramdisk_id')
-            for hidden in ('false', 'true')
-            for other in self.glance.iter_images({key: image['id'], 'visibility': 'all', 'os_hidden': hidden})
+            for other in self.glance.all_images({key: image['id'], 'visibility': 'all'})
         ]
         if exposure:
             usage['not_checked'].append(

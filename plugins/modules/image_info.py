@@ -93,8 +93,6 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._base import Im
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import property_value
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
 
-HIDDEN_PASSES = {'false': ('false',), 'true': ('true',), 'all': ('false', 'true')}
-
 
 class ImageInfoModule(ImagegovModule):
     argument_spec = dict(
@@ -133,13 +131,10 @@ class ImageInfoModule(ImagegovModule):
         ]
         filters += [('tag', tag) for tag in p['tags'] or []]
         filters += [(key, property_value(key, value)) for key, value in (p['properties'] or {}).items()]
-        images = {}
-        for hidden in HIDDEN_PASSES[p['hidden']]:
-            for image in self.glance.iter_images(filters + [('os_hidden', hidden)]):
-                images[image['id']] = image
+        images = self.glance.all_images(filters, hidden=p['hidden'])
         self.exit(
             changed=False,
-            images=sorted(images.values(), key=lambda i: (i.get('name') or '', i['id'])),
+            images=sorted(images, key=lambda i: (i.get('name') or '', i['id'])),
             requests=self.glance.request_count,
         )
 

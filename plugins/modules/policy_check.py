@@ -287,7 +287,6 @@ MAPPING_FIELDS = ('actor', 'image', 'current', 'content', 'usage', 'data_source'
 # Every image the caller may see: Glance's default list leaves out hidden images and
 # shared images whose membership the caller has not accepted.
 AUDIT_FILTERS = (('visibility', 'all'), ('member_status', 'all'))
-HIDDEN_PASSES = ('false', 'true')
 # Containers whose stored bytes are the disk itself; ova, ovf, docker and compressed wrap
 # it, so their first bytes say nothing of the disk (Glance does not inspect them either).
 DISK_CONTAINERS = ('bare', 'ami', 'aki', 'ari')
@@ -377,11 +376,8 @@ class PolicyCheckModule(ImagegovModule):
         self.exit(**self.result)
 
     def visible_images(self) -> list[dict[str, Any]]:
-        images: dict[str, dict[str, Any]] = {}
-        for hidden in HIDDEN_PASSES:
-            for image in self.glance.iter_images(list(AUDIT_FILTERS) + [('os_hidden', hidden)]):
-                images[image['id']] = image
-        return sorted(images.values(), key=lambda image: (image.get('name') or '', image['id']))
+        images = self.glance.all_images(AUDIT_FILTERS)
+        return sorted(images, key=lambda image: (image.get('name') or '', image['id']))
 
     def read_header(self, image: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         """Content facts from the first bytes Glance stores for the image, or (None, why not)."""

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 CATALOG_VERSIONS = (1,)
-CATALOG_SUFFIXES = ('.yml', '.yaml')
 
 DISK_FORMATS = ('ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop')
 CONTAINER_FORMATS = ('ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed')

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..policy.errors import Problem, ProblemsError
+from ..documents.problems import Problem, ProblemsError
 
 
 class CatalogProblem(Problem):

@@ -10,12 +10,12 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
-from ..policy._libs import cerberus, yaml
-from ..policy.validation import validate
-from ..policy.values import quote
+from ..documents._libs import cerberus, yaml
+from ..documents.files import yaml_files
+from ..documents.validation import validate
+from ..documents.values import quote
 from . import source as catalog_source
 from .constants import (
-    CATALOG_SUFFIXES,
     DEFAULT_CONTAINER_FORMAT,
     DEFAULT_HIDE,
     DEFAULT_KEEP,
@@ -41,7 +41,7 @@ from .schema import (
 PathLike = Union[str, 'os.PathLike[str]']
 
 _VERSION_FIELD = re.compile(r'^versions\[([0-9]+)\]')
-_NO_LINES = catalog_source.SourceLines()
+_NO_LINES = catalog_source.SourceLines(None)
 
 
 def load_catalog(
@@ -58,9 +58,9 @@ def load_catalog(
     _require_libraries()
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    problems: list[CatalogProblem] = []
+    files, problems = yaml_files([os.fspath(path) for path in paths], 'catalog', CatalogProblem)
     texts: list[tuple[str, str]] = []
-    for path in _catalog_files([os.fspath(item) for item in paths], problems):
+    for path in files:
         try:
             texts.append((path, catalog_source.read_text(path)))
         except catalog_source.YamlSourceError as exc:
@@ -87,36 +87,9 @@ def load_catalog_documents(
 
 def catalog_files(paths: Sequence[PathLike]) -> list[str]:
     """The catalog files that paths (files, directories of *.yml / *.yaml) name, in load order."""
-    problems: list[CatalogProblem] = []
-    files = _catalog_files([os.fspath(path) for path in paths], problems)
+    files, problems = yaml_files(paths, 'catalog', CatalogProblem)
     if problems:
         raise CatalogError(problems)
-    return files
-
-
-def _catalog_files(paths: Sequence[str], problems: list[CatalogProblem]) -> list[str]:
-    files: list[str] = []
-    seen: set[str] = set()
-    for path in paths:
-        if os.path.isdir(path):
-            found = sorted(
-                name
-                for name in os.listdir(path)
-                if name.endswith(CATALOG_SUFFIXES) and os.path.isfile(os.path.join(path, name))
-            )
-            if not found:
-                problems.append(CatalogProblem(path, 'no *.yml or *.yaml catalog files in this directory'))
-            candidates = [os.path.join(path, name) for name in found]
-        elif os.path.isfile(path):
-            candidates = [path]
-        else:
-            problems.append(CatalogProblem(path, 'no such catalog file or directory'))
-            candidates = []
-        for candidate in candidates:  # a file named twice (itself and through its directory) loads once
-            key = os.path.realpath(candidate)
-            if key not in seen:
-                seen.add(key)
-                files.append(candidate)
     return files
 
 

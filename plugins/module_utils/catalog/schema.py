@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._redact import redact_url
-from ..policy.values import quote
+from ..documents.values import quote
 from .constants import (
     CATALOG_VERSIONS,
     CONTAINER_FORMATS,

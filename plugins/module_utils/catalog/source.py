@@ -1,17 +1,15 @@
 # PRIVATE to the collection: not a public API.
-"""Catalog YAML: the policy engine's strict reader, plus the lines of images and their versions."""
+"""Catalog YAML: the shared strict reader, and the lines of a catalog's images and versions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..policy import yaml_source
-from ..policy._libs import yaml
+from ..documents import yaml_source
 
 YamlSourceError = yaml_source.YamlSourceError
 read_text = yaml_source.read_text
-
-_COMPOSER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader) if yaml else None
+yaml_error_line = yaml_source.error_line
 
 
 class SourceLines:
@@ -19,10 +17,13 @@ class SourceLines:
 
     __slots__ = ('keys', 'images', 'versions')
 
-    def __init__(self) -> None:
-        self.keys: dict[str, int] = {}
-        self.images: list[int] = []
-        self.versions: dict[int, list[int]] = {}
+    def __init__(self, node: Any = None) -> None:
+        self.keys: dict[str, int] = yaml_source.key_lines(node)
+        self.images: list[int] = yaml_source.item_lines(node, 'images')
+        images = yaml_source.value_node(node, 'images')
+        self.versions: dict[int, list[int]] = {
+            index: yaml_source.item_lines(item, 'versions') for index, item in enumerate(getattr(images, 'value', []))
+        }
 
     def image(self, index: int) -> int | None:
         return self.images[index] if index < len(self.images) else None
@@ -37,38 +38,5 @@ def parse(text: str) -> tuple[Any, SourceLines]:
 
     Raises YamlSourceError; `yaml_error_line(exc)` gives the line it names.
     """
-    data, _policy_lines = yaml_source.parse(text)
-    # yaml_source only records lines of `rules` / `exceptions`; a second, cheap compose
-    # pass of the same (already valid) text finds those of `images` and `versions`.
-    return data, _lines(yaml.compose(text, Loader=_COMPOSER))
-
-
-def yaml_error_line(exc: BaseException) -> int | None:
-    cause = exc.__cause__
-    mark = getattr(cause, 'problem_mark', None) or getattr(cause, 'context_mark', None)
-    return mark.line + 1 if mark is not None else None
-
-
-def _lines(node: Any) -> SourceLines:
-    lines = SourceLines()
-    if not isinstance(node, yaml.MappingNode):
-        return lines
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):
-            continue
-        lines.keys[key_node.value] = key_node.start_mark.line + 1
-        if key_node.value == 'images' and isinstance(value_node, yaml.SequenceNode):
-            for index, item in enumerate(value_node.value):
-                lines.images.append(item.start_mark.line + 1)
-                versions = _mapping_value(item, 'versions')
-                if isinstance(versions, yaml.SequenceNode):
-                    lines.versions[index] = [entry.start_mark.line + 1 for entry in versions.value]
-    return lines
-
-
-def _mapping_value(node: Any, key: str) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return value_node
-    return None
+    data, node = yaml_source.parse(text)
+    return data, SourceLines(node)

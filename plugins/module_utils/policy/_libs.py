@@ -1,18 +1,10 @@
 # PRIVATE to the collection: not a public API.
-"""The engine's third-party libraries, imported in one place.
-
-Ansible imports module_utils on hosts that may lack them; the import must still succeed
-so a module can say which library to install instead of failing with a traceback.
-"""
+"""The engine's third-party libraries: those of the document readers, and jmespath (imported
+where a missing one can still be reported, see documents/_libs.py)."""
 
 from __future__ import annotations
 
-try:
-    import cerberus
-    from cerberus import errors as cerberus_errors  # noqa: F401 pylint: disable=unused-import
-except ImportError:
-    cerberus = None
-    cerberus_errors = None
+from ..documents._libs import cerberus, cerberus_errors, yaml  # noqa: F401 pylint: disable=unused-import
 
 try:
     import jmespath
@@ -22,11 +14,6 @@ except ImportError:
     jmespath = None
     jmespath_exceptions = None
     jmespath_functions = None
-
-try:
-    import yaml
-except ImportError:
-    yaml = None
 
 
 def missing_libraries() -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,54 +12,25 @@ VIOLATED = 'violated'
 SKIPPED = 'skipped'
 
 
+@dataclasses.dataclass(repr=False)
 class Violation:
     """One finding of one rule, with its rendered message and exception status."""
 
-    __slots__ = (
-        'rule',
-        'type',
-        'severity',
-        'mode',
-        'message',
-        'path',
-        'expected',
-        'found',
-        'exception',
-        'description',
-        'source',
-        'locked',
-    )
-
-    def __init__(
-        self,
-        rule: str,
-        type: str,
-        severity: str,
-        mode: str,
-        message: str,
-        path: str,
-        expected: Any,
-        found: Any,
-        exception: dict[str, Any] | None = None,
-        description: str = '',
-        source: str = '',
-        locked: bool = False,
-    ) -> None:
-        self.rule = rule
-        self.type = type
-        self.severity = severity
-        self.mode = mode
-        self.message = message
-        self.path = path
-        self.expected = expected
-        self.found = found
-        # None, or {id, status: applied|expired, expires, reason, owner}
-        self.exception = exception
-        self.description = description
-        self.source = source
-        # The rule is locked by the base policy: only the base's own exceptions and those of its
-        # exception_sources can waive it.
-        self.locked = locked
+    rule: str
+    type: str
+    severity: str
+    mode: str
+    message: str
+    path: str
+    expected: Any
+    found: Any
+    # None, or {id, status: applied|expired, expires, reason, owner}
+    exception: dict[str, Any] | None = None
+    description: str = ''
+    source: str = ''
+    # The rule is locked by the base policy: only the base's own exceptions and those of its
+    # exception_sources can waive it.
+    locked: bool = False
 
     @property
     def waived(self) -> bool:
@@ -95,30 +67,18 @@ class Violation:
         return f'Violation({self.rule!r}, {self.message!r})'
 
 
+@dataclasses.dataclass
 class RuleOutcome:
     """How one applicable rule went: passed, violated or skipped (facts it needs were absent)."""
 
-    __slots__ = ('rule', 'type', 'severity', 'mode', 'status', 'violations', 'note', 'locked')
-
-    def __init__(
-        self,
-        rule: str,
-        type: str,
-        severity: str,
-        mode: str,
-        status: str,
-        violations: Sequence[Violation] = (),
-        note: str = '',
-        locked: bool = False,
-    ) -> None:
-        self.rule = rule
-        self.type = type
-        self.severity = severity
-        self.mode = mode
-        self.status = status
-        self.violations = list(violations)
-        self.note = note
-        self.locked = locked
+    rule: str
+    type: str
+    severity: str
+    mode: str
+    status: str
+    violations: list[Violation] = dataclasses.field(default_factory=list)
+    note: str = ''
+    locked: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {'rule': self.rule, 'type': self.type, 'status': self.status}

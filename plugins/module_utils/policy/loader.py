@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
-from . import yaml_source
+from ..documents import yaml_source
+from ..documents.files import directory_files, yaml_files
 from ._libs import missing_libraries
 from .constants import DEFAULT_MODE, DEFAULT_SEVERITY
 from .errors import PolicyError, PolicyProblem
@@ -28,7 +30,6 @@ from .values import quote
 from .waivers import Waiver
 
 PathLike = Union[str, 'os.PathLike[str]']
-POLICY_SUFFIXES = ('.yml', '.yaml')
 
 # Layers of a policy. The base (IMAGEGOV_BASE_POLICY, pinned by the organisation) may lock
 # rules; the exceptions layer is the files its exception_sources name, the only exceptions
@@ -130,44 +131,27 @@ def _load_texts(texts: Iterable[LayeredText], problems: list[PolicyProblem]) -> 
     documents: list[_Document] = []
     for source, text, layer in texts:
         try:
-            data, lines = yaml_source.parse(text)
+            data, node = yaml_source.parse(text)
         except yaml_source.YamlSourceError as exc:
             problems.append(PolicyProblem(source, str(exc)))
             continue
+        lines = {section: yaml_source.item_lines(node, section) for section in ('rules', 'exceptions')}
         documents.append((source, data, lines, layer))
     return _build(documents, problems)
 
 
 def policy_files(paths: Sequence[PathLike]) -> list[str]:
     """The policy files that paths (files, directories of *.yml / *.yaml) name, in load order."""
-    problems: list[PolicyProblem] = []
-    files = _policy_files([os.fspath(path) for path in paths], problems)
+    files, problems = yaml_files(paths, 'policy', PolicyProblem)
     if problems:
         raise PolicyError(problems)
     return files
 
 
 def _policy_files(paths: Sequence[str], problems: list[PolicyProblem]) -> list[str]:
-    files: list[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            found = _directory_files(path)
-            if not found:
-                problems.append(PolicyProblem(path, 'no *.yml or *.yaml policy files in this directory'))
-            files.extend(found)
-        elif os.path.isfile(path):
-            files.append(path)
-        else:
-            problems.append(PolicyProblem(path, 'no such policy file or directory'))
+    files, missing = yaml_files(paths, 'policy', PolicyProblem)
+    problems.extend(missing)
     return files
-
-
-def _directory_files(path: str) -> list[str]:
-    return [
-        os.path.join(path, name)
-        for name in sorted(os.listdir(path))
-        if name.endswith(POLICY_SUFFIXES) and os.path.isfile(os.path.join(path, name))
-    ]
 
 
 def _read_layers(
@@ -183,7 +167,7 @@ def _read_layers(
         for field, path in _exception_sources(source, data):
             if os.path.isdir(path):
                 # An empty directory is a base policy that grants no exception at present.
-                found = _directory_files(path)
+                found = directory_files(path)
             elif os.path.isfile(path):
                 found = [path]
             else:
@@ -244,7 +228,7 @@ def _within(path: str, sources: Sequence[str]) -> bool:
 
 
 # (source name, parsed data, item lines, layer)
-_Document = tuple[str, Any, yaml_source.ItemLines, str]
+_Document = tuple[str, Any, dict[str, list[int]], str]
 
 # Top-level keys a layer may not have: what to do instead.
 _MISPLACED_KEYS: dict[str, dict[str, str]] = {
@@ -270,20 +254,16 @@ _DOCUMENT_SCHEMAS = {
 }
 
 
+@dataclasses.dataclass
 class _Item:
     """A rule or exception entry while loading: where it is, for messages."""
 
-    __slots__ = ('source', 'section', 'index', 'data', 'line', 'layer')
-
-    def __init__(
-        self, source: str, section: str, index: int, data: Any, line: int | None, layer: str = OVERLAY_LAYER
-    ) -> None:
-        self.source = source
-        self.section = section
-        self.index = index
-        self.data = data
-        self.line = line
-        self.layer = layer
+    source: str
+    section: str
+    index: int
+    data: Any
+    line: int | None
+    layer: str = OVERLAY_LAYER
 
     @property
     def locked(self) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..documents.values import quote  # noqa: F401 pylint: disable=unused-import
+
 _BINARY_UNITS = ('bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB')
 
 
@@ -44,14 +46,3 @@ def describe(value: Any) -> str:
     if isinstance(value, (list, tuple, set, frozenset)):
         return ', '.join(describe(item) for item in value) if value else 'nothing'
     return str(value)
-
-
-def quote(value: Any) -> str:
-    """Quote a value inside an error message the way a YAML author typed it."""
-    if isinstance(value, str):
-        return f"'{value}'"
-    if value is None:
-        return 'null'
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    return repr(value)

@@ -3,39 +3,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
 from .scope import Scope
 
 
+@dataclasses.dataclass
 class Waiver:
     """One `exceptions:` entry. Named Waiver in code so it is not mistaken for a Python exception."""
 
-    __slots__ = ('id', 'rules', 'scope', 'reason', 'owner', 'expires', 'expires_at', 'source', 'line')
-
-    def __init__(
-        self,
-        waiver_id: str,
-        rules: frozenset[str],
-        scope: Scope,
-        reason: str,
-        owner: str,
-        expires: Any,
-        expires_at: datetime.datetime,
-        source: str = '',
-        line: int | None = None,
-    ) -> None:
-        self.id = waiver_id
-        self.rules = rules
-        self.scope = scope
-        self.reason = reason
-        self.owner = owner
-        # As written (for reports) and as the first instant it no longer applies.
-        self.expires = expires
-        self.expires_at = expires_at
-        self.source = source
-        self.line = line
+    id: str
+    rules: frozenset[str]
+    scope: Scope
+    reason: str
+    owner: str
+    # As written (for reports) and as the first instant it no longer applies.
+    expires: Any
+    expires_at: datetime.datetime
+    source: str = ''
+    line: int | None = None
 
     @property
     def expires_text(self) -> str:

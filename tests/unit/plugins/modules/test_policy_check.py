@@ -9,10 +9,9 @@ import subprocess
 import pytest
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
-from ansible_collections.imagegov.openstack.plugins.module_utils._glance import GlanceError
+from ansible_collections.imagegov.openstack.plugins.module_utils._glance import Glance, GlanceError
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import ACTIONS as ENGINE_ACTIONS
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import evaluate_batch, load_policy
-from ansible_collections.imagegov.openstack.plugins.modules import policy_check
 from ansible_collections.imagegov.openstack.plugins.modules.policy_check import (
     NOT_READ,
     PolicyCheckModule,
@@ -297,8 +296,8 @@ def test_a_report_path_that_is_a_directory_is_an_option_error(tmp_path, default_
 
 
 def test_audit_lists_every_visible_image_once_sorted_by_name():
-    class FakeGlance:
-        def __init__(self):
+    class FakeGlance(Glance):
+        def __init__(self):  # pylint: disable=super-init-not-called
             self.calls = []
 
         def iter_images(self, filters):
@@ -314,17 +313,16 @@ def test_audit_lists_every_visible_image_once_sorted_by_name():
         [('visibility', 'all'), ('member_status', 'all'), ('os_hidden', 'false')],
         [('visibility', 'all'), ('member_status', 'all'), ('os_hidden', 'true')],
     ]
-    assert policy_check.HIDDEN_PASSES == ('false', 'true')
 
 
 def _qemu_img(*args):
     subprocess.run(['qemu-img', *args], check=True, capture_output=True)
 
 
-class FakeDownloads:
+class FakeDownloads(Glance):
     """Glance test double: images to list and the stored data of each, read by ranges."""
 
-    def __init__(self, images, data):
+    def __init__(self, images, data):  # pylint: disable=super-init-not-called
         self.images = images
         self.data = data
         self.request_count = 0

@@ -1,0 +1,20 @@
+# PRIVATE to the collection: not a public API.
+"""Third-party libraries of the document readers, imported in one place.
+
+Ansible imports module_utils on hosts that may lack them; the import must still succeed
+so a module can say which library to install instead of failing with a traceback.
+"""
+
+from __future__ import annotations
+
+try:
+    import cerberus
+    from cerberus import errors as cerberus_errors  # noqa: F401 pylint: disable=unused-import
+except ImportError:
+    cerberus = None
+    cerberus_errors = None
+
+try:
+    import yaml
+except ImportError:
+    yaml = None
