@@ -88,7 +88,7 @@ class ImagegovModule:
             try:
                 policy = load_module_policy(self.params)
             except PolicyError as exc:
-                self.ansible.fail_json(msg=f'{exc}\nNothing was sent to the cloud.', policy_problems=exc.messages)
+                self.ansible.fail_json(msg=f'{exc}\nNothing was sent to the cloud.', problems=problem_list(exc))
             self.gate = PolicyGate(policy, lambda: self.caller, self.ansible.warn)
             self.gate.usage_provider = self.usage_of
 
@@ -232,7 +232,7 @@ class ImagegovModule:
         except GlanceError as exc:
             self.fail(str(exc), status_code=exc.status_code, request_id=exc.request_id)
         except ImagegovError as exc:
-            self.fail(str(exc))
+            self.fail(str(exc), **({'problems': problem_list(exc)} if exc.problems else {}))
         except sdk_exceptions.HttpException as exc:
             self.fail(
                 f'OpenStack API error: HTTP {exc.status_code}: {exc.details or exc.message}',
@@ -251,6 +251,11 @@ class ImagegovModule:
                 f'Cannot reach the cloud: {exc}. Check auth_url in the cloud / auth '
                 'options and that the endpoints are reachable from this host.'
             )
+
+
+def problem_list(exc: ImagegovError) -> list[dict[str, Any]]:
+    """The result key ``problems``: one structured entry per problem, whatever the document."""
+    return [problem.as_dict() for problem in exc.problems]
 
 
 def option_secrets(params: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ from ._glance import Glance
 from ._identity import DigestCache
 from ._image import ContentRequest, ImageReconciler, Outcome
 from ._members import MemberReconciler, share_view
+from ._operations import FAILED, UNCHANGED, Kind, PlanAction, plan_action
 from ._policy import PolicyRefusal
 from ._redact import redact_url
 from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage
@@ -47,7 +48,7 @@ UNINTERESTING_FIELDS = VOLATILE_FIELDS | {
 @dataclass
 class PlanItem:
     name: str
-    action: str
+    action: PlanAction
     origin: str | None = None
     operations: list[str] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
@@ -57,7 +58,8 @@ class PlanItem:
     decisions: list[Any] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != 'decisions' and v not in (None, [], {})}
+        fields = {k: v for k, v in self.__dict__.items() if k != 'decisions' and v not in (None, [], {})}
+        return dict(fields, action=self.action.value, operations=[str(op) for op in self.operations])
 
 
 class CatalogReconciler:
@@ -70,6 +72,7 @@ class CatalogReconciler:
         name: str,
         timeout: int,
         resolve_project: Callable[[str], str],
+        digests: DigestCache | None = None,
     ) -> None:
         self.glance = glance
         self.caller = caller
@@ -82,7 +85,7 @@ class CatalogReconciler:
         self.timeout = timeout
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self.current: dict[str, list[dict[str, Any]]] = {}
-        self.digests = DigestCache()
+        self.digests = digests or DigestCache()
 
     def inventory(self) -> None:
         """Every image of the project, hidden ones included: one paged listing per pass."""
@@ -109,9 +112,9 @@ class CatalogReconciler:
         by_name = {image.name: image for image in catalog.images}
         done = []
         for item in plan:
-            if item.action in ('noop', 'refused', 'kept', 'error'):
+            if item.action in UNCHANGED + FAILED:
                 done.append(item)
-            elif item.action == 'prune':
+            elif item.action is PlanAction.PRUNE:
                 image = next(i for images in self.current.values() for i in images if i['id'] == item.id)
                 done.append(self._prune(image, check_mode=False, gate=gate))
             else:
@@ -120,7 +123,7 @@ class CatalogReconciler:
 
     # -- one catalog image ----------------------------------------------------------------
     def _item(self, image: Any, check_mode: bool, gate: Any) -> PlanItem:
-        item = PlanItem(image.name, 'noop', origin=str(image.origin))
+        item = PlanItem(image.name, PlanAction.NOOP, origin=str(image.origin))
         found = sorted(self.current.get(image.name, []), key=lambda i: (str(i.get('created_at')), i['id']))
         # Several images with the name are settled by the reconciler; the oldest carries the
         # bookkeeping (retirement dates) until then.
@@ -165,7 +168,8 @@ class CatalogReconciler:
         if not image.get('id'):  # an image the plan creates has no members yet
             if members:
                 gate.check('share', share_view(image, dict.fromkeys(members, 'pending')), share_view(image, {}))
-                rec.outcome.operations.extend(f'add member {member}' for member in members)
+                for member in members:
+                    rec.outcome.operations.add(Kind.SHARE, f'add member {member}')
                 outcome.changed = True
             return
         sharing = MemberReconciler(self.glance, gate, self.caller, check_mode)
@@ -219,9 +223,9 @@ class CatalogReconciler:
         return None
 
     def _prune(self, image: dict[str, Any], check_mode: bool, gate: Any) -> PlanItem:
-        item = self._delete(PlanItem(image.get('name'), 'noop', id=image['id']), image, check_mode, gate)
-        if item.action == 'delete':
-            item.action = 'prune'
+        item = self._delete(PlanItem(image.get('name'), PlanAction.NOOP, id=image['id']), image, check_mode, gate)
+        if item.action is PlanAction.DELETE:
+            item.action = PlanAction.PRUNE
         return item
 
     def _delete(self, item: PlanItem, current: dict[str, Any], check_mode: bool, gate: Any) -> PlanItem:
@@ -229,7 +233,7 @@ class CatalogReconciler:
         users = blocking_usage(self.usage(current))
         item.id = current['id']
         if users:
-            item.action = 'kept'
+            item.action = PlanAction.KEPT
             item.reason = f'in use: {"; ".join(users)}'
             return item
         gate.usage_provider = self.usage
@@ -251,11 +255,11 @@ class CatalogReconciler:
         try:
             outcome = step(reconciler)
         except PolicyRefusal as exc:
-            item.action, item.reason = 'refused', str(exc)
+            item.action, item.reason = PlanAction.REFUSED, str(exc)
         except ImagegovError as exc:
-            item.action, item.reason = 'error', str(exc)
+            item.action, item.reason = PlanAction.ERROR, str(exc)
         else:
-            item.action = _action_of(outcome, item.action)
+            item.action = plan_action(outcome.operations.kinds, outcome.changed)
             item.changes = field_changes(outcome.before, outcome.after)
             item.id = (outcome.after or outcome.before or {}).get('id') or item.id
         item.operations = list(reconciler.outcome.operations)
@@ -269,23 +273,6 @@ def _parse_time(value: Any) -> datetime.datetime | None:
         return datetime.datetime.strptime(str(value), RETIRED_AT_FORMAT).replace(tzinfo=datetime.timezone.utc)
     except ValueError:
         return None
-
-
-def _action_of(outcome: Outcome, default: str) -> str:
-    if not outcome.changed:
-        return 'noop'
-    first = outcome.operations[0].split(' ', 1)[0]
-    return {
-        'create': 'create',
-        'replace': 'replace',
-        'delete': 'delete',
-        'unprotect': 'delete',
-        'deactivate': 'deactivate',
-        'reactivate': 'update',
-        'add': 'share',
-        'remove': 'share',
-        'make': 'share',
-    }.get(first, 'update')
 
 
 def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
@@ -305,5 +292,5 @@ def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -
 def summarize(items: list[PlanItem]) -> dict[str, int]:
     summary: dict[str, int] = {}
     for item in items:
-        summary[item.action] = summary.get(item.action, 0) + 1
+        summary[item.action.value] = summary.get(item.action.value, 0) + 1
     return summary

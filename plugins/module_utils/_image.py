@@ -30,6 +30,7 @@ from ._content import (
 from ._errors import ImagegovError
 from ._glance import GONE_STATUSES, Glance, GlanceConflict, GlanceError
 from ._identity import DigestCache, derived_ids, generation_of, stored_hash_matches
+from ._operations import Kind, OperationLog
 from ._state import (
     ATTRIBUTES,
     BASE_FIELDS,
@@ -82,7 +83,7 @@ class Outcome:
     changed: bool = False
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
-    operations: list[str] = field(default_factory=list)
+    operations: OperationLog = field(default_factory=OperationLog)
     content: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
 
@@ -153,7 +154,7 @@ class ImageReconciler:
                     actions=['unprotect'],
                     undo=_protection_ops(True),
                 )
-            self._record(f'delete {current["id"]}')
+            self._record(Kind.DELETE, f'delete {current["id"]}')
             if not self.check_mode:
                 self.glance.delete_image(current['id'])
         except BaseException:
@@ -351,7 +352,7 @@ class ImageReconciler:
         if current.get('owner') != self.caller_project_id:
             replacement.attributes['owner'] = current.get('owner')
         generation = generation_of(current)
-        self._record(f'replace {current["id"]}: {reason}')
+        self._record(Kind.REPLACE, f'replace {current["id"]}: {reason}')
         image = self._create(replacement, content, 0 if generation is None else generation + 1)
         self._retire(current, image)
         return image
@@ -394,18 +395,16 @@ class ImageReconciler:
             fields[SHARED_SINCE_PROPERTY] = _now()
         self._ask('create', dict(simulated_new_image(desired), **fields), None, self._known_facts(content))
         if self.check_mode:
-            self._record(f'create {fields.get("name")!r}')
+            self._record(Kind.CREATE, f'create {fields.get("name")!r}')
             image = simulated_new_image(desired)
-            if content.source is not None:
-                self._upload(image, content)
-            return image
+            return self._upload(image, content) if content.source is not None else image
         image, joined = self._create_record(fields, desired, generation)
         if joined:
-            self.outcome.operations.append(
-                f'image {image["id"]} was created by another run at the same time; continuing with it'
+            self.outcome.operations.add(
+                Kind.NOTE, f'image {image["id"]} was created by another run at the same time; continuing with it'
             )
             return self._update(image, desired, content)
-        self._record(f'create {fields.get("name")!r} ({image["id"]})')
+        self._record(Kind.CREATE, f'create {fields.get("name")!r} ({image["id"]})')
         self._undo.add(f'delete {image["id"]}', lambda: self.glance.delete_image(image['id']))
         if content.source is not None:
             image = self._upload(image, content)
@@ -439,9 +438,10 @@ class ImageReconciler:
                         f'Option id: image id {chosen} is taken (by a deleted image, or one of another '
                         'project or name). Give another id, or leave id out.'
                     ) from None
-        self.outcome.operations.append(
+        self.outcome.operations.add(
+            Kind.NOTE,
             f'the {len(candidates)} ids derived for {name!r} are taken '
-            '(deleted images keep theirs): a random id is used'
+            '(deleted images keep theirs): a random id is used',
         )
         return self.glance.create_image(fields), False
 
@@ -454,7 +454,7 @@ class ImageReconciler:
     # -- data ------------------------------------------------------------------------
     def _upload(self, image: dict[str, Any], content: ContentRequest) -> dict[str, Any]:
         method = content.import_method
-        self._record(f'upload ({method}) from {content.source.label}')
+        self._record(Kind.UPLOAD, f'upload ({method}) from {content.source.label}')
         if method == 'web-download':
             return self._web_download(image, content)
         if self.check_mode:
@@ -515,8 +515,9 @@ class ImageReconciler:
             )
         stored_facts = self._stored_facts(stored)
         self.outcome.content = dict(_public(facts), stored=_public(stored_facts))
-        self.outcome.operations.append(
-            f"Glance's import rewrote the data ({facts['size']} -> {stored.get('size')} bytes): judged again as stored"
+        self.outcome.operations.add(
+            Kind.NOTE,
+            f"Glance's import rewrote the data ({facts['size']} -> {stored.get('size')} bytes): judged again as stored",
         )
         self._ask('upload', stored, stored, stored_facts)
         self.digests.bind_import(stored['id'], facts['sha256'])
@@ -657,7 +658,9 @@ class ImageReconciler:
                     'They hold different data; give the id option (or filename / url, to keep the one holding it).',
                 )
             )
-        self.outcome.operations.append(f'{len(live)} images are named {keeper.get("name")!r}: keeping {keeper["id"]}')
+        self.outcome.operations.add(
+            Kind.NOTE, f'{len(live)} images are named {keeper.get("name")!r}: keeping {keeper["id"]}'
+        )
         for other in settled:
             if other is not keeper:
                 self._remove_extra(other, keeper)
@@ -689,7 +692,7 @@ class ImageReconciler:
             and not blocking_usage(usage_provider(other))
         ):
             self._ask('delete', other, other)
-            self._record(f'delete {other["id"]} (same data as {keeper["id"]}, unused)')
+            self._record(Kind.DELETE, f'delete {other["id"]} (same data as {keeper["id"]}, unused)')
             if not self.check_mode:
                 self.glance.delete_image(other['id'])
             return
@@ -715,7 +718,8 @@ class ImageReconciler:
         before = self._access_view(image, after)
         for action in actions or patch_actions(before, after):
             self._ask(action, after, before)
-        self._record(label or f'update {", ".join(sorted({op["path"][1:] for op in ops}))}')
+        kind = Kind(actions[0]) if actions else Kind.UPDATE
+        self._record(kind, label or f'update {", ".join(sorted({op["path"][1:] for op in ops}))}')
         if self.check_mode or image.get('id') is None:
             return after
         try:
@@ -769,7 +773,7 @@ class ImageReconciler:
     def _set_activation(self, image: dict[str, Any], deactivated: bool) -> dict[str, Any]:
         status = image.get('status')
         if deactivated and status == 'active':
-            self._record(f'deactivate {image.get("id")}')
+            self._record(Kind.DEACTIVATE, f'deactivate {image.get("id")}')
             if not self.check_mode:
                 self.glance.deactivate(image['id'])
             return dict(image, status='deactivated')
@@ -780,7 +784,7 @@ class ImageReconciler:
             )
         if not deactivated and status == 'deactivated':
             self._ask('reactivate', dict(image, status='active'), image)
-            self._record(f'reactivate {image["id"]}')
+            self._record(Kind.REACTIVATE, f'reactivate {image["id"]}')
             if not self.check_mode:
                 self.glance.reactivate(image['id'])
             return dict(image, status='active')
@@ -792,9 +796,9 @@ class ImageReconciler:
         if self.gate is not None:
             self.gate.check(action, after, current, content, data_source=self._data_source)
 
-    def _record(self, operation: str) -> None:
+    def _record(self, kind: Kind, text: str) -> None:
         self.outcome.changed = True
-        self.outcome.operations.append(operation)
+        self.outcome.operations.add(kind, text)
 
 
 def _with_bookkeeping(image: dict[str, Any], operations: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._errors import ImagegovError
 from ._glance import Glance, is_uuid
+from ._operations import Kind, OperationLog
 from ._state import SHARED_SINCE_PROPERTY
 from ._undo import UndoLog
 
@@ -34,7 +35,7 @@ class MemberOutcome:
     before: dict[str, str] = field(default_factory=dict)
     after: dict[str, str] = field(default_factory=dict)
     visibility_before: str | None = None
-    operations: list[str] = field(default_factory=list)
+    operations: OperationLog = field(default_factory=OperationLog)
 
 
 def statuses_of(members: list[dict[str, Any]]) -> dict[str, str]:
@@ -171,7 +172,7 @@ class MemberReconciler:
         out.changed = True
         if self.check_mode:
             if make_shared:
-                out.operations.append(f'make image {image["id"]} shared (was private)')
+                out.operations.add(Kind.UPDATE, f'make image {image["id"]} shared (was private)')
             self._record_members(add, remove)
             out.image = shared
             return out
@@ -181,6 +182,7 @@ class MemberReconciler:
                     image['id'], [{'op': 'replace', 'path': '/visibility', 'value': 'shared'}]
                 )
                 self._done(
+                    Kind.UPDATE,
                     f'make image {image["id"]} shared (was private)',
                     lambda: self.glance.patch_image(
                         image['id'], [{'op': 'replace', 'path': '/visibility', 'value': 'private'}]
@@ -190,11 +192,14 @@ class MemberReconciler:
             for member in add:
                 self.glance.add_member(image['id'], member)
                 self._done(
-                    f'add member {self._label(member)}', lambda m=member: self.glance.remove_member(image['id'], m)
+                    Kind.SHARE,
+                    f'add member {self._label(member)}',
+                    lambda m=member: self.glance.remove_member(image['id'], m),
                 )
             for member in remove:
                 self.glance.remove_member(image['id'], member)
                 self._done(
+                    Kind.NARROW,
                     f'remove member {self._label(member)} (was {out.before[member]})',
                     lambda m=member: self.glance.add_member(image['id'], m),
                 )
@@ -238,9 +243,10 @@ class MemberReconciler:
         revealed = statuses_of(self.glance.list_members(image['id']))
         if not revealed:
             return add, remove
-        out.operations.append(
+        out.operations.add(
+            Kind.NOTE,
             'members kept from when the image was last shared reappeared: '
-            + ', '.join(f'{self._label(m)} ({s})' for m, s in sorted(revealed.items()))
+            + ', '.join(f'{self._label(m)} ({s})' for m, s in sorted(revealed.items())),
         )
         out.before = revealed
         add, remove = plan_members(revealed, wanted, state, purge)
@@ -278,8 +284,9 @@ class MemberReconciler:
             return out
         self.gate.check('share', share_view(image, out.after, status), share_view(image, mine, mine[project_id]))
         out.changed = True
-        out.operations.append(
-            f'set the membership of project {self.caller["project"]} in {label} to {status} (was {mine[project_id]})'
+        out.operations.add(
+            Kind.SHARE,
+            f'set the membership of project {self.caller["project"]} in {label} to {status} (was {mine[project_id]})',
         )
         if not self.check_mode:
             self.glance.update_member(image['id'], project_id, status)
@@ -301,11 +308,15 @@ class MemberReconciler:
         return f'{name} ({project_id})' if name and name != project_id else project_id
 
     def _record_members(self, add: list[str], remove: list[str]) -> None:
-        self.outcome.operations.extend(f'add member {self._label(m)}' for m in add)
-        self.outcome.operations.extend(f'remove member {self._label(m)} (was {self.outcome.before[m]})' for m in remove)
+        for member in add:
+            self.outcome.operations.add(Kind.SHARE, f'add member {self._label(member)}')
+        for member in remove:
+            self.outcome.operations.add(
+                Kind.NARROW, f'remove member {self._label(member)} (was {self.outcome.before[member]})'
+            )
 
-    def _done(self, operation: str, undo: Callable[[], Any]) -> None:
-        self.outcome.operations.append(operation)
+    def _done(self, kind: Kind, operation: str, undo: Callable[[], Any]) -> None:
+        self.outcome.operations.add(kind, operation)
         # Glance re-adds a removed member as pending: say so if it comes back that way.
-        note = ' (a re-added member is pending until it accepts again)' if operation.startswith('remove') else ''
+        note = ' (a re-added member is pending until it accepts again)' if kind is Kind.NARROW else ''
         self._undo.add(operation, undo, note)

@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._operations import Kind, OperationLog
+
 
 class UndoLog:
-    def __init__(self, operations: list[str]) -> None:
+    def __init__(self, operations: OperationLog) -> None:
         self.operations = operations
         self._steps: list[tuple[str, Callable[[], Any], str]] = []
 
@@ -23,7 +25,7 @@ class UndoLog:
             try:
                 undo()
             except Exception as exc:
-                self.operations.append(f'rollback of {label!r} failed: {exc}')
+                self.operations.add(Kind.ROLLBACK, f'rollback of {label!r} failed: {exc}')
             else:
-                self.operations.append(f'rolled back: {label}{note}')
+                self.operations.add(Kind.ROLLBACK, f'rolled back: {label}{note}')
         self._steps.clear()

@@ -146,9 +146,10 @@ requests:
 
 import json
 
-from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule, problem_list
 from ansible_collections.imagegov.openstack.plugins.module_utils._catalog import CatalogReconciler, summarize
 from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
+from ansible_collections.imagegov.openstack.plugins.module_utils._operations import FAILED, UNCHANGED
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate
 from ansible_collections.imagegov.openstack.plugins.module_utils._reports import REPORTS, read_report, write_report
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
@@ -176,18 +177,18 @@ class CatalogModule(ImagegovModule):
         try:
             catalog = load_catalog(p['catalog'], source_roots=p['source_roots'])
         except CatalogError as exc:
-            self.fail(f'{exc}\nNothing was sent to the cloud.', catalog_problems=exc.messages)
+            self.fail(f'{exc}\nNothing was sent to the cloud.', problems=problem_list(exc))
         usage = self.usage_lookup()
         reconciler = CatalogReconciler(
             self.glance, self.caller, self.new_gate, usage, p['name'], p['timeout'], self.resolve_project
         )
         reconciler.inventory()
         plan = reconciler.plan(catalog, p['prune'])
-        refused = [item for item in plan if item.action in ('refused', 'error')]
+        refused = [item for item in plan if item.action in FAILED]
         if self.check_mode or (refused and not p['partial']):
-            self.finish(plan, reconciler, changed=any(i.action not in ('noop', 'kept') for i in plan) and not refused)
+            self.finish(plan, reconciler, changed=any(i.action not in UNCHANGED for i in plan) and not refused)
         done = reconciler.apply(catalog, plan)
-        self.finish(done, reconciler, changed=any(i.action not in ('noop', 'kept', 'refused', 'error') for i in done))
+        self.finish(done, reconciler, changed=any(i.action not in UNCHANGED + FAILED for i in done))
 
     def write_reports(self, items: list, plan: list, summary: dict) -> None:
         """Reports are written in check mode too: a plan on a pull request is their purpose."""
@@ -222,9 +223,9 @@ class CatalogModule(ImagegovModule):
             requests=reconciler.glance.request_count + reconciler.usage.request_count,
         )
         self.write_reports(items, plan, result['summary'])
-        failed = [item for item in items if item.action in ('refused', 'error')]
+        failed = [item for item in items if item.action in FAILED]
         if failed:
-            lines = [f'{item.name} ({item.origin or item.id}): {item.action}: {item.reason}' for item in failed]
+            lines = [f'{item.name} ({item.origin or item.id}): {item.action.value}: {item.reason}' for item in failed]
             applied = (
                 'The other items were applied.'
                 if self.params['partial'] and not self.check_mode

@@ -263,7 +263,7 @@ requests:
 
 from typing import Any
 
-from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
+from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule, problem_list
 from ansible_collections.imagegov.openstack.plugins.module_utils._content import PRESCAN_BYTES, prescan_head
 from ansible_collections.imagegov.openstack.plugins.module_utils._glance import GlanceError
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ARGSPEC, load_module_policy
@@ -274,16 +274,15 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._reports import
     write_report,
 )
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy import (
-    ACTIONS,
     PolicyError,
+    RequestError,
     build_request,
     evaluate_batch,
+    request_problems,
 )
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy.decision import PASSED, SKIPPED
 from ansible_collections.imagegov.openstack.plugins.module_utils.policy.rules.format_integrity import bytes_not_read
 
-REQUEST_FIELDS = ('action', 'actor', 'image', 'current', 'content', 'usage', 'data_source', 'source')
-MAPPING_FIELDS = ('actor', 'image', 'current', 'content', 'usage', 'data_source', 'source')
 # Every image the caller may see: Glance's default list leaves out hidden images and
 # shared images whose membership the caller has not accepted.
 AUDIT_FILTERS = (('visibility', 'all'), ('member_status', 'all'))
@@ -327,17 +326,15 @@ class PolicyCheckModule(ImagegovModule):
         if p['mode'] == 'evaluate':
             problems = request_problems(p['requests'])
             if problems:
-                self.fail(
-                    f'{len(problems)} problem(s) in option requests; nothing was evaluated:\n' + '\n'.join(problems),
-                    request_problems=problems,
-                )
+                error = RequestError(problems)
+                self.fail(f'{error}\nNothing was evaluated.', problems=problem_list(error))
         for _fmt, option, _render in REPORTS:
             if p[option]:
                 check_report_path(p[option], option)
         try:
             policy = load_module_policy(p)
         except PolicyError as exc:
-            self.fail(f'{exc}\nNothing was evaluated.', policy_problems=exc.messages)
+            self.fail(f'{exc}\nNothing was evaluated.', problems=problem_list(exc))
         if p['mode'] == 'evaluate':
             documents = p['requests']
             labels = [f'requests[{index}]' for index in range(len(documents))]
@@ -413,39 +410,6 @@ class PolicyCheckModule(ImagegovModule):
                 self.result['reports'][fmt] = path
 
 
-def request_problems(requests: list[Any]) -> list[str]:
-    """Every problem of the request documents, each naming requests[N] and the field."""
-    problems: list[str] = []
-    for index, document in enumerate(requests):
-        where = f'requests[{index}]'
-        if not isinstance(document, dict):
-            problems.append(
-                f'{where}: must be a mapping (a request document with action, actor, '
-                f'image, current, ...), got {_kind(document)} {_short(document)}'
-            )
-            continue
-        for key in sorted(set(document) - set(REQUEST_FIELDS), key=str):
-            problems.append(f'{where}: unknown field {key!r}; known fields: {", ".join(REQUEST_FIELDS)}')
-        action = document.get('action')
-        if action is None:
-            problems.append(f'{where}.action: required; one of {", ".join(ACTIONS)}')
-        elif not isinstance(action, str) or action not in ACTIONS:
-            problems.append(f'{where}.action: unknown action {_short(action)}; known actions: {", ".join(ACTIONS)}')
-        for key in MAPPING_FIELDS:
-            if document.get(key) is not None and not isinstance(document[key], dict):
-                problems.append(
-                    f'{where}.{key}: must be a mapping or null, got {_kind(document[key])} {_short(document[key])}'
-                )
-        actor = document.get('actor')
-        if (
-            isinstance(actor, dict)
-            and actor.get('roles') is not None
-            and not (isinstance(actor['roles'], list) and all(isinstance(role, str) for role in actor['roles']))
-        ):
-            problems.append(f'{where}.actor.roles: must be a list of role names, got {_short(actor["roles"])}')
-    return problems
-
-
 def audit_request(
     image: dict[str, Any], caller: dict[str, Any], content: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -506,23 +470,6 @@ def refusal_line(label: str | None, decision: Any) -> str:
     if label is None:
         return f'image {decision.image_label}: {rules}'
     return f'{label} ({decision.action} of {decision.image_label}): {rules}'
-
-
-def _kind(value: Any) -> str:
-    return {
-        dict: 'mapping',
-        list: 'list',
-        str: 'string',
-        bool: 'boolean',
-        int: 'integer',
-        float: 'number',
-        type(None): 'null',
-    }.get(type(value), type(value).__name__)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f'{text[:57]}...'
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ class PolicyActionBase(ActionBase):
             result.update(
                 failed=True,
                 msg=f'{exc}\nNothing was sent to the cloud. Fix the policy ({where}).',
-                policy_problems=exc.messages,
+                problems=[problem.as_dict() for problem in exc.problems],
             )
             return result
         documents = [{'source': source, 'text': text, 'layer': layer} for source, text, layer in texts]

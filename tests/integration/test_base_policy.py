@@ -192,7 +192,7 @@ def test_overlay_waiving_a_locked_rule_fails_before_the_module(results: dict) ->
     result = results['waive_locked']
     assert result['failed'] is True
     assert 'invocation' not in result and 'policy' not in result  # the module never ran
-    assert result['policy_problems'] == [
+    assert [problem['text'] for problem in result['problems']] == [
         f"{results['work']}/overlay/waive-locked.yml: exception 'team-wants-big-disks' (exceptions[0]): "
         f"field 'rules[0]': rule 'org-max-size' is locked by {results['base']}; exceptions to it are read "
         f'only from: {Path(results["base"]).parent / "exceptions"}'

@@ -121,7 +121,8 @@ def test_source_files_are_confined_unless_allowed(ansible_env: dict[str, str], t
     )
     refused = found['refused']
     assert refused['failed'] is True
-    assert refused['catalog_problems'] == [problem]
+    assert [entry['text'] for entry in refused['problems']] == [problem]
+    assert refused['problems'][0]['field'] == 'source.file'
     assert refused['msg'] == f'1 problem in catalog:\n  - {problem}\nNothing was sent to the cloud.'
 
     for result in (found['allowed'], found['role']):

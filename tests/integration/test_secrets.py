@@ -366,7 +366,7 @@ def _assert_the_tasks_ran(results: dict[str, dict], out_dir: Path, prefix: str, 
     check(catalog_missing.get('failed') is True and 'HTTP 404' in catalog_missing['msg'], catalog_missing)
     bad = results['catalog_bad_url']
     check(bad.get('failed') is True and 'http:// or https://' in bad['msg'], bad)
-    check(all("got 'ftp://***@127.0.0.1:" in problem for problem in bad['catalog_problems']), bad)
+    check(all("got 'ftp://***@127.0.0.1:" in problem['text'] for problem in bad['problems']), bad)
 
 
 def _assert_no_leak(outputs: list[tuple[str, str]], secret: Planted) -> None:

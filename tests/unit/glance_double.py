@@ -10,6 +10,7 @@ images. Every call is recorded; ``fail_on(call)`` makes the next such call fail,
 from __future__ import annotations
 
 import copy
+import json
 import hashlib
 import itertools
 import uuid
@@ -41,6 +42,8 @@ class GlanceDouble(Glance):
         self.request_count = 0
         self.rewrite: Callable[[bytes], bytes] | None = None
         self.corrupt_upload = False
+        # image id -> statuses the next reads see, one each: another run uploading into it.
+        self.status_script: dict[str, list[str]] = {}
         self._failures: dict[str, int] = {}
 
     # -- test helpers ---------------------------------------------------------------
@@ -120,6 +123,8 @@ class GlanceDouble(Glance):
     def get_image(self, image_id: str) -> dict | None:
         self._log('get', image_id)
         image = self.images.get(image_id)
+        if image is not None and self.status_script.get(image_id):
+            image['status'] = self.status_script[image_id].pop(0)
         return None if image is None or image['status'] == 'deleted' else copy.deepcopy(image)
 
     def create_image(self, fields: dict[str, Any]) -> dict:
@@ -208,3 +213,41 @@ def _chunks(body: Any) -> Iterable[bytes]:
             yield chunk
     else:
         yield from body
+
+
+# -- HTTP level, for the Glance layer itself and for Nova ------------------------------------
+class Response:
+    def __init__(self, status: int, body=None, headers=None, text=None, chunks=()):
+        self.status_code = status
+        self._body = body
+        self.headers = headers or {}
+        self.text = text if text is not None else json.dumps(body) if body is not None else ''
+        self.reason = 'reason'
+        self._chunks = list(chunks)
+        self.closed = False
+
+    def json(self):
+        if self._body is None:
+            raise ValueError('no json')
+        return self._body
+
+    def iter_content(self, size):
+        yield from self._chunks
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.closed = True
+
+
+class Adapter:
+    """conn.image as the SDK gives it: request(path, method, **kwargs) -> response."""
+
+    def __init__(self, *responses):
+        self.responses = list(responses)
+        self.calls = []
+
+    def request(self, path, method, **kwargs):
+        self.calls.append((method, path, kwargs))
+        return self.responses.pop(0)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._libs import cerberus, cerberus_errors
-from .values import quote
+from .values import QUOTE_LIMIT, quote
 
 # (field path as authors write it, e.g. 'match.names[1]', message)
 FieldProblem = tuple[str, str]
@@ -101,7 +101,7 @@ class _FlatErrorHandler(cerberus_errors.BaseErrorHandler if cerberus_errors else
             known = _schema_fields(self.schema, error.document_path[:-1])
             return 'unknown field' + ('; expected one of: {}'.format(', '.join(known)) if known else '')
         if code == cerberus_errors.BAD_TYPE.code:
-            return f'must be of {_type_names(constraint)} type, got {quote(value)}'
+            return f'must be of {_type_names(constraint)} type, got {quote(value, QUOTE_LIMIT)}'
         if code == cerberus_errors.NOT_NULLABLE.code:
             return 'must not be null'
         if code == cerberus_errors.EMPTY_NOT_ALLOWED.code:

@@ -35,7 +35,7 @@ from .policy import Policy
 from .report_json import render_json
 from .report_junit import render_junit
 from .report_sarif import render_sarif, sarif_log
-from .request import build_request
+from .request import RequestError, build_request, request_problems
 from .rules import RULE_TYPES, Finding, Rule, register
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     'Evaluator',
     'Finding',
     'Policy',
+    'RequestError',
     'PolicyError',
     'PolicyProblem',
     'Rule',
@@ -72,5 +73,6 @@ __all__ = [
     'render_json',
     'render_junit',
     'render_sarif',
+    'request_problems',
     'sarif_log',
 ]

@@ -12,9 +12,14 @@ Image dicts use Glance's field names; custom properties are top-level keys, as G
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from ..documents.problems import Problem, ProblemsError
+from ..documents.validation import validate
+from ..documents.values import QUOTE_LIMIT, quote
+from .schema import REQUEST_SCHEMA
 
 # Glance's default when an image is created without a visibility.
 DEFAULT_VISIBILITY = 'shared'
@@ -191,3 +196,29 @@ class Request:
             else:
                 self._usage = {'not_checked': ['no usage facts and no usage provider']}
         return self._usage
+
+
+class RequestError(ProblemsError):
+    """Request documents that cannot be evaluated; `problems` names each document and field."""
+
+    subject = 'option requests'
+
+
+def request_problems(documents: Sequence[Any], name: str = 'requests') -> list[Problem]:
+    """Every problem of a list of request documents, each naming ``name[N]`` and the field."""
+    problems = []
+    for index, document in enumerate(documents):
+        where = f'{name}[{index}]'
+        if not isinstance(document, Mapping):
+            problems.append(
+                Problem(
+                    where,
+                    f'must be a mapping (a request document with action, actor, image, '
+                    f'current, ...), got {quote(document, QUOTE_LIMIT)}',
+                )
+            )
+            continue
+        problems.extend(
+            Problem(where, message, field=field) for field, message in validate(dict(document), REQUEST_SCHEMA)[1]
+        )
+    return problems

@@ -66,3 +66,26 @@ EXCEPTION_SOURCE_SCHEMA = {
     'version': POLICY_SCHEMA['version'],
     'exceptions': {'type': 'list'},
 }
+
+# A request document given to policy_check (mode evaluate): see policies/README.md#requests.
+_MAPPING_OR_NULL = {'type': 'dict', 'nullable': True, 'allow_unknown': True}
+REQUEST_SCHEMA = {
+    'action': {'type': 'string', 'required': True, 'allowed': list(ACTIONS)},
+    'actor': {
+        'type': 'dict',
+        'nullable': True,
+        'allow_unknown': True,
+        'schema': {'roles': {'type': 'list', 'nullable': True, 'schema': {'type': 'string'}}},
+    },
+    'image': _MAPPING_OR_NULL,
+    'current': _MAPPING_OR_NULL,
+    'content': _MAPPING_OR_NULL,
+    'usage': _MAPPING_OR_NULL,
+    'data_source': {
+        'type': 'dict',
+        'nullable': True,
+        'allow_unknown': True,
+        'schema': {'kind': {'type': 'string', 'allowed': ['url', 'file', 'glance']}},
+    },
+    'source': _MAPPING_OR_NULL,
+}

@@ -19,17 +19,29 @@ EVERYONE = '*'
 class AccessProtection(UsageRule):
     """Refuse narrowing access to an image while projects that would lose it use it.
 
-    A server keeps running on an image whose visibility or members changed, but its
-    rebuild, resize, evacuate and unshelve need the image again. Judges `narrow` requests:
-    who may use the image before (`current`) and after (`image`) — every project when
-    public or community; the owner and the `members` (project ids) when shared, every
-    project when the members are not given; the owner alone when private. Servers (and
-    images naming it as kernel or ramdisk) of a project that loses access block; usage
-    that could not be checked counts as in use unless `on_unknown: allow`.
+    A server keeps running on an image whose visibility or members changed, but its rebuild,
+    resize, evacuate and unshelve need the image again. Judges `narrow` requests: who may use
+    the image before (`current`) and after (`image`) - every project when `public` or
+    `community`; the owner and the `members` (project ids) when `shared`, every project when
+    the members are not given; the owner alone when `private`. Servers (by `project_id`) and
+    images naming it as kernel or ramdisk (by `owner`) of a project that loses access block;
+    usage that could not be checked counts as in use unless `on_unknown: allow`. Usage facts as
+    for `delete_protection`; `{losing}` names the projects that lose access.
+    """
 
-    params:
-      check: kinds of users that block (default [servers, images]).
-      on_unknown: deny | allow - when a checked kind could not be looked at (default deny).
+    notes = """
+    The default policy refuses it for everyone but admins, and warns admins, naming the
+    servers that lose access - the way to revoke an image in an emergency.
+    """
+    example = """
+    - id: no-narrow-in-use
+      type: access_protection
+      match: {when: "!contains(actor.roles, 'admin')"}
+      params: {check: [servers, images], on_unknown: deny}
+    - id: narrow-in-use-admin
+      type: access_protection
+      mode: warn
+      match: {when: "contains(actor.roles, 'admin')"}
     """
 
     type_name = 'access_protection'

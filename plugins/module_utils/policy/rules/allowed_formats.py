@@ -14,17 +14,25 @@ _FORMAT_LIST = {'type': 'list', 'minlength': 1, 'schema': {'type': 'string', 'em
 
 @register
 class AllowedFormats(Rule):
-    """Refuse disk or container formats that are not on the allowlist.
+    """Refuse disk or container formats that are not on an allowlist.
 
-    An image that does not state a format (yet) is not judged on it.
+    An image that does not state a format yet is not judged on it. At least one of the
+    lists is required.
+    """
 
-    params (at least one):
-      disk_formats: list of allowed `disk_format` values.
-      container_formats: list of allowed `container_format` values.
+    example = """
+    - id: allowed-formats
+      type: allowed_formats
+      params:
+        disk_formats: [qcow2, raw, iso]
+        container_formats: [bare, ami, aki, ari, ova]
     """
 
     type_name = 'allowed_formats'
-    params_schema = {'disk_formats': _FORMAT_LIST, 'container_formats': _FORMAT_LIST}
+    params_schema = {
+        'disk_formats': dict(_FORMAT_LIST, meta={'doc': 'allowed `disk_format` values'}),
+        'container_formats': dict(_FORMAT_LIST, meta={'doc': 'allowed `container_format` values'}),
+    }
     default_actions = ('create', 'update', 'upload', 'publish', 'share', 'reactivate')
     default_message = "{image}: {field} '{found}' is not allowed; use one of: {expected}"
     placeholders = ('field',)

@@ -175,28 +175,75 @@ def _quote(value: Any) -> str:
 
 @register
 class AllowedSources(Rule):
-    """Where an image's bytes may come from: URLs under allowed prefixes, local files or not.
+    """Where an image's bytes may come from: URLs under allowed prefixes, and local files or not.
 
-    Judges the request's `data_source` ({kind: url|file|glance, url, path}); a request
-    without one is not judged, nor is a `glance` source (bytes already in Glance).
-    URLs are compared parsed, never as text: scheme and host lower-case, default ports
-    dropped, user info ignored (the host is what follows the last '@'), the path matched
-    on whole segments after resolving '.' and '..' and percent-escapes, and it must be
-    under the prefix however a server reads '//', ';' and encoded slashes. A URL with
-    characters a URL cannot hold unencoded is refused.
+    Judges the request's `data_source` (see [Requests](#requests)); a request without one is
+    not judged, nor is a `glance` source (bytes already in Glance, e.g. a copy).
 
-    params (at least one of url_prefixes, schemes, files: deny):
-      url_prefixes: list of http(s) URL prefixes, e.g. https://images.example.org/gold/
-        (no user info, query or fragment; `/gold` and `/gold/` both mean the gold directory).
-      schemes: list of allowed schemes (http, https), e.g. [https] to require TLS.
-      files: allow (default) or deny - whether local image files may be uploaded.
+    URLs are compared parsed, never as text, so a prefix cannot be slipped past:
+
+    - scheme and host compare lower-case; a trailing dot on the host is dropped; IP
+      addresses compare in their standard form; the port is always compared, a default one
+      (`:443` for https, `:80` for http) being the same as none;
+    - user info is ignored: the host is what follows the last `@`, so
+      `https://images.example.org@evil.example/` is on `evil.example`;
+    - the path matches on whole segments (`/gold/` and `/gold` both cover `/gold/x.img`,
+      never `/golden/x.img`), case-sensitively, after decoding percent-escapes of unreserved
+      characters (`%2E%2E` is `..`) and resolving `.` and `..` (`/gold/../other/` is not under
+      `/gold/`);
+    - it must be under the prefix however a server reads it: with `//` kept or merged, `;`
+      as part of a segment or as a path parameter (`/gold/..;/x`), and `%2F` / `%5C` as
+      characters or as slashes;
+    - a URL with a character a URL cannot hold unencoded (space, backslash, control,
+      non-ASCII) or a scheme other than http and https is refused as one that cannot be
+      checked; the query and fragment play no part.
+    """
+
+    notes = """
+    At least one of `url_prefixes`, `schemes` and `files: deny` is required; a prefix whose
+    scheme is not in `schemes` is an error. `{scheme}` is the scheme of a refused URL,
+    `{reason}` why a URL or source cannot be checked. `found` is the URL without user info,
+    query or fragment (or the file's path); `expected` lists the allowed prefixes. Messages by
+    finding: a URL off the prefixes, a scheme not allowed, a URL that cannot be checked, a
+    local file where files are denied, an unknown source kind.
+
+    Exported to Glance (see `glance_settings`) as web-download's `[import_filtering_opts]`
+    `allowed_schemes`, `allowed_hosts` and `allowed_ports`; the path prefixes, the pairing of
+    scheme, host and port, and `files: deny` are listed under `not_exported`. Glance's filters
+    govern web-download only.
+    """
+    example = """
+    - id: gold-sources
+      type: allowed_sources
+      params:
+        url_prefixes: ['https://images.example.org/gold/', 'http://mirror.example.net:8080/images/']
+        files: deny
     """
 
     type_name = 'allowed_sources'
     params_schema = {
-        'url_prefixes': {'type': 'list', 'minlength': 1, 'schema': {'type': 'string', 'empty': False}},
-        'schemes': {'type': 'list', 'minlength': 1, 'schema': {'type': 'string', 'allowed': list(SCHEMES)}},
-        'files': {'type': 'string', 'allowed': ['allow', 'deny'], 'default': 'allow'},
+        'url_prefixes': {
+            'meta': {
+                'doc': 'a URL must be under one of them; no user info, query, fragment, `.`/`..`, `//`, `;` '
+                'or encoded slashes in a prefix',
+                'type': 'list of http(s) URLs',
+            },
+            'type': 'list',
+            'minlength': 1,
+            'schema': {'type': 'string', 'empty': False},
+        },
+        'schemes': {
+            'meta': {'doc': 'a URL must use one of them (`[https]` requires TLS)'},
+            'type': 'list',
+            'minlength': 1,
+            'schema': {'type': 'string', 'allowed': list(SCHEMES)},
+        },
+        'files': {
+            'meta': {'doc': 'whether local image files may be uploaded'},
+            'type': 'string',
+            'allowed': ['allow', 'deny'],
+            'default': 'allow',
+        },
     }
     default_actions = ('create', 'upload')
     default_message = "{image}: source URL '{found}' is not under an allowed prefix; use a URL under one of: {expected}"

@@ -65,6 +65,10 @@ class Rule:
     # Per finding kind; a rule's own `message:` overrides them all.
     kind_messages: ClassVar[dict[str, str]] = {}
     placeholders: ClassVar[tuple[str, ...]] = ()
+    # The reference in policies/README.md is written from the class: its docstring (markdown),
+    # each param's `meta: {doc}` in params_schema, these notes (after the params) and example.
+    notes: ClassVar[str] = ''
+    example: ClassVar[str] = ''
     needs_content: ClassVar[bool] = False
     needs_usage: ClassVar[bool] = False
 

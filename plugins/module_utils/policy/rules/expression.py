@@ -14,20 +14,35 @@ from .base import Finding, Rule, register
 
 @register
 class Expression(Rule):
-    """A JMESPath expression over the request document must be true (JMESPath truthiness).
+    """A generic JMESPath expression over the request document must be true.
 
-    False, null, and empty strings, lists and objects fail; everything else passes.
-    Give the rule a `message:`: the default one can only quote the expression.
+    JMESPath truthiness: false, null, and empty strings, lists and objects fail; everything
+    else passes (`0` too). Give the rule a `message`: the default one can only quote the
+    expression. `found` is what the expression returned.
+    """
 
-    params:
-      assert: JMESPath expression, required, e.g. "image.min_ram >= `512`".
-      path: where the violation points in the request (default: the expression).
+    example = """
+    - id: min-ram
+      type: expression
+      actions: [create, update]
+      params: {assert: 'image.min_ram >= `512`', path: image.min_ram}
+      message: '{image}: set min_ram to at least 512 MiB'
     """
 
     type_name = 'expression'
     params_schema = {
-        'assert': {'type': 'string', 'required': True, 'empty': False, 'check_with': 'jmespath'},
-        'path': {'type': 'string', 'empty': False},
+        'assert': {
+            'meta': {'doc': 'the expression, e.g. "image.min_ram >= `512`"'},
+            'type': 'string',
+            'required': True,
+            'empty': False,
+            'check_with': 'jmespath',
+        },
+        'path': {
+            'meta': {'doc': 'where the violation points in the request', 'default': 'the expression'},
+            'type': 'string',
+            'empty': False,
+        },
     }
     default_message = '{image}: condition `{expected}` does not hold (it gave {found})'
 

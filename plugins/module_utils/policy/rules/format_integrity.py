@@ -35,40 +35,86 @@ HYBRID_ISO = frozenset(('iso', 'gpt'))
 
 @register
 class FormatIntegrity(Rule):
-    """The declared disk_format must match the content, and the content must pass safety checks.
+    """The declared disk_format must match what the bytes are, and the bytes must pass safety checks.
 
-    Judges `content.detected_format` (oslo.utils format_inspector's name for the bytes:
-    raw, qcow2, vmdk, vhd, vhdx, vdi, qed, iso, gpt, luks) against the declared
-    `disk_format`, and reports every `content.safety_failures` entry (the checks
-    oslo's `safety_check()` failed: backing_file, data_file, unknown_features,
-    descriptor, footer, banned, inner_*...). Entries may be check names, "name: reason"
-    strings, {check, message} mappings, or one {name: reason} mapping.
-    `detected_format` may be a list when several inspectors matched; that is refused,
-    except a hybrid ISO (iso + gpt) declared iso. Requests without `content` are skipped.
-    Content facts with `recorded_by: glance` and no `detected_format` are Glance's record
-    of an image whose bytes nobody read (an audit): the format is not judged, as the record
-    says nothing of it; safety failures, if given, still are.
+    The safety checks are those of oslo.utils' format inspector (the one Glance, Nova and
+    Cinder use, with the OSSA-2023-002 / OSSA-2024-001 checks). Needs `content`; requests
+    without it are skipped (reported as skipped in JUnit). It judges only what the facts say:
+    `content` with `recorded_by: glance` and no `detected_format` is Glance's record of an
+    image whose bytes nobody read (what `policy_check` audits without `inspect`); it has
+    sizes, not the format, so the format is not judged and `policy_check` reports the rule as
+    skipped, with a note saying that the bytes were not read and that `inspect: header` reads
+    them.
 
-    params:
-      compatible: {disk_format: [detected formats]} entries replacing the defaults
-        (raw: [raw, gpt], iso: [iso], qcow2: [qcow2], ...); a declared format without
-        an entry must be detected as itself.
-      allow_hybrid_iso: accept iso+gpt content declared iso (default true).
-      on_undetected: deny | allow - bytes read but no format detected (default deny).
-      ignore_safety_checks: safety check names not to report (default none).
+    - `content.detected_format` is the inspector's name for the bytes: `raw`, `qcow2`,
+      `vmdk`, `vhd`, `vhdx`, `vdi`, `qed`, `iso`, `gpt`, `luks`. Each declared format
+      accepts these detections by default:
+
+      | declared | accepted detections | why |
+      | --- | --- | --- |
+      | `raw`, `ami` | `raw`, `gpt` | `gpt` is oslo's name for any MBR/GPT-partitioned disk, which is a raw disk |
+      | `aki`, `ari` | `raw` | kernels and ramdisks have no image header |
+      | `iso` | `iso` (and `[iso, gpt]`, see below) | |
+      | others | the same name | |
+
+      `raw` is what the inspector reports when *no* other format matched, so raw bytes
+      declared `qcow2` (and qcow2 bytes declared `raw`) are violations. **ISO bytes declared
+      `raw` are refused**: the image would be attached as a disk instead of booted as a
+      CD-ROM, and the declared format would not say what the bytes are; add `iso` to
+      `compatible.raw` to accept them. Unrecognised bytes declared `iso` are refused too. A
+      declared format the inspector does not know (e.g. `ploop`) cannot be verified and is
+      refused unless `compatible` says what to accept.
+    - `detected_format` may be a list when several inspectors matched (oslo's "Multiple
+      formats detected"): that is refused (a header hidden in another format is how
+      format-confusion attacks work), except a bootable hybrid ISO (`[iso, gpt]`) declared
+      `iso`.
+    - `content.safety_failures` lists the checks `safety_check()` failed: `backing_file`,
+      `data_file`, `unknown_features` (qcow2), `descriptor` (vmdk extents pointing at other
+      files), `footer`, `banned`, `inner_*` (LUKS contents)... Each is a violation naming the
+      check and its reason. Accepted shapes: `[backing_file]`, `['backing_file: Image has a
+      backing file']`, `[{check: backing_file, message: ...}]`, or oslo's own `{backing_file:
+      'Image has a backing file'}` mapping.
+    - Bytes read but no format detected is a violation (`on_undetected`); Glance's record
+      without a detected format is not (see above).
+    """
+
+    example = """
+    - id: format-integrity
+      type: format_integrity
+      severity: critical
+      params: {on_undetected: deny}
     """
 
     type_name = 'format_integrity'
     params_schema = {
         'compatible': {
+            'meta': {
+                'doc': 'the detections each declared format accepts',
+                'type': '`{disk_format: [detections]}`, replacing those entries',
+                'default': 'the table above',
+            },
             'type': 'dict',
             'default': {},
             'keysrules': {'type': 'string'},
             'valuesrules': {'type': 'list', 'minlength': 1, 'schema': {'type': 'string'}},
         },
-        'allow_hybrid_iso': {'type': 'boolean', 'default': True},
-        'on_undetected': {'type': 'string', 'allowed': ['deny', 'allow'], 'default': 'deny'},
-        'ignore_safety_checks': {'type': 'list', 'default': [], 'schema': {'type': 'string'}},
+        'allow_hybrid_iso': {
+            'meta': {'doc': 'accept `[iso, gpt]` content declared `iso`'},
+            'type': 'boolean',
+            'default': True,
+        },
+        'on_undetected': {
+            'meta': {'doc': 'bytes read but no format detected'},
+            'type': 'string',
+            'allowed': ['deny', 'allow'],
+            'default': 'deny',
+        },
+        'ignore_safety_checks': {
+            'meta': {'doc': 'safety check names not to report', 'type': 'list of check names'},
+            'type': 'list',
+            'default': [],
+            'schema': {'type': 'string'},
+        },
     }
     default_actions = ('create', 'update', 'upload')
     needs_content = True

@@ -18,20 +18,27 @@ _MEASURES = {'size': 'stored size', 'virtual_size': 'virtual size'}
 class MaxSize(Rule):
     """Refuse images whose stored size or virtual (disk) size exceeds a limit.
 
-    The virtual size is what a server's disk grows to, so a 200 KiB qcow2 whose
-    disk is 30 GiB counts as 30 GiB. Sizes come from the inspected upload content
-    (`content.size`, `content.virtual_size`) when present, else from the image
-    record (desired, then current). A size that is not known is not judged.
+    The virtual size is what a server's disk grows to: a 200 KiB qcow2 whose disk is 30 GiB
+    counts as 30 GiB. Sizes come from the inspected upload (`content.size`,
+    `content.virtual_size`) when present, else from the image (desired, then current).
+    Unknown sizes are not judged; the limit itself is allowed.
+    """
 
-    params:
-      max_gib: number, required - the limit in GiB (1024^3 bytes).
-      which: list of `size` and/or `virtual_size` (default both).
+    notes = """
+    Violations report bytes in `found` / `expected`; the message reads them as sizes
+    (`30 GiB`). `{measure}` is `stored size` or `virtual size`.
+    """
+    example = """
+    - id: max-image-size
+      type: max_size
+      params: {max_gib: 25, which: [size, virtual_size]}
     """
 
     type_name = 'max_size'
     params_schema = {
-        'max_gib': {'type': 'number', 'required': True, 'min': 0},
+        'max_gib': {'meta': {'doc': 'limit in GiB (1024³ bytes)'}, 'type': 'number', 'required': True, 'min': 0},
         'which': {
+            'meta': {'doc': 'which sizes to cap'},
             'type': 'list',
             'minlength': 1,
             'default': ['size', 'virtual_size'],

@@ -13,16 +13,27 @@ from .base import Finding, Rule, register
 
 @register
 class NamePattern(Rule):
-    """The image name must match a regular expression (the whole name, re.fullmatch).
+    """The image name must match a regular expression (the whole name, `re.fullmatch`).
 
     An image without a name fails.
+    """
 
-    params:
-      pattern: regex, required, e.g. '^[a-z0-9][a-z0-9.-]*-\\d{8}$'.
+    example = """
+    - id: naming
+      type: name_pattern
+      params: {pattern: '[a-z0-9][a-z0-9.-]*-\\d{8}'}
     """
 
     type_name = 'name_pattern'
-    params_schema = {'pattern': {'type': 'string', 'required': True, 'empty': False, 'check_with': 'regex'}}
+    params_schema = {
+        'pattern': {
+            'meta': {'doc': r"the name's pattern, e.g. `[a-z0-9][a-z0-9.-]*-\d{8}`"},
+            'type': 'string',
+            'required': True,
+            'empty': False,
+            'check_with': 'regex',
+        }
+    }
     default_actions = ('create', 'update', 'upload', 'publish', 'share')
     default_message = "image name '{found}' does not match {expected}; rename the image"
 

@@ -13,21 +13,34 @@ from .base import Finding, Rule, register
 
 @register
 class RequiredProperties(Rule):
-    """Listed image properties must be present (non-empty), and optionally match a pattern.
+    """Listed image properties must be present and non-empty, and optionally match a regular expression.
 
-    Properties are read as Glance returns them, top-level keys of the image, with a
-    nested `properties` mapping (openstacksdk's shape) as fallback.
+    Properties are top-level keys of the image, as Glance returns them; a nested `properties`
+    mapping (openstacksdk's shape) is read as a fallback. Patterns match the whole value
+    (`re.fullmatch`) when the property is present; list the name in `properties` too to also
+    require it. At least one of the two params is required.
+    """
 
-    params (at least one):
-      properties: names that must be present.
-      patterns: {name: regex} - the value must match the regex (re.fullmatch) when
-        present; list the name in `properties` too to also require it.
+    example = """
+    - id: public-image-metadata
+      type: required_properties
+      mode: warn
+      match: {visibility: [public]}
+      params:
+        properties: [os_distro, architecture]
+        patterns: {architecture: '(x86_64|aarch64)'}
     """
 
     type_name = 'required_properties'
     params_schema = {
-        'properties': {'type': 'list', 'minlength': 1, 'schema': {'type': 'string', 'empty': False}},
+        'properties': {
+            'meta': {'doc': 'names that must be present'},
+            'type': 'list',
+            'minlength': 1,
+            'schema': {'type': 'string', 'empty': False},
+        },
         'patterns': {
+            'meta': {'doc': 'the value must match the regular expression when present', 'type': '`{name: regex}`'},
             'type': 'dict',
             'minlength': 1,
             'keysrules': {'type': 'string', 'empty': False},

@@ -15,24 +15,28 @@ from .base import Finding, Rule, register
 class RestrictedVisibility(Rule):
     """Only holders of given roles may give an image a restricted visibility.
 
-    Applies when the request sets a visibility different from the current one
-    (or creates the image with it): keeping an already public image public is
-    not a new publication. Role names compare case-insensitively, as Keystone's do.
+    Applies when the request sets a visibility that differs from the current one (or creates
+    the image with it): renaming an image that is already public is not a new publication.
+    Role names compare case-insensitively, as Keystone's do. `{roles}` is the actor's roles.
+    """
 
-    params:
-      visibilities: restricted visibilities (default [public, community]).
-      roles: roles allowed to set them (default [admin]); any one suffices.
+    example = """
+    - id: public-images-admin-only
+      type: restricted_visibility
+      params: {visibilities: [public, community], roles: [admin]}
     """
 
     type_name = 'restricted_visibility'
     params_schema = {
         'visibilities': {
+            'meta': {'doc': 'the visibilities only those roles may set'},
             'type': 'list',
             'minlength': 1,
             'default': ['public', 'community'],
             'schema': {'type': 'string', 'allowed': list(VISIBILITIES)},
         },
         'roles': {
+            'meta': {'doc': 'roles allowed to set them; any one suffices'},
             'type': 'list',
             'minlength': 1,
             'default': ['admin'],

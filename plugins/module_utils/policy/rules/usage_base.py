@@ -11,11 +11,17 @@ from ..request import Request
 from ..usage_facts import USER_NOUNS, describe_user, not_checked_by_kind, unchecked_reasons
 from .base import Finding, Rule
 
-ON_UNKNOWN_SCHEMA = {'type': 'string', 'allowed': ['deny', 'allow'], 'default': 'deny'}
+ON_UNKNOWN_SCHEMA = {
+    'meta': {'doc': 'when a checked kind could not be looked at: refuse, or judge on what was seen'},
+    'type': 'string',
+    'allowed': ['deny', 'allow'],
+    'default': 'deny',
+}
 
 
 def check_schema(kinds: tuple[str, ...]) -> dict[str, Any]:
     return {
+        'meta': {'doc': 'kinds of users that block'},
         'type': 'list',
         'minlength': 1,
         'default': list(kinds),

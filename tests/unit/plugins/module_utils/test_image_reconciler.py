@@ -371,3 +371,130 @@ def test_the_digest_cache_is_written_once_and_merged_with_other_runs(tmp_path):
     second.flush()
     fresh = DigestCache(str(tmp_path))
     assert fresh.digest('a' * 64, 'sha512') == 'x' and fresh.digest('b' * 64, 'sha512') == 'y'
+
+
+def test_check_mode_plans_create_and_upload_and_sends_nothing(files, digests):
+    glance, gate = GlanceDouble(), Gate()
+    outcome = reconciler(glance, gate, digests, check_mode=True).present([], desired(), content(files['a']), False)
+    assert outcome.changed and outcome.after['status'] == 'active'
+    assert [op.kind.value for op in outcome.operations] == ['create', 'upload']
+    assert glance.mutations() == [] and gate.actions == ['create', 'upload']
+
+
+def test_check_mode_of_a_web_download_asks_with_the_header_facts(files, digests):
+    glance, gate = GlanceDouble(), Gate()
+    request = ContentRequest(Source(url='http://x/a.raw'), 'web-download', {'sha256': 'a' * 64}, 'replace',
+                             prescan={'detected_format': 'raw', 'size': 10, 'virtual_size': 10})
+    outcome = reconciler(glance, gate, digests, check_mode=True).present([], desired(), request, False)
+    assert outcome.after['status'] == 'active' and glance.mutations() == []
+
+
+def test_an_upload_by_another_run_is_waited_for_then_taken_as_it_is(files, digests):
+    glance = GlanceDouble()
+    first = reconciler(glance, digests=digests).present([], desired(), content(files['a']), False).after
+    glance.images[first['id']]['status'] = 'saving'
+    glance.status_script[first['id']] = ['saving', 'active']
+    outcome = reconciler(glance, digests=digests).present([dict(first, status='saving')], desired(),
+                                                          content(files['a']), False)
+    assert not outcome.changed and outcome.after['id'] == first['id']
+
+
+def test_a_record_left_queued_is_filled_by_the_next_run(files, digests, monkeypatch):
+    from ansible_collections.imagegov.openstack.plugins.module_utils import _image
+
+    monkeypatch.setattr(_image, 'ABANDONED_AFTER', 0)
+    glance = GlanceDouble()
+    queued = glance.add('img')
+    outcome = reconciler(glance, digests=digests).present([queued], desired(), content(files['a']), False)
+    assert outcome.after['id'] == queued['id'] and outcome.after['status'] == 'active'
+    assert [op.kind.value for op in outcome.operations] == ['upload']
+
+
+def test_an_import_that_fails_in_glance_is_removed(files, digests):
+    glance = GlanceDouble()
+    glance.fail_on('import')
+    with pytest.raises(GlanceError):
+        reconciler(glance, digests=digests).present([], desired(), content(files['a'], method='glance-direct'), False)
+    assert glance.images_named('img') == []
+
+
+def test_an_image_that_never_becomes_active_is_removed_after_the_timeout(files, digests, monkeypatch):
+    from ansible_collections.imagegov.openstack.plugins.module_utils import _image
+
+    monkeypatch.setattr(_image.time, 'sleep', lambda seconds: None)
+    glance = GlanceDouble()
+    glance.web['http://x/a.raw'] = files['a'].read_bytes()
+    original = glance.start_import
+
+    def stuck(image_id, method, uri=None):
+        original(image_id, method, uri)
+        glance.images[image_id]['status'] = 'importing'
+
+    glance.start_import = stuck
+    rec = ImageReconciler(glance, OWNER, False, True, 0, Gate(), digests)
+    request = ContentRequest(Source(url='http://x/a.raw'), 'web-download', {'sha256': 'a' * 64}, 'replace',
+                             prescan={'detected_format': 'raw'})
+    with pytest.raises(ImageRequestError, match='still importing after 0 s'):
+        rec.present([], desired(), request, False)
+    assert glance.images_named('img') == []
+
+
+def test_protection_follows_usage_and_only_the_collections_own_is_lifted(digests):
+    glance, gate = GlanceDouble(), Gate()
+    image = glance.add('img', b'a')
+    used = {'servers': [{'id': 's'}], 'images': [], 'not_checked': []}
+    outcome = reconciler(glance, gate, digests).protect_while_used(image, lambda image: used)
+    assert outcome.after['protected'] and outcome.after['imagegov_protected_while_used'] == 'true'
+    unused = {'servers': [], 'images': [], 'not_checked': []}
+    after = reconciler(glance, gate, digests).protect_while_used(outcome.after, lambda image: unused).after
+    assert not after['protected'] and 'imagegov_protected_while_used' not in after
+    manual = glance.add('manual', b'b', protected=True)
+    kept = reconciler(glance, gate, digests).protect_while_used(manual, lambda image: unused).after
+    assert kept['protected'] and gate.actions == ['protect', 'unprotect']
+
+
+def test_deleting_a_protected_image_needs_the_collections_mark_and_no_users(digests):
+    glance = GlanceDouble()
+    manual = glance.add('img', b'a', protected=True)
+    with pytest.raises(ImageRequestError, match='protected=false first'):
+        reconciler(glance, digests=digests).absent([manual], Gate().usage_provider)
+    marked = glance.add('img2', b'a', protected=True, imagegov_protected_while_used='true')
+    used = {'servers': [{'id': 's', 'name': 'web', 'project_id': 'p'}], 'images': [], 'not_checked': []}
+    with pytest.raises(ImageRequestError, match='server web'):
+        reconciler(glance, digests=digests).absent([marked], lambda image: used)
+    with pytest.raises(ImageRequestError, match='Give the id option'):
+        reconciler(glance, digests=digests).absent([manual, marked], Gate().usage_provider)
+
+
+def test_a_format_glance_has_no_name_for_is_refused_before_create(tmp_path, digests):
+    import shutil
+    import subprocess
+
+    if shutil.which('qemu-img') is None:
+        pytest.skip('needs qemu-img')
+    path = tmp_path / 'disk.qed'
+    subprocess.run(['qemu-img', 'create', '-f', 'qed', str(path), '1G'], check=True, capture_output=True)
+    glance = GlanceDouble()
+    request = ContentRequest(Source(filename=str(path)), 'put', {}, 'replace')
+    with pytest.raises(ImageRequestError, match='qed, which Glance has no disk_format for'):
+        reconciler(glance, digests=digests).present([], DesiredImage(attributes={'name': 'img'}), request, False)
+    assert glance.mutations() == []
+
+
+def test_new_data_with_on_content_change_fail_names_both(files, digests):
+    glance = GlanceDouble()
+    old = reconciler(glance, digests=digests).present([], desired(), content(files['a']), False).after
+    request = content(files['b'])
+    request.on_content_change = 'fail'
+    with pytest.raises(ImageRequestError, match='needs new data: content changed'):
+        reconciler(glance, digests=digests).present([old], desired(), request, False)
+
+
+def test_deactivation_is_asked_first_and_a_queued_image_cannot_be_deactivated(files, digests):
+    glance, gate = GlanceDouble(), Gate()
+    image = reconciler(glance, gate, digests).present([], desired(), content(files['a']), True).after
+    assert image['status'] == 'deactivated' and gate.actions[0] == 'deactivate'
+    queued = glance.add('empty')
+    with pytest.raises(ImageRequestError, match='only an active image can be deactivated'):
+        reconciler(glance, digests=digests).present([queued], desired('empty'),
+                                                     ContentRequest(None, 'put', {}, 'replace'), True)

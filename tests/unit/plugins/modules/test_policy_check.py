@@ -57,6 +57,10 @@ def glance_image(name, **fields):
     return image
 
 
+def texts(problems):
+    return [str(problem) for problem in problems]
+
+
 def test_well_formed_requests_have_no_problems():
     assert request_problems([]) == []
     assert (
@@ -80,35 +84,48 @@ def test_well_formed_requests_have_no_problems():
         )
         == []
     )
-    assert request_problems([{'action': 'upload', 'data_source': 'https://example.org/x.img'}]) == [
-        "requests[0].data_source: must be a mapping or null, got string 'https://example.org/x.img'"
+    assert texts(request_problems([{'action': 'upload', 'data_source': 'https://example.org/x.img'}])) == [
+        "requests[0]: field 'data_source': must be of dict type, got 'https://example.org/x.img'"
     ]
 
 
 def test_every_problem_is_reported_with_its_index_and_field():
-    assert request_problems(
+    problems = request_problems(
         [
             {'action': 'create'},
             42,
             {'action': 7, 'usage': 'none', 'source': ['a']},
             {'action': 'Create', 'actor': {'roles': ['admin', 1]}},
-            {'action': None, 'image': {}, 1: 'x'},
+            {'action': None, 'image': {}, 'imgae': 'x'},
+            {'image': {'name': 'x'}, 'data_source': {'kind': 'ftp'}},
         ]
-    ) == [
-        'requests[1]: must be a mapping (a request document with action, actor, image, current, ...), got integer 42',
-        f'requests[2].action: unknown action 7; known actions: {ACTIONS}',
-        "requests[2].usage: must be a mapping or null, got string 'none'",
-        "requests[2].source: must be a mapping or null, got list ['a']",
-        f"requests[3].action: unknown action 'Create'; known actions: {ACTIONS}",
-        "requests[3].actor.roles: must be a list of role names, got ['admin', 1]",
-        'requests[4]: unknown field 1; known fields: action, actor, image, current, content, usage, data_source, source',
-        f'requests[4].action: required; one of {ACTIONS}',
+    )
+    assert texts(problems) == [
+        'requests[1]: must be a mapping (a request document with action, actor, image, current, ...), got 42',
+        "requests[2]: field 'action': must be of string type, got 7",
+        "requests[2]: field 'source': must be of dict type, got ['a']",
+        "requests[2]: field 'usage': must be of dict type, got 'none'",
+        f"requests[3]: field 'action': unallowed value 'Create'; expected one of: {ACTIONS}",
+        "requests[3]: field 'actor.roles[1]': must be of string type, got 1",
+        "requests[4]: field 'action': must not be null",
+        "requests[4]: field 'imgae': unknown field; expected one of: action, actor, content, current, data_source, "
+        'image, source, usage',
+        "requests[5]: field 'action': required field is missing",
+        "requests[5]: field 'data_source.kind': unallowed value 'ftp'; expected one of: url, file, glance",
     ]
+    assert problems[1].as_dict() == {
+        'file': 'requests[2]',
+        'line': None,
+        'item': None,
+        'field': 'action',
+        'message': 'must be of string type, got 7',
+        'text': "requests[2]: field 'action': must be of string type, got 7",
+    }
 
 
 def test_long_values_are_shortened_in_messages():
-    problem = request_problems(['x' * 200])[0]
-    assert problem.endswith(f"got string '{'x' * 56}...")
+    problem = str(request_problems(['x' * 200])[0])
+    assert problem.endswith(f"got '{'x' * 76}...")
 
 
 def judged(policy, documents):
