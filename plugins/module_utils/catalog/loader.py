@@ -8,7 +8,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 from ..documents._libs import cerberus, yaml
 from ..documents.files import yaml_files
@@ -38,7 +38,7 @@ from .schema import (
     property_text,
 )
 
-PathLike = Union[str, 'os.PathLike[str]']
+PathLike = str | os.PathLike
 
 _VERSION_FIELD = re.compile(r'^versions\[([0-9]+)\]')
 _NO_LINES = catalog_source.SourceLines(None)
@@ -439,10 +439,10 @@ class _SourceFiles:
             entry.add(field, self._outside(given, real, root, is_repository))
             return {'file': real}
         if self.check_files:
-            problem = _file_problem(real)
+            where = '' if os.path.isabs(given) else " (relative to the catalog file's directory)"
+            problem = _file_problem(real, quote(given) + where)
             if problem:
-                where = '' if os.path.isabs(given) else " (relative to the catalog file's directory)"
-                entry.add(field, problem % (quote(given), where))
+                entry.add(field, problem)
         return {'file': real}
 
     def _outside(self, given: str, real: str, root: str, is_repository: bool) -> str:
@@ -472,19 +472,19 @@ _FILE_KINDS = (
 )
 
 
-def _file_problem(path: str) -> str | None:
-    """None for a readable regular file, else a message with %s for the file as given and where it is relative to."""
+def _file_problem(path: str, shown: str) -> str | None:
+    """None for a readable regular file, else what is wrong with it (``shown``: the file as given)."""
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return 'no such file %s%s'
-        return '%s%s cannot be checked: {}'.format((exc.strerror or exc).replace('%', '%%'))
+            return f'no such file {shown}'
+        return f'{shown} cannot be checked: {exc.strerror or exc}'
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _FILE_KINDS if test(mode)), 'a special file')
-        return f'%s%s is {kind}, not a regular file; give an image file'
+        return f'{shown} is {kind}, not a regular file; give an image file'
     if not os.access(path, os.R_OK):
-        return '%s%s cannot be read by this user; make it readable'
+        return f'{shown} cannot be read by this user; make it readable'
     return None
 
 

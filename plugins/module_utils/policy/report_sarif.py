@@ -154,7 +154,7 @@ def _image_location(decision: Decision) -> dict[str, Any]:
     name, image_id = decision.image.get('name'), decision.image.get('id')
     logical = {
         'name': str(name or image_id or 'new image'),
-        'fullyQualifiedName': 'image/%s' % (image_id or name or 'new'),
+        'fullyQualifiedName': f'image/{image_id or name or "new"}',
         'kind': 'resource',
     }
     location: dict[str, Any] = {'logicalLocations': [logical]}
