@@ -10,9 +10,9 @@ images. Every call is recorded; ``fail_on(call)`` makes the next such call fail,
 from __future__ import annotations
 
 import copy
-import json
 import hashlib
 import itertools
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any

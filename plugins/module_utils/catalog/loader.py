@@ -8,7 +8,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..documents._libs import cerberus, yaml
 from ..documents.files import yaml_files
@@ -38,7 +38,7 @@ from .schema import (
     property_text,
 )
 
-PathLike = str | os.PathLike
+PathLike: TypeAlias = 'str | os.PathLike[str]'
 
 _VERSION_FIELD = re.compile(r'^versions\[([0-9]+)\]')
 _NO_LINES = catalog_source.SourceLines(None)

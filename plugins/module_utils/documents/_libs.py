@@ -7,9 +7,11 @@ so a module can say which library to install instead of failing with a traceback
 
 from __future__ import annotations
 
+__all__ = ['cerberus', 'cerberus_errors', 'yaml']
+
 try:
     import cerberus
-    from cerberus import errors as cerberus_errors  # noqa: F401 pylint: disable=unused-import
+    from cerberus import errors as cerberus_errors
 except ImportError:
     cerberus = None
     cerberus_errors = None

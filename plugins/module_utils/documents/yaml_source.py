@@ -74,14 +74,14 @@ def error_line(exc: BaseException) -> int | None:
 
 def key_lines(node: Any) -> dict[str, int]:
     """The 1-based line of each key of a mapping node."""
-    if not isinstance(node, yaml.MappingNode):
+    if yaml is None or not isinstance(node, yaml.MappingNode):
         return {}
     return {key.value: key.start_mark.line + 1 for key, _value in node.value if isinstance(key, yaml.ScalarNode)}
 
 
 def value_node(node: Any, key: str) -> Any:
     """The node of ``key``'s value in a mapping node, or None."""
-    if isinstance(node, yaml.MappingNode):
+    if yaml is not None and isinstance(node, yaml.MappingNode):
         for key_node, value in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
                 return value
@@ -91,7 +91,7 @@ def value_node(node: Any, key: str) -> Any:
 def item_lines(node: Any, key: str | None = None) -> list[int]:
     """The 1-based line of each item of a sequence: ``node`` itself, or its ``key`` value."""
     sequence = node if key is None else value_node(node, key)
-    if not isinstance(sequence, yaml.SequenceNode):
+    if yaml is None or not isinstance(sequence, yaml.SequenceNode):
         return []
     return [item.start_mark.line + 1 for item in sequence.value]
 

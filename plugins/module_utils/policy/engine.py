@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from .decision import PASSED, SKIPPED, VIOLATED, Decision, RuleOutcome, Violation
 from .messages import render
@@ -15,7 +15,7 @@ from .rules.base import Finding, Rule
 from .waivers import Waiver
 
 UsageProvider = Callable[[dict[str, Any]], Mapping[str, Any]]
-Now = datetime.datetime | datetime.date | None
+Now: TypeAlias = 'datetime.datetime | datetime.date | None'
 
 
 class Evaluator:

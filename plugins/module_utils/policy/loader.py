@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..documents import yaml_source
 from ..documents.files import directory_files, yaml_files
@@ -29,7 +29,7 @@ from .validation import parse_date, validate
 from .values import quote
 from .waivers import Waiver
 
-PathLike = str | os.PathLike
+PathLike: TypeAlias = 'str | os.PathLike[str]'
 
 # Layers of a policy. The base (IMAGEGOV_BASE_POLICY, pinned by the organisation) may lock
 # rules; the exceptions layer is the files its exception_sources name, the only exceptions

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from .decision import Decision
 
-Decisions = Decision | Sequence[Decision]
+Decisions: TypeAlias = 'Decision | Sequence[Decision]'
 
 
 def as_list(decisions: Decisions) -> Sequence[Decision]:

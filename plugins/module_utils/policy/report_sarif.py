@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import quote as url_quote
 
 from .decision import Decision, Violation
@@ -67,7 +67,7 @@ def render_sarif(
     return json.dumps(sarif_log(decisions, policy, tool_version, information_uri), indent=indent, default=str)
 
 
-RuleFiles = dict[str, tuple[str, int | None]]
+RuleFiles: TypeAlias = 'dict[str, tuple[str, int | None]]'
 
 
 def _descriptors(

@@ -35,7 +35,13 @@ class Run:
         self.policy = load_policy_texts([('policy.yml', policy)])
         self.usage = usage or {}
         self.reconciler = CatalogReconciler(
-            glance, CALLER, self.gate, self.usage_of, name, 5, lambda project: project,
+            glance,
+            CALLER,
+            self.gate,
+            self.usage_of,
+            name,
+            5,
+            lambda project: project,
             DigestCache(str(tmp_path / 'digests')),
         )
         self.reconciler.inventory()
@@ -59,8 +65,9 @@ def files(tmp_path):
 
 def catalog(tmp_path, files, text):
     path = tmp_path / 'catalog.yml'
-    path.write_text(text.format(**{f'{k}_file': v[0] for k, v in files.items()},
-                                **{f'{k}_sha': v[1] for k, v in files.items()}))
+    path.write_text(
+        text.format(**{f'{k}_file': v[0] for k, v in files.items()}, **{f'{k}_sha': v[1] for k, v in files.items()})
+    )
     return load_catalog_texts([(str(path), path.read_text())], source_roots=[str(tmp_path)])
 
 
@@ -110,8 +117,10 @@ def test_drift_is_planned_with_the_fields_that_change_and_put_back(tmp_path, fil
 def test_a_refused_image_is_planned_refused_and_the_rest_still_applies(tmp_path, files):
     glance = GlanceDouble(owner=OWNER)
     wanted = catalog(tmp_path, files, SINGLES)
-    policy = ('version: 1\nrules:\n  - id: no-two\n    type: name_pattern\n    match: {names: [two]}\n'
-              "    params: {pattern: '^never$'}\n")
+    policy = (
+        'version: 1\nrules:\n  - id: no-two\n    type: name_pattern\n    match: {names: [two]}\n'
+        "    params: {pattern: '^never$'}\n"
+    )
     run = Run(glance, tmp_path, policy)
     plan = run.reconciler.plan(wanted, prune=False)
     assert actions(plan) == {'one': PlanAction.CREATE, 'two': PlanAction.REFUSED}
@@ -142,8 +151,12 @@ def test_prune_deletes_managed_images_that_left_never_unmanaged_ones_nor_those_i
     wanted = catalog(tmp_path, files, SINGLES)
     run = Run(glance, tmp_path, usage={used['id']: {'servers': [{'id': 's1', 'name': 'web'}], 'images': []}})
     plan = run.reconciler.plan(wanted, prune=True)
-    assert actions(plan) == {'one': PlanAction.CREATE, 'two': PlanAction.CREATE, 'left': PlanAction.PRUNE,
-                             'used': PlanAction.KEPT}
+    assert actions(plan) == {
+        'one': PlanAction.CREATE,
+        'two': PlanAction.CREATE,
+        'left': PlanAction.PRUNE,
+        'used': PlanAction.KEPT,
+    }
     run.reconciler.apply(wanted, plan)
     assert glance.images[left['id']]['status'] == 'deleted'
     for kept in (used, other, unmanaged):
@@ -168,9 +181,14 @@ images:
 def test_series_builds_are_retired_then_deactivated_then_deleted_on_their_dates(tmp_path, files):
     glance = GlanceDouble(owner=OWNER)
     now = datetime.datetime.now(datetime.timezone.utc)
-    stamp = lambda days: (now - datetime.timedelta(days=days)).strftime('%Y-%m-%dT%H:%M:%SZ')  # noqa: E731
+
+    def stamp(days):
+        return (now - datetime.timedelta(days=days)).strftime('%Y-%m-%dT%H:%M:%SZ')
+
     old = glance.add('s-1', files['a'][0].read_bytes(), **{MANAGED_BY_PROPERTY: 'gold', RETIRED_AT_PROPERTY: stamp(3)})
-    mid = glance.add('s-2', files['b'][0].read_bytes(), **{MANAGED_BY_PROPERTY: 'gold', RETIRED_AT_PROPERTY: stamp(1.5)})
+    mid = glance.add(
+        's-2', files['b'][0].read_bytes(), **{MANAGED_BY_PROPERTY: 'gold', RETIRED_AT_PROPERTY: stamp(1.5)}
+    )
     wanted = catalog(tmp_path, files, SERIES)
     run = Run(glance, tmp_path)
     plan = run.reconciler.plan(wanted, prune=False)

@@ -53,8 +53,11 @@ def test_all_images_lists_both_hidden_passes_once_each_image():
 
 
 def test_find_by_id_then_by_literal_name_and_several_are_an_error():
-    api = glance(Response(404, text='not found'), Response(200, {'images': [{'id': 'x1', 'status': 'active'}]}),
-                 Response(200, {'images': [{'id': 'x2', 'status': 'active', 'owner': 'o'}]}))
+    api = glance(
+        Response(404, text='not found'),
+        Response(200, {'images': [{'id': 'x1', 'status': 'active'}]}),
+        Response(200, {'images': [{'id': 'x2', 'status': 'active', 'owner': 'o'}]}),
+    )
     with pytest.raises(AmbiguousImage, match=r"Option image: 2 images named '6f1c.*x1 .*x2 .*Give its id"):
         api.find(IMAGE_ID, 'Option image')
 
@@ -65,8 +68,11 @@ def test_a_live_image_is_not_one_being_deleted():
 
 
 def test_errors_carry_glances_message_whatever_its_shape():
-    html = Response(403, text='<html><body><h1>403 Forbidden</h1>You may not</body></html>',
-                    headers={'x-openstack-request-id': 'req-1'})
+    html = Response(
+        403,
+        text='<html><body><h1>403 Forbidden</h1>You may not</body></html>',
+        headers={'x-openstack-request-id': 'req-1'},
+    )
     with pytest.raises(GlanceError) as raised:
         glance(html).deactivate(IMAGE_ID)
     assert str(raised.value) == f'Deactivating image {IMAGE_ID} failed: HTTP 403: 403 Forbidden You may not'

@@ -383,8 +383,13 @@ def test_check_mode_plans_create_and_upload_and_sends_nothing(files, digests):
 
 def test_check_mode_of_a_web_download_asks_with_the_header_facts(files, digests):
     glance, gate = GlanceDouble(), Gate()
-    request = ContentRequest(Source(url='http://x/a.raw'), 'web-download', {'sha256': 'a' * 64}, 'replace',
-                             prescan={'detected_format': 'raw', 'size': 10, 'virtual_size': 10})
+    request = ContentRequest(
+        Source(url='http://x/a.raw'),
+        'web-download',
+        {'sha256': 'a' * 64},
+        'replace',
+        prescan={'detected_format': 'raw', 'size': 10, 'virtual_size': 10},
+    )
     outcome = reconciler(glance, gate, digests, check_mode=True).present([], desired(), request, False)
     assert outcome.after['status'] == 'active' and glance.mutations() == []
 
@@ -394,8 +399,9 @@ def test_an_upload_by_another_run_is_waited_for_then_taken_as_it_is(files, diges
     first = reconciler(glance, digests=digests).present([], desired(), content(files['a']), False).after
     glance.images[first['id']]['status'] = 'saving'
     glance.status_script[first['id']] = ['saving', 'active']
-    outcome = reconciler(glance, digests=digests).present([dict(first, status='saving')], desired(),
-                                                          content(files['a']), False)
+    outcome = reconciler(glance, digests=digests).present(
+        [dict(first, status='saving')], desired(), content(files['a']), False
+    )
     assert not outcome.changed and outcome.after['id'] == first['id']
 
 
@@ -432,8 +438,13 @@ def test_an_image_that_never_becomes_active_is_removed_after_the_timeout(files, 
 
     glance.start_import = stuck
     rec = ImageReconciler(glance, OWNER, False, True, 0, Gate(), digests)
-    request = ContentRequest(Source(url='http://x/a.raw'), 'web-download', {'sha256': 'a' * 64}, 'replace',
-                             prescan={'detected_format': 'raw'})
+    request = ContentRequest(
+        Source(url='http://x/a.raw'),
+        'web-download',
+        {'sha256': 'a' * 64},
+        'replace',
+        prescan={'detected_format': 'raw'},
+    )
     with pytest.raises(ImageRequestError, match='still importing after 0 s'):
         rec.present([], desired(), request, False)
     assert glance.images_named('img') == []
@@ -496,5 +507,6 @@ def test_deactivation_is_asked_first_and_a_queued_image_cannot_be_deactivated(fi
     assert image['status'] == 'deactivated' and gate.actions[0] == 'deactivate'
     queued = glance.add('empty')
     with pytest.raises(ImageRequestError, match='only an active image can be deactivated'):
-        reconciler(glance, digests=digests).present([queued], desired('empty'),
-                                                     ContentRequest(None, 'put', {}, 'replace'), True)
+        reconciler(glance, digests=digests).present(
+            [queued], desired('empty'), ContentRequest(None, 'put', {}, 'replace'), True
+        )

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from types import SimpleNamespace
 from unittest import mock
 
 import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.common import parameters
 from keystoneauth1 import exceptions as ksa_exceptions
 
 from ansible_collections.imagegov.openstack.plugins.module_utils import _base
@@ -189,7 +193,27 @@ def test_urls_in_sentences_keep_the_punctuation(message: str, shown: str) -> Non
 
 # -- the base class: what it registers for masking and how it fails ------------------------
 
-testing = pytest.importorskip('ansible.module_utils.testing', reason='ansible-core 2.19+ for patch_module_args')
+# The module arguments as the controller sends them, on every ansible-core of the support
+# matrix: 2.19+ have a helper for it, 2.18 modules read basic._ANSIBLE_ARGS. From 2.21 a result
+# carries the invocation only when the controller asks for it (INJECT_INVOCATION); asked here.
+try:
+    from ansible.module_utils.testing import patch_module_args as _patch_module_args
+except ImportError:  # ansible-core < 2.19
+    _patch_module_args = None
+
+INJECT_INVOCATION = {'_ansible_inject_invocation': True} if 'inject_invocation' in parameters.PASS_VARS else {}
+
+
+@contextlib.contextmanager
+def patch_module_args(args: dict) -> Iterator[None]:
+    args = {**args, **INJECT_INVOCATION}
+    if _patch_module_args is not None:
+        with _patch_module_args(args):
+            yield
+    else:
+        with mock.patch.object(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode()):
+            yield
+
 
 PASSWORD = 'pw-planted-0123'
 SIGNATURE = 'sig-planted-0123'
@@ -207,13 +231,13 @@ class _Module(ImagegovModule):
 
 
 def _module(args: dict) -> _Module:
-    with testing.patch_module_args(args):
+    with patch_module_args(args):
         return _Module()
 
 
 def test_a_failure_shows_neither_the_cloud_password_nor_the_url_secrets(capsys: pytest.CaptureFixture) -> None:
     # The module's result is written with the profile the arguments came with: stay inside.
-    with testing.patch_module_args(
+    with patch_module_args(
         {
             'cloud': {'auth': {'auth_url': 'http://k/v3', 'username': 'alice', 'password': PASSWORD}},
             'usage_cloud': {'auth': {'password': 'usage-pw-0123'}},

@@ -11,7 +11,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._state import S
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import UsageLookup, blocking_usage
 
 IMAGE = {'id': 'img-1', 'name': 'base', 'visibility': 'private', 'owner': 'p-alpha'}
-NO_IMAGES = [Response(200, {'images': []}) for _ in range(4)]
+NO_IMAGES = [Response(200, {'images': []}) for _page in range(4)]
 
 
 def connection(roles, glance_responses, nova_responses=(), services=('compute', 'image')):
@@ -57,7 +57,8 @@ def test_a_shared_image_with_members_is_not_fully_checkable_by_a_member():
 
 def test_an_admin_lists_every_project_in_pages_with_a_bounded_number_of_requests():
     conn = connection(
-        ['admin'], NO_IMAGES,
+        ['admin'],
+        NO_IMAGES,
         [servers({'id': 's1', 'tenant_id': 'p-beta'}, next_link='/servers/detail?marker=s1'), servers({'id': 's2'})],
     )
     lookup = UsageLookup(conn)
