@@ -7,17 +7,21 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-LEFT_OUT = {'.git', '.venv', '.devcloud', '.pytest_cache', '__pycache__', 'output', 'results'}
+LEFT_OUT = {'.git', '.venv', '.venv-matrix', '.devcloud', '.pytest_cache', '__pycache__', 'output', 'results'}
 
 
 def collection_files() -> list[str]:
     """What git tracks (or would), else every file outside virtualenvs, state and caches."""
-    listed = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO,
-                            capture_output=True, text=True, check=False)
+    listed = subprocess.run(
+        ['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO, capture_output=True, text=True, check=False
+    )
     if listed.returncode == 0:
         return [f for f in listed.stdout.splitlines() if (REPO / f).is_file()]
-    return [str(p.relative_to(REPO)) for p in REPO.rglob('*')
-            if p.is_file() and not LEFT_OUT & set(p.relative_to(REPO).parts)]
+    return [
+        str(p.relative_to(REPO))
+        for p in REPO.rglob('*')
+        if p.is_file() and not LEFT_OUT & set(p.relative_to(REPO).parts)
+    ]
 
 
 def copy_collection(root: Path) -> Path:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from collection_tree import copy_collection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,17 +38,34 @@ def ee_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = copy_collection(root)
     ee = root / 'awx'
     shutil.copytree(AWX, ee)
-    subprocess.run([str(BIN / 'ansible-galaxy'), 'collection', 'build', '--output-path', str(ee), str(copy)],
-                   capture_output=True, text=True, check=True)
+    subprocess.run(
+        [str(BIN / 'ansible-galaxy'), 'collection', 'build', '--output-path', str(ee), str(copy)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert (ee / TARBALL).is_file()
     return ee
 
 
 @pytest.fixture(scope='module')
 def context(ee_dir: Path) -> Path:
-    result = subprocess.run([str(BIN / 'ansible-builder'), 'create', '--file', 'execution-environment.yml',
-                             '--context', 'context', '--output-filename', 'Containerfile'],
-                            cwd=ee_dir, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [
+            str(BIN / 'ansible-builder'),
+            'create',
+            '--file',
+            'execution-environment.yml',
+            '--context',
+            'context',
+            '--output-filename',
+            'Containerfile',
+        ],
+        cwd=ee_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return ee_dir / 'context'
 
@@ -60,8 +76,10 @@ def test_builder_context(context: Path) -> None:
     assert 'ARG PYCMD="/usr/bin/python3.11"' in containerfile
     assert re.search(r'ARG ANSIBLE_INSTALL_REFS="ansible-core==[0-9.]+ ansible-runner==[0-9.]+"', containerfile)
     assert 'ansible-galaxy collection install $ANSIBLE_GALAXY_CLI_COLLECTION_OPTS -r requirements.yml' in containerfile
-    assert 'introspect.py introspect --write-bindep=/tmp/src/bindep.txt --write-pip=/tmp/src/requirements.txt' \
+    assert (
+        'introspect.py introspect --write-bindep=/tmp/src/bindep.txt --write-pip=/tmp/src/requirements.txt'
         in containerfile
+    )
     assert (context / '_build' / 'collections' / TARBALL).is_file()
     # ACME's base policy is pinned in the image: every job's policy is an overlay on it.
     assert (context / '_build' / 'base-policy' / 'acme-base.yml').is_file()
@@ -76,19 +94,43 @@ def test_builder_finds_the_collection_requirements(context: Path, tmp_path: Path
     # As in the image build: into an empty path, whatever collections the calling shell points at
     # (./dev test points ANSIBLE_COLLECTIONS_PATH at the working tree, which would satisfy the install).
     env = {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_COLLECTIONS')}
-    subprocess.run([str(BIN / 'ansible-galaxy'), 'collection', 'install', '--force', '--collections-path', str(collections),
-                    str(context / '_build' / 'collections' / TARBALL)], capture_output=True, text=True, check=True, env=env)
+    subprocess.run(
+        [
+            str(BIN / 'ansible-galaxy'),
+            'collection',
+            'install',
+            '--force',
+            '--collections-path',
+            str(collections),
+            str(context / '_build' / 'collections' / TARBALL),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     pip, bindep = tmp_path / 'requirements.txt', tmp_path / 'bindep.txt'
-    result = subprocess.run([sys.executable, str(context / '_build' / 'scripts' / 'introspect.py'), 'introspect',
-                             str(collections), f'--write-pip={pip}', f'--write-bindep={bindep}'],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(context / '_build' / 'scripts' / 'introspect.py'),
+            'introspect',
+            str(collections),
+            f'--write-pip={pip}',
+            f'--write-bindep={bindep}',
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     names = [re.split(r'[<>=!~ ]', line)[0] for line in pip.read_text().splitlines() if line.strip()]
     assert names == COLLECTION_REQUIREMENTS
     assert all(line.endswith('# from collection imagegov.openstack') for line in pip.read_text().splitlines())
     # install-from-bindep installs bindep's default profile: the [test] packages stay out of the EE.
-    listed = subprocess.run([str(BIN / 'bindep'), '--list_all=newline', '--file', str(bindep)],
-                            capture_output=True, text=True, check=False)
+    listed = subprocess.run(
+        [str(BIN / 'bindep'), '--list_all=newline', '--file', str(bindep)], capture_output=True, text=True, check=False
+    )
     assert listed.stdout.split() == [], listed.stdout + listed.stderr
 
 
@@ -102,8 +144,14 @@ def test_awx_job_templates_playbook() -> None:
     [play] = yaml.safe_load((AWX / 'job_templates.yml').read_text())
     tasks = {next(k for k in task if k.startswith('awx.awx.')): task for task in play['tasks']}
     modules = [next(k for k in task if k.startswith('awx.')) for task in play['tasks']]
-    assert set(modules) <= {'awx.awx.execution_environment', 'awx.awx.project', 'awx.awx.credential',
-                            'awx.awx.inventory', 'awx.awx.host', 'awx.awx.job_template'}
+    assert set(modules) <= {
+        'awx.awx.execution_environment',
+        'awx.awx.project',
+        'awx.awx.credential',
+        'awx.awx.inventory',
+        'awx.awx.host',
+        'awx.awx.job_template',
+    }
     assert all(task['name'] for task in play['tasks'])
     project = tasks['awx.awx.project']['awx.awx.project']
     assert {'name', 'organization', 'scm_type', 'scm_url'} <= set(project)
@@ -111,8 +159,11 @@ def test_awx_job_templates_playbook() -> None:
     credential = credential_task['awx.awx.credential']
     assert credential['credential_type'] == 'OpenStack' and credential_task['no_log'] is True
     assert {'host', 'username', 'password', 'project'} <= set(credential['inputs'])
-    templates = {t['awx.awx.job_template']['name']: t['awx.awx.job_template'] for t in play['tasks']
-                 if 'awx.awx.job_template' in t}
+    templates = {
+        t['awx.awx.job_template']['name']: t['awx.awx.job_template']
+        for t in play['tasks']
+        if 'awx.awx.job_template' in t
+    }
     assert sorted(templates) == ['Images - apply', 'Images - plan']
     variables = set()
     for template in templates.values():
@@ -135,14 +186,20 @@ def test_gitops_playbook_syntax(tmp_path: Path) -> None:
     link.parent.mkdir(parents=True)
     link.symlink_to(REPO)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false')
-    result = subprocess.run([str(BIN / 'ansible-playbook'), '--syntax-check', '-i', 'localhost,', 'reconcile.yml'],
-                            cwd=GITOPS, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(BIN / 'ansible-playbook'), '--syntax-check', '-i', 'localhost,', 'reconcile.yml'],
+        cwd=GITOPS,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_gitops_pipelines() -> None:
     github = yaml.safe_load((GITOPS / '.github' / 'workflows' / 'images.yml').read_text())
-    triggers = github[True]     # YAML 1.1 reads the key 'on' as a boolean
+    triggers = github[True]  # YAML 1.1 reads the key 'on' as a boolean
     assert 'pull_request' in triggers and triggers['push']['branches'] == ['main']
     steps = [step for job in github['jobs'].values() for step in job['steps']]
     uses = [step.get('uses', '').split('@')[0] for step in steps]
@@ -152,7 +209,11 @@ def test_gitops_pipelines() -> None:
     assert 'apply=true' in runs and 'prune=true' in runs
     gitlab = yaml.safe_load((GITOPS / '.gitlab-ci.yml').read_text())
     jobs = {name: job for name, job in gitlab.items() if isinstance(job, dict) and 'script' in job}
-    assert any(job.get('artifacts', {}).get('reports', {}).get('junit') == 'reports/policy.xml'
-               for job in jobs.values())
-    for text in ((GITOPS / '.github' / 'workflows' / 'images.yml').read_text(), (GITOPS / '.gitlab-ci.yml').read_text()):
+    assert any(
+        job.get('artifacts', {}).get('reports', {}).get('junit') == 'reports/policy.xml' for job in jobs.values()
+    )
+    for text in (
+        (GITOPS / '.github' / 'workflows' / 'images.yml').read_text(),
+        (GITOPS / '.gitlab-ci.yml').read_text(),
+    ):
         assert not re.search(r'(echo|cat|printenv|env)\b[^\n]*(PASSWORD|SECRET|CLOUDS_YAML|OS_CLIENT_CONFIG)', text)
