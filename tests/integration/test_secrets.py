@@ -56,6 +56,9 @@ ENV_PASSED = (
     'OS_CLIENT_CONFIG_FILE',
     'IMAGEGOV_DEVCLOUD_DIR',
 )
+# From ansible-core 2.21 a task result carries the module's invocation (its arguments, as
+# masked) only when INJECT_INVOCATION is on: on here, so that they are there to be searched.
+SHOW_INVOCATION = {'ANSIBLE_INJECT_INVOCATION': 'true'}
 
 PLAYBOOK = r"""
 - name: Planted secrets
@@ -434,7 +437,7 @@ def test_planted_secrets_stay_out_of_ansible_playbook_output(
                 '-e',
                 f'@{tmp_path / "vars.json"}',
             ],
-            env=ansible_env,
+            env={**ansible_env, **SHOW_INVOCATION},
             capture_output=True,
             text=True,
             timeout=900,
@@ -473,7 +476,8 @@ def test_planted_secrets_stay_out_of_ansible_runner_events(
         f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n'
     )
     (pdd / 'env').mkdir()
-    (pdd / 'env' / 'envvars').write_text(yaml.safe_dump({k: ansible_env[k] for k in ENV_PASSED if k in ansible_env}))
+    envvars = {k: ansible_env[k] for k in ENV_PASSED if k in ansible_env}
+    (pdd / 'env' / 'envvars').write_text(yaml.safe_dump({**envvars, **SHOW_INVOCATION}))
     (pdd / 'env' / 'extravars').write_text(yaml.safe_dump(extravars))
     try:
         runner = ansible_runner.run(
