@@ -8,6 +8,7 @@ JSON); module_utils, the code the unit tests are for, must stay at 90% or above.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ def test_unit_tests_cover_module_utils() -> None:
         capture_output=True,
         text=True,
         check=False,
+        env=dict(os.environ, COVERAGE_FILE=str(OUTPUT / '.coverage')),
     )
     (OUTPUT / 'coverage.txt').write_text(result.stdout)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
