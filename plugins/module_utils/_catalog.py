@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime
 import functools
+import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +27,16 @@ from ._members import MemberReconciler, share_view
 from ._operations import FAILED, UNCHANGED, Kind, PlanAction, plan_action
 from ._policy import PolicyRefusal
 from ._redact import redact_url
+from ._series import RELEASED_PROPERTY, SERIES_PROPERTY, VERSION_PROPERTY, SeriesState, build_key, series_states
 from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage
 from ._usage import blocking_usage
+from .catalog.checksums import ChecksumResolver
+from .catalog.constants import ENTRY_DEACTIVATED, ENTRY_UNMANAGED, MIN_DISK_AUTO
 
 MANAGED_BY_PROPERTY = 'imagegov_catalog'
 RETIRED_AT_PROPERTY = 'imagegov_retired_at'
 RETIRED_AT_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
+GIB = 1 << 30
 # Fields whose change is the reconciler's own doing, not drift worth showing.
 UNINTERESTING_FIELDS = VOLATILE_FIELDS | {
     'created_at',
@@ -85,77 +91,131 @@ class CatalogReconciler:
         self.timeout = timeout
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self.current: dict[str, list[dict[str, Any]]] = {}
+        self.listed: list[dict[str, Any]] = []
+        self.series: dict[str, SeriesState] = {}
+        self.images: dict[str, Any] = {}
+        self.checksums = ChecksumResolver()
         self.digests = digests or DigestCache()
 
     def inventory(self) -> None:
         """Every image of the project, hidden ones included: one paged listing per pass."""
         for image in self.glance.all_images({'owner': self.caller_project_id, 'visibility': 'all'}, live=True):
             self.current.setdefault(image.get('name'), []).append(image)
+            self.listed.append(image)
 
     # -- plan -------------------------------------------------------------------------
     def plan(self, catalog: Any, prune: bool) -> list[PlanItem]:
         gate = self.make_gate()
-        items = [self._item(image, check_mode=True, gate=gate) for image in catalog.images]
+        self.series = series_states(catalog, self.listed, self.name)
+        remembered = [build for state in self.series.values() for build in state.remembered]
+        self.images = {image.name: image for image in catalog.images + remembered}
+        items = [self._item(image, check_mode=True, gate=gate) for image in self.images.values()]
+        for state in self.series.values():
+            if state.alias and state.target is not None:
+                self._move_alias(state, items, gate, check_mode=True)
         if prune:
-            wanted = set(catalog.names)
-            items += [
-                self._prune(image, check_mode=True, gate=gate)
-                for name, images in sorted(self.current.items(), key=lambda kv: str(kv[0]))
-                for image in images
-                if name not in wanted and image.get(MANAGED_BY_PROPERTY) == self.name
-            ]
+            gone = sorted(
+                (i for i in self.listed if self._prunable(i, catalog)), key=lambda i: (str(i.get('name')), i['id'])
+            )
+            items += [self._prune(image, check_mode=True, gate=gate) for image in gone]
         return items
 
+    def _prunable(self, image: dict[str, Any], catalog: Any) -> bool:
+        """Managed by this catalog and gone from it: neither a name nor a series it knows
+        (builds that left a series are retired with it), nor an unmanaged entry."""
+        if image.get(MANAGED_BY_PROPERTY) != self.name or image.get('name') in self.images:
+            return False
+        key = build_key(image)
+        if key and (key[0] in self.series or key[0] in {i.series for i in catalog.images}):
+            return False
+        return not any(state.alias == image.get('name') for state in self.series.values())
+
     def apply(self, catalog: Any, plan: list[PlanItem]) -> list[PlanItem]:
-        """Carry out the planned changes that the policy allowed, catalog order, prune last."""
+        """Carry out the planned changes that the policy allowed, catalog order, prune last;
+        then move each series' plain name to its newest active build."""
         gate = self.make_gate()
-        by_name = {image.name: image for image in catalog.images}
         done = []
         for item in plan:
             if item.action in UNCHANGED + FAILED:
                 done.append(item)
             elif item.action is PlanAction.PRUNE:
-                image = next(i for images in self.current.values() for i in images if i['id'] == item.id)
+                image = next(i for i in self.listed if i['id'] == item.id)
                 done.append(self._prune(image, check_mode=False, gate=gate))
             else:
-                done.append(self._item(by_name[item.name], check_mode=False, gate=gate))
+                done.append(self._item(self.images[item.name], check_mode=False, gate=gate))
+        for state in self.series.values():
+            if state.alias and state.target is not None:
+                self._move_alias(state, done, gate, check_mode=False)
         return done
 
     # -- one catalog image ----------------------------------------------------------------
+    def _found(self, image: Any) -> list[dict[str, Any]]:
+        """The images that are this catalog image: by the build's record, by fixed id, by name."""
+        if image.series:
+            key = (image.series, image.version)
+            owned = sorted(
+                (i for i in self.listed if build_key(i) == key and i.get(MANAGED_BY_PROPERTY) == self.name),
+                key=lambda i: (str(i.get('created_at')), i['id']),
+            )
+            if owned:
+                # The records are bookkeeping anyone in the project can copy onto another
+                # image: only images named like the first one made are this build (several
+                # of them are settled by the reconciler, on Glance's hash).
+                return [i for i in owned if i.get('name') == owned[0].get('name')]
+        if image.id:
+            return [i for i in self.listed if i['id'] == image.id]
+        named = [i for i in self.current.get(image.name, []) if build_key(i) in (None, (image.series, image.version))]
+        state = self.series.get(image.series)
+        if not named and state and state.target is image:
+            # Adopting a series another tool kept under the plain name: the image holding it
+            # counts as this build when its bytes are this build's (checked by the reconciler).
+            named = [i for i in self.current.get(state.alias, []) if build_key(i) is None]
+        return named
+
     def _item(self, image: Any, check_mode: bool, gate: Any) -> PlanItem:
         item = PlanItem(image.name, PlanAction.NOOP, origin=str(image.origin))
-        found = sorted(self.current.get(image.name, []), key=lambda i: (str(i.get('created_at')), i['id']))
+        if image.state == ENTRY_UNMANAGED:
+            item.reason = 'unmanaged: known to the catalog, never uploaded, changed or pruned'
+            return item
+        found = sorted(self._found(image), key=lambda i: (str(i.get('created_at')), i['id']))
         # Several images with the name are settled by the reconciler; the oldest carries the
         # bookkeeping (retirement dates) until then.
         current = found[0] if found else None
-        if current is None and image.desired_state != 'active':
+        state = self.series.get(image.series)
+        beyond = state is not None and image.name in state.beyond_keep_last
+        if current is None and (image.desired_state != 'active' or beyond):
             # A retired build is never uploaded (again): once deleted it stays deleted.
             item.reason = 'retired build, not in the cloud'
             return item
         retired_since = self._retired_since(image, current)
-        due = self._due(image, retired_since)
+        due = 'delete' if beyond else self._due(image, retired_since)
         if due == 'delete':
-            return self._delete(item, current, check_mode, gate)
-        desired = self._desired(image, current, retired_since)
-        source = Source(image.source.get('file'), image.source.get('url'), None)
-        new_bytes = current is None or current.get(SHA256_PROPERTY) != image.sha256
-        data_source = (
-            {'kind': 'file', 'path': source.filename}
-            if source.filename
-            else {'kind': 'url', 'url': redact_url(source.url)}
-        )
-        content = ContentRequest(
-            source,
-            'put',
-            {'sha256': image.sha256},
-            'replace',
-            prescan(source) if new_bytes and check_mode else None,
-            data_source,
-        )
+            item = self._delete(item, current, check_mode, gate)
+            if beyond and item.reason is None:
+                item.reason = f'beyond keep_last ({state.series.keep_last})'
+            return item
+        try:
+            expected = self._expected(image)
+        except ImagegovError as exc:
+            item.action, item.reason = PlanAction.ERROR, str(exc)
+            return item
+        source = Source(image.source.get('file'), image.source.get('url'), None) if image.source else None
+        new_bytes = source is not None and (current is None or not _holds(current, expected))
+        facts = prescan(source) if new_bytes and (check_mode or image.min_disk == MIN_DISK_AUTO) else None
+        desired = self._desired(image, current, retired_since, check_mode, facts)
+        data_source = None
+        if source is not None:
+            data_source = (
+                {'kind': 'file', 'path': source.filename}
+                if source.filename
+                else {'kind': 'url', 'url': redact_url(source.url)}
+            )
+        content = ContentRequest(source, 'put', expected, 'replace', facts if check_mode else None, data_source)
         members = [self.resolve_project(member) for member in image.members] if image.visibility == 'shared' else None
+        deactivate = due == 'deactivate' or image.state == ENTRY_DEACTIVATED
 
         def step(rec: ImageReconciler) -> Outcome:
-            outcome = rec.present(found, desired, content, due == 'deactivate')
+            outcome = rec.present(found, desired, content, deactivate)
             if members is not None:
                 self._share(rec, outcome, members, check_mode, gate)
             return outcome
@@ -180,26 +240,111 @@ class CatalogReconciler:
             outcome.after = dict(image, members=sorted(shared.after))
             outcome.before = dict(outcome.before or {}, members=sorted(shared.before))
 
-    def _desired(self, image: Any, current: dict[str, Any] | None, retired_since: str | None) -> DesiredImage:
-        properties = dict(image.properties)
-        properties[MANAGED_BY_PROPERTY] = self.name
+    def _expected(self, image: Any) -> dict[str, str]:
+        """The checksum the catalog gives, a checksum file's entry resolved once per run."""
+        if image.expected or not image.checksum_url:
+            return dict(image.expected)
+        wanted = os.path.basename((image.source or {}).get('url') or (image.source or {}).get('file') or '')
+        algorithm, digest = self.checksums.resolve(image.checksum_url, wanted.split('?')[0])
+        return {algorithm: digest}
+
+    def _desired(
+        self,
+        image: Any,
+        current: dict[str, Any] | None,
+        retired_since: str | None,
+        check_mode: bool,
+        facts: dict[str, Any] | None,
+    ) -> DesiredImage:
+        bookkeeping = {MANAGED_BY_PROPERTY: self.name}
+        if image.series:
+            bookkeeping.update({SERIES_PROPERTY: image.series, VERSION_PROPERTY: image.version})
+            if image.released:
+                bookkeeping[RELEASED_PROPERTY] = image.released
         if retired_since:
-            properties[RETIRED_AT_PROPERTY] = retired_since
+            bookkeeping[RETIRED_AT_PROPERTY] = retired_since
+        holder = not check_mode and image is not self.series.get(image.series, SeriesState(None)).target
+        holder = holder and _holds_alias(self.series.get(image.series), current)
         attributes = {
-            'name': image.name,
+            'name': self._name_for(image, current, check_mode),
             'disk_format': image.disk_format,
             'container_format': image.container_format,
-            'min_disk': image.min_disk,
+            'min_disk': _min_disk(image.min_disk, current, facts),
             'min_ram': image.min_ram,
             'visibility': image.visibility,
             'protected': image.protected,
-            'os_hidden': image.hidden,
+            # The build that still holds the plain name stays visible until the name moves.
+            'os_hidden': current.get('os_hidden') if holder else image.hidden,
         }
         if current is None:
             attributes['container_format'] = image.container_format or 'bare'
+            if image.id:
+                attributes['id'] = image.id
+        elif image.series and not image.update_published:
+            # A published build keeps the metadata it was published with: only what its own
+            # version entry sets, access and retirement bookkeeping are applied.
+            own = image.version_values
+            attributes.update(disk_format=None, container_format=None)
+            attributes.update(min_disk=None if 'min_disk' not in own else attributes['min_disk'])
+            attributes.update(min_ram=own.get('min_ram'))
+            properties = {key: image.properties[key] for key in own.get('properties') or {}}
+            return DesiredImage(
+                attributes=attributes,
+                properties=dict(properties, **bookkeeping),
+                tags=sorted(set(current.get('tags') or []) | set(own.get('tags') or [])),
+            )
         return DesiredImage(
-            attributes=attributes, properties=properties, tags=list(image.tags), purge_properties=True, purge_tags=True
+            attributes=attributes,
+            properties=dict(image.properties, **bookkeeping),
+            tags=list(image.tags),
+            purge_properties=True,
+            purge_tags=True,
         )
+
+    def _name_for(self, image: Any, current: dict[str, Any] | None, check_mode: bool) -> str:
+        """A plan shows where the plain name ends up; an apply leaves it where it is and
+        moves it in one step at the end (_move_alias), once the newest build is active."""
+        state = self.series.get(image.series)
+        if state is None or not state.alias:
+            return image.name
+        if check_mode:
+            return state.alias if state.target is image else image.name
+        return state.alias if _holds_alias(state, current) else image.name
+
+    def _move_alias(self, state: SeriesState, items: list[PlanItem], gate: Any, check_mode: bool) -> None:
+        """Give the plain name to the newest active build, then the builds' own names to the
+        others: two requests back to back, the first so that the name never goes missing. An
+        image that is not a build of the series but holds the name is retired (renamed and
+        hidden), so the name stands for the catalog's build alone."""
+        target_item = next((i for i in items if i.name == state.target.name), None)
+        if target_item is None or target_item.action in FAILED:
+            return
+        if check_mode:  # the builds' own items show their names; the target's too
+            target = {'id': target_item.id, 'name': state.alias, 'status': 'active'}
+        else:
+            target = self.glance.live_image(target_item.id) if target_item.id else None
+            if target is None or target.get('status') != 'active':
+                target_item.operations.append(f'note: {state.alias!r} stays where it is until this build is active')
+                return
+        gone = {i.id for i in items if i.action in (PlanAction.DELETE, PlanAction.PRUNE)}
+        holders = [i for i in self.current.get(state.alias, []) if i['id'] not in (target['id'], *gone)]
+        reconciler = ImageReconciler(
+            self.glance, self.caller_project_id, check_mode, True, self.timeout, gate, self.digests
+        )
+        try:
+            if target.get('name') != state.alias:
+                reconciler.rename(target, state.alias)
+            for holder in holders:
+                build = next((b for b in state.builds if build_key(holder) == (b.series, b.version)), None)
+                if build is None:
+                    reconciler.retire_other(holder, target)
+                elif not check_mode:
+                    reconciler.rename(holder, build.name, hidden=build.hidden)
+        except (PolicyRefusal, ImagegovError) as exc:
+            target_item.action, target_item.reason = PlanAction.ERROR, f'moving {state.alias!r}: {exc}'
+        target_item.operations.extend(str(op) for op in reconciler.outcome.operations)
+        if reconciler.outcome.changed and target_item.action in UNCHANGED:
+            target_item.action = PlanAction.UPDATE
 
     def _retired_since(self, image: Any, current: dict[str, Any] | None) -> str | None:
         """When the build was retired: the recorded time, unless it is malformed or in the
@@ -266,6 +411,27 @@ class CatalogReconciler:
         item.decisions = gate.decisions[asked:]
         item.policy = [decision.as_dict() for decision in item.decisions]
         return item
+
+
+def _holds_alias(state: SeriesState | None, image: dict[str, Any] | None) -> bool:
+    return bool(state and state.alias and image and image.get('name') == state.alias)
+
+
+def _holds(image: dict[str, Any], expected: dict[str, str]) -> bool:
+    """Whether the image already holds the expected bytes, as far as its records say (the
+    reconciler proves it on Glance's own hash before anything is skipped)."""
+    if 'sha512' in expected:
+        return image.get('os_hash_algo') == 'sha512' and image.get('os_hash_value') == expected['sha512']
+    return image.get(SHA256_PROPERTY) == expected.get('sha256')
+
+
+def _min_disk(wanted: Any, current: dict[str, Any] | None, facts: dict[str, Any] | None) -> int | None:
+    """min_disk: auto is the virtual size in GiB, rounded up: of the new bytes when they are
+    read in this run, else of the image Glance holds."""
+    if wanted != MIN_DISK_AUTO:
+        return wanted
+    virtual = (facts or {}).get('virtual_size') or (current or {}).get('virtual_size')
+    return max(1, math.ceil(virtual / GIB)) if virtual else None
 
 
 def _parse_time(value: Any) -> datetime.datetime | None:

@@ -384,6 +384,22 @@ class ImageReconciler:
             undo=restore,
         )
 
+    def rename(self, image: dict[str, Any], name: str, hidden: bool | None = None) -> dict[str, Any]:
+        """One patch of the name (and os_hidden, when given), asked of the policy as an
+        update: a series' plain name moving between builds."""
+
+        def operations(fresh: dict[str, Any]) -> list[dict[str, Any]]:
+            ops = [] if fresh.get('name') == name else [{'op': 'replace', 'path': '/name', 'value': name}]
+            if hidden is not None and bool(fresh.get('os_hidden')) != hidden:
+                ops.append({'op': 'replace', 'path': '/os_hidden', 'value': hidden})
+            return ops
+
+        return self._change(image, operations, f'rename {image["id"]} {image.get("name")!r} -> {name!r}')
+
+    def retire_other(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """Rename and hide an image that is not one of ours but holds the name ``new`` takes."""
+        self._retire(old, new)
+
     def _create(self, desired: DesiredImage, content: ContentRequest, generation: int = 0) -> dict[str, Any]:
         protected = desired.attributes.get('protected')
         if not desired.attributes.get('disk_format') and content.source is not None:

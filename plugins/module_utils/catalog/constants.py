@@ -20,6 +20,15 @@ STATE_HIDDEN = 'hidden'  # an older build with retire.hide: os_hidden, still act
 STATE_RETIRED = 'retired'  # an older build with retire.hide false: left visible
 DESIRED_STATES = (STATE_ACTIVE, STATE_HIDDEN, STATE_RETIRED)
 
+# `state` of a catalog entry (image, series or version)
+ENTRY_PRESENT = 'present'
+ENTRY_DEACTIVATED = 'deactivated'
+ENTRY_UNMANAGED = 'unmanaged'  # known, never uploaded, changed or pruned
+ENTRY_STATES = (ENTRY_PRESENT, ENTRY_DEACTIVATED, ENTRY_UNMANAGED)
+
+CHECKSUM_ALGORITHMS = {'sha256': 64, 'sha512': 128}
+MIN_DISK_AUTO = 'auto'
+
 DURATION_UNITS = {'h': 3600, 'd': 86400, 'w': 7 * 86400}
 
 VERSION_PLACEHOLDER = '{version}'

@@ -7,9 +7,11 @@ import errno
 import os
 import re
 import stat
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
+from .._redact import redact_url
 from ..documents._libs import cerberus, yaml
 from ..documents.files import yaml_files
 from ..documents.validation import validate
@@ -20,6 +22,8 @@ from .constants import (
     DEFAULT_HIDE,
     DEFAULT_KEEP,
     DEFAULT_VISIBILITY,
+    ENTRY_PRESENT,
+    ENTRY_UNMANAGED,
     STATE_ACTIVE,
     STATE_HIDDEN,
     STATE_RETIRED,
@@ -32,7 +36,9 @@ from .schema import (
     CATALOG_SCHEMA,
     IMAGE_SCHEMA,
     SERIES_SCHEMA,
+    VERSION_ATTRIBUTES,
     describe_kind,
+    parse_checksum,
     parse_duration,
     parse_released,
     property_text,
@@ -244,19 +250,72 @@ def _compile(entry: _Entry, files: _SourceFiles) -> tuple[list[CatalogImage], Ca
     bad = {_top(path) for path, _message in found}
     attributes = _merge_attributes(entry, bad)
     if not entry.is_series:
-        source = files.resolve(entry, '', data.get('source')) if 'source' not in bad else None
+        content = _content(entry, '', data, {path for path, _message in found}, files, attributes['state'])
         if entry.problems:
             return [], None
-        return [
-            CatalogImage(
-                name=data['name'],
-                source=source,
-                sha256=data['sha256'].lower(),
-                origin=Origin(entry.source, entry.line),
-                **attributes,
-            )
-        ], None
+        return [CatalogImage(name=data['name'], origin=Origin(entry.source, entry.line), **content, **attributes)], None
     return _compile_series(entry, data, attributes, found, files)
+
+
+def _content(
+    entry: _Entry, prefix: str, data: Mapping[str, Any], bad_paths: set[str], files: _SourceFiles, state: str
+) -> dict[str, Any]:
+    """Where the bytes come from and what they must hash to: source, one checksum, a fixed id."""
+    usable = {
+        key
+        for key in ('source', 'sha256', 'checksum', 'checksum_url', 'id')
+        if data.get(key) is not None
+        and not any(p == prefix + key or p.startswith(f'{prefix}{key}.') for p in bad_paths)
+    }
+    given = [key for key in ('sha256', 'checksum', 'checksum_url') if key in data]
+    if state != ENTRY_UNMANAGED:
+        if 'source' not in data:
+            entry.add(
+                f'{prefix}source', 'required field is missing (a file or url; only an unmanaged entry may omit it)'
+            )
+        if not given:
+            entry.add(
+                f'{prefix}sha256',
+                'a checksum is required: give one of sha256, checksum (sha256:<hex> or sha512:<hex>) or checksum_url',
+            )
+    if len(given) > 1:
+        entry.add(f'{prefix}{given[1]}', f'give only one of sha256, checksum and checksum_url, got {", ".join(given)}')
+    source = files.resolve(entry, prefix, data['source']) if 'source' in usable else None
+    if 'checksum_url' in usable and source is not None:
+        problem = _checksum_url_problem(data['checksum_url'], source)
+        if problem:
+            entry.add(f'{prefix}checksum_url', problem)
+    expected: dict[str, str] = {}
+    if 'sha256' in usable:
+        expected = {'sha256': data['sha256'].lower()}
+    elif 'checksum' in usable:
+        algorithm, digest = parse_checksum(data['checksum'])
+        expected = {algorithm: digest}
+    return {
+        'source': source,
+        'sha256': expected.get('sha256'),
+        'expected': expected,
+        'checksum_url': data['checksum_url'] if 'checksum_url' in usable else None,
+        'id': str(data['id']).lower() if 'id' in usable else None,
+    }
+
+
+def _checksum_url_problem(checksum_url: str, source: Mapping[str, str]) -> str | None:
+    """A checksum file comes from where the image comes from: a plan (run on a pull request)
+    must not fetch, and quote in its errors, a document from anywhere else."""
+    if 'url' not in source:
+        return 'needs a url source (a checksum file beside the image); give sha256 or checksum for a file'
+    if _origin(checksum_url) != _origin(source['url']):
+        return (
+            f'must be on the same server as source.url ({_origin(source["url"])}), '
+            f'got {quote(redact_url(checksum_url))}; give checksum instead'
+        )
+    return None
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f'{parts.scheme}://{parts.hostname}{"" if parts.port is None else f":{parts.port}"}'
 
 
 def _merge_attributes(entry: _Entry, bad: set[str]) -> dict[str, Any]:
@@ -269,7 +328,8 @@ def _merge_attributes(entry: _Entry, bad: set[str]) -> dict[str, Any]:
             return data[key]
         return defaults.get(key, default)
 
-    if 'disk_format' not in unknown and pick('disk_format', None) is None:
+    unmanaged = pick('state', ENTRY_PRESENT) == ENTRY_UNMANAGED
+    if 'disk_format' not in unknown and pick('disk_format', None) is None and not unmanaged:
         entry.add('disk_format', "required field is missing (set it on the image or in the file's defaults)")
     visibility = pick('visibility', DEFAULT_VISIBILITY)
     members = pick('members', [])
@@ -293,6 +353,7 @@ def _merge_attributes(entry: _Entry, bad: set[str]) -> dict[str, Any]:
         'protected': pick('protected', False),
         'hidden': pick('hidden', False),
         'members': list(members),
+        'state': pick('state', ENTRY_PRESENT),
     }
 
 
@@ -304,6 +365,7 @@ def _compile_series(
     files: _SourceFiles,
 ) -> tuple[list[CatalogImage], CatalogSeries | None]:
     bad_paths = {path for path, _message in found}
+    bad_tops = {_top(path) for path in bad_paths}
     retire = (data.get('retire') or {}) if 'retire' not in {_top(path) for path in bad_paths} else {}
     deactivate, delete = parse_duration(retire.get('deactivate_after')), parse_duration(retire.get('delete_after'))
     if deactivate is not None and delete is not None and delete <= deactivate:
@@ -329,14 +391,22 @@ def _compile_series(
                 )
             else:
                 first_index[text] = index
-        if (
-            'source' in version
-            and f'{prefix}.source' not in bad_paths
-            and not any(path.startswith(f'{prefix}.source.') for path in bad_paths)
-        ):
-            version = dict(version, source=files.resolve(entry, f'{prefix}.', version['source']))
-        good.append((index, version))
+        state = version.get('state') if f'{prefix}.state' not in bad_paths else None
+        content = _content(entry, f'{prefix}.', version, bad_paths, files, state or attributes['state'])
+        own = {
+            key: version[key]
+            for key in VERSION_ATTRIBUTES
+            if version.get(key) is not None and not any(p.startswith(f'{prefix}.{key}') for p in bad_paths)
+        }
+        visibility = own.get('visibility', attributes['visibility'])
+        if attributes['members'] and visibility != 'shared':
+            entry.add(f'{prefix}.visibility', f"members are given, so it must be 'shared', got {quote(visibility)}")
+        good.append((index, dict(version, content=content, own=own)))
 
+    keep = data.get('keep') if 'keep' not in bad_tops and data.get('keep') is not None else DEFAULT_KEEP
+    keep_last = data.get('keep_last') if 'keep_last' not in bad_tops else None
+    if isinstance(keep_last, int) and keep_last < keep:
+        entry.add('keep_last', f'must be at least keep ({keep}): the active builds are never deleted, got {keep_last}')
     dated = [index for index, version in good if version.get('released') is not None]
     if dated and len(dated) < len(versions):
         for index, version in good:
@@ -355,7 +425,7 @@ def _compile_series(
         reverse=True,
         key=lambda version: (parse_released(version['released']), version['version']) if dated else version['version'],
     )
-    keep = data.get('keep') if data.get('keep') is not None else DEFAULT_KEEP
+    update_published = bool(data.get('update_published', False))
     hide = retire.get('hide') if retire.get('hide') is not None else DEFAULT_HIDE
     template = data['name']
     line_of = {version['version']: entry.version_line(index) for index, version in good}
@@ -363,11 +433,21 @@ def _compile_series(
     for rank, version in enumerate(ordered):
         kept = rank < keep
         state = STATE_ACTIVE if kept else (STATE_HIDDEN if hide else STATE_RETIRED)
+        own = version['own']
+        properties = dict(attributes['properties'])
+        properties.update({str(k): property_text(v) for k, v in (own.get('properties') or {}).items()})
+        build = dict(
+            attributes,
+            hidden=True if state == STATE_HIDDEN else attributes['hidden'],
+            properties=dict(sorted(properties.items())),
+            tags=sorted(set(attributes['tags']) | set(own.get('tags') or [])),
+            **{key: own[key] for key in ('visibility', 'min_disk', 'min_ram', 'state') if key in own},
+        )
+        if build['visibility'] != 'shared':
+            build['members'] = []
         images.append(
             CatalogImage(
                 name=template.replace(VERSION_PLACEHOLDER, version['version']),
-                source=version['source'],
-                sha256=version['sha256'].lower(),
                 origin=Origin(entry.source, line_of[version['version']]),
                 series=data['series'],
                 version=version['version'],
@@ -376,7 +456,11 @@ def _compile_series(
                 desired_state=state,
                 deactivate_after_seconds=None if kept else deactivate,
                 delete_after_seconds=None if kept else delete,
-                **dict(attributes, hidden=True if state == STATE_HIDDEN else attributes['hidden']),
+                alias=data.get('alias'),
+                update_published=update_published,
+                version_values={key: value for key, value in own.items() if key != 'state'},
+                **version['content'],
+                **build,
             )
         )
     summary = CatalogSeries(
@@ -392,6 +476,10 @@ def _compile_series(
         versions=[image.version for image in images],
         images=[image.name for image in images],
         origin=Origin(entry.source, entry.line),
+        alias=data.get('alias'),
+        keep_last=keep_last,
+        update_published=update_published,
+        state=attributes['state'],
     )
     return images, summary
 
@@ -531,7 +619,8 @@ def _names(entry: _Entry) -> list[_Named]:
         return [_Named(name, entry)]
     if VERSION_PLACEHOLDER not in name or not isinstance(data.get('versions'), list):
         return []
-    named: list[_Named] = []
+    alias = data.get('alias')
+    named: list[_Named] = [_Named(alias, entry)] if isinstance(alias, str) and alias else []
     seen: set[str] = set()
     for index, version in enumerate(data['versions']):
         text = version.get('version') if isinstance(version, Mapping) else None

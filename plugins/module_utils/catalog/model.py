@@ -23,11 +23,13 @@ class Origin:
 
 @dataclasses.dataclass
 class CatalogImage:
-    """One Glance image the catalog wants; `source` is {'file': absolute path} or {'url': url}."""
+    """One Glance image the catalog wants; `source` is {'file': absolute path} or {'url': url}
+    (None for an unmanaged entry without one). `expected` is the checksum the catalog gives
+    ({'sha256': hex} or {'sha512': hex}); with `checksum_url` it is filled in at plan time."""
 
     name: str
-    source: dict[str, str]
-    sha256: str
+    source: dict[str, str] | None
+    sha256: str | None
     disk_format: str
     container_format: str
     min_disk: int
@@ -46,6 +48,17 @@ class CatalogImage:
     desired_state: str = 'active'
     deactivate_after_seconds: int | None = None
     delete_after_seconds: int | None = None
+    expected: dict[str, str] = dataclasses.field(default_factory=dict)
+    checksum_url: str | None = None
+    id: str | None = None
+    state: str = 'present'
+    alias: str | None = None
+    update_published: bool = True
+    # What the version itself sets (properties, tags, visibility, min_disk, min_ram): applied
+    # to a published build even when the series' own metadata is not.
+    version_values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # A build of the series that left the file, known from the cloud's records.
+    remembered: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,6 +80,10 @@ class CatalogSeries:
     versions: list[str]
     images: list[str]
     origin: Origin
+    alias: str | None = None
+    keep_last: int | None = None
+    update_published: bool = False
+    state: str = 'present'
 
     @property
     def active(self) -> list[str]:

@@ -12,10 +12,13 @@ from .._redact import redact_url
 from ..documents.values import quote
 from .constants import (
     CATALOG_VERSIONS,
+    CHECKSUM_ALGORITHMS,
     CONTAINER_FORMATS,
     DISK_FORMATS,
     DURATION_UNITS,
+    ENTRY_STATES,
     GLANCE_ATTRIBUTES,
+    MIN_DISK_AUTO,
     RESERVED_PROPERTIES,
     RESERVED_PROPERTY_PREFIXES,
     VERSION_PLACEHOLDER,
@@ -28,6 +31,8 @@ _SHA256 = re.compile(r'^[0-9a-fA-F]{64}$')
 _DURATION = re.compile(rf'^([1-9][0-9]*)([{"".join(DURATION_UNITS)}])$')
 _PLACEHOLDER = re.compile(r'\{([^{}]*)\}')
 _DATE = re.compile(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$')
+_CHECKSUM = re.compile(r'^(sha256|sha512):([0-9a-fA-F]+)$')
+_UUID = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
 
 
 def describe_kind(value: Any) -> str:
@@ -61,6 +66,14 @@ def parse_released(value: Any) -> str | None:
         return None
 
 
+def parse_checksum(value: Any) -> tuple[str, str] | None:
+    """'sha512:AB..' -> ('sha512', 'ab..'); None unless an algorithm prefix and a digest of its length."""
+    match = _CHECKSUM.match(value) if isinstance(value, str) else None
+    if match is None or len(match.group(2)) != CHECKSUM_ALGORITHMS[match.group(1)]:
+        return None
+    return match.group(1), match.group(2).lower()
+
+
 def property_text(value: Any) -> str:
     """Glance stores property values as text: True -> 'true', 2 -> '2'."""
     if isinstance(value, bool):
@@ -85,6 +98,33 @@ def _check_count(field: str, value: Any, error: ErrorCallback, minimum: int) -> 
 
 def _check_size(field: str, value: Any, error: ErrorCallback) -> None:
     _check_count(field, value, error, 0)
+
+
+def _check_min_disk(field: str, value: Any, error: ErrorCallback) -> None:
+    if value != MIN_DISK_AUTO and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        error(field, f'must be a whole number >= 0 or {MIN_DISK_AUTO} (the virtual size), got {describe_kind(value)}')
+
+
+def _check_checksum(field: str, value: Any, error: ErrorCallback) -> None:
+    if parse_checksum(value) is None:
+        error(
+            field,
+            'must be sha256:<64 hexadecimal characters> or sha512:<128 hexadecimal characters>, '
+            f'got {describe_kind(value)}',
+        )
+
+
+def _check_id(field: str, value: Any, error: ErrorCallback) -> None:
+    if not (isinstance(value, str) and _UUID.match(value)):
+        error(
+            field,
+            f'must be an image id (a UUID such as 6f1c1c5e-7d0f-4b8a-9a4e-2f9e0d3c6b71), got {describe_kind(value)}',
+        )
+
+
+def _check_alias(field: str, value: Any, error: ErrorCallback) -> None:
+    if isinstance(value, str) and _PLACEHOLDER.search(value):
+        error(field, f'is the plain name the newest build carries: no placeholder, got {quote(value)}')
 
 
 def _check_keep(field: str, value: Any, error: ErrorCallback) -> None:
@@ -178,7 +218,7 @@ _NAMES: dict[str, Any] = {'type': 'list', 'schema': {'type': 'string', 'empty': 
 ATTRIBUTES_SCHEMA: dict[str, Any] = {
     'disk_format': {'type': 'string', 'allowed': list(DISK_FORMATS)},
     'container_format': {'type': 'string', 'allowed': list(CONTAINER_FORMATS)},
-    'min_disk': {'nullable': True, 'check_with': _check_size},
+    'min_disk': {'nullable': True, 'check_with': _check_min_disk},
     'min_ram': {'nullable': True, 'check_with': _check_size},
     'properties': {
         'type': 'dict',
@@ -190,11 +230,11 @@ ATTRIBUTES_SCHEMA: dict[str, Any] = {
     'protected': {'type': 'boolean'},
     'hidden': {'type': 'boolean'},
     'members': _NAMES,
+    'state': {'type': 'string', 'allowed': list(ENTRY_STATES)},
 }
 
 SOURCE_SCHEMA: dict[str, Any] = {
     'type': 'dict',
-    'required': True,
     'check_with': _check_source,
     'schema': {
         'file': {'type': 'string', 'empty': False},
@@ -202,21 +242,29 @@ SOURCE_SCHEMA: dict[str, Any] = {
     },
 }
 
-SHA256_SCHEMA: dict[str, Any] = {'required': True, 'nullable': True, 'check_with': _check_sha256}
+# One of them is required (the loader says so, naming all three), unless the entry is unmanaged.
+CONTENT_SCHEMA: dict[str, Any] = {
+    'source': SOURCE_SCHEMA,
+    'sha256': {'nullable': True, 'check_with': _check_sha256},
+    'checksum': {'nullable': True, 'check_with': _check_checksum},
+    'checksum_url': {'type': 'string', 'empty': False, 'check_with': _check_url},
+    'id': {'nullable': True, 'check_with': _check_id},
+}
 
 IMAGE_SCHEMA: dict[str, Any] = dict(
     ATTRIBUTES_SCHEMA,
+    **CONTENT_SCHEMA,
     name={'type': 'string', 'required': True, 'empty': False, 'check_with': _check_single_name},
-    source=SOURCE_SCHEMA,
-    sha256=SHA256_SCHEMA,
 )
 
-VERSION_SCHEMA: dict[str, Any] = {
-    'version': {'required': True, 'nullable': True, 'check_with': _check_version},
-    'released': {'nullable': True, 'check_with': _check_released},
-    'source': SOURCE_SCHEMA,
-    'sha256': SHA256_SCHEMA,
-}
+# What a version may set for itself: its content and the metadata that differ per build.
+VERSION_ATTRIBUTES = ('properties', 'tags', 'visibility', 'min_disk', 'min_ram', 'state')
+VERSION_SCHEMA: dict[str, Any] = dict(
+    CONTENT_SCHEMA,
+    **{name: ATTRIBUTES_SCHEMA[name] for name in VERSION_ATTRIBUTES},
+    version={'required': True, 'nullable': True, 'check_with': _check_version},
+    released={'nullable': True, 'check_with': _check_released},
+)
 
 _DURATION_RULES: dict[str, Any] = {'nullable': True, 'check_with': _check_duration}
 
@@ -225,6 +273,9 @@ SERIES_SCHEMA: dict[str, Any] = dict(
     series={'type': 'string', 'required': True, 'empty': False},
     name={'type': 'string', 'required': True, 'empty': False, 'check_with': _check_template},
     keep={'nullable': True, 'check_with': _check_keep},
+    keep_last={'nullable': True, 'check_with': _check_keep},
+    alias={'type': 'string', 'empty': False, 'check_with': _check_alias},
+    update_published={'type': 'boolean'},
     retire={
         'type': 'dict',
         'schema': {

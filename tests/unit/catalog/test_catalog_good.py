@@ -47,7 +47,17 @@ def image(name, source, sha256, origin, **fields):
         'desired_state': 'active',
         'deactivate_after_seconds': None,
         'delete_after_seconds': None,
+        'expected': {'sha256': sha256},
+        'checksum_url': None,
+        'id': None,
+        'state': 'present',
+        'alias': None,
+        'update_published': True,
+        'version_values': {},
+        'remembered': False,
     }
+    if fields.get('series'):
+        result['update_published'] = False
     assert set(fields) <= set(result)
     result.update(fields)
     return result
@@ -208,6 +218,10 @@ def test_series_with_keep_and_retire():
             'versions': ['20261101', '20261015', '20260901'],
             'images': ['Ubuntu 24.04 20261101', 'Ubuntu 24.04 20261015', 'Ubuntu 24.04 20260901'],
             'origin': {'file': 'series.yml', 'line': 6},
+            'alias': None,
+            'keep_last': None,
+            'update_published': False,
+            'state': 'present',
             'active': ['Ubuntu 24.04 20261101', 'Ubuntu 24.04 20261015'],
             'retired': ['Ubuntu 24.04 20260901'],
         },
@@ -224,6 +238,10 @@ def test_series_with_keep_and_retire():
             'versions': ['12.10', '12.9'],
             'images': ['debian-12-12.10', 'debian-12-12.9'],
             'origin': {'file': 'series.yml', 'line': 25},
+            'alias': None,
+            'keep_last': None,
+            'update_published': False,
+            'state': 'present',
             'active': ['debian-12-12.10'],
             'retired': ['debian-12-12.9'],
         },
