@@ -18,7 +18,7 @@ import datetime
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from ..documents._libs import yaml
 from ..documents.files import yaml_files
@@ -208,6 +208,20 @@ class _Dumper(getattr(yaml, 'SafeDumper', object)):  # type: ignore[misc]
         return True
 
 
+class _Shared(NamedTuple):
+    """What every entry made from one OSISM image starts from."""
+
+    index: int
+    item: str
+    image: Mapping[str, Any]
+    state: str | None
+    attributes: dict[str, Any]
+    properties: dict[str, Any]
+    tags: list[str]
+    separator: str
+    old: list[dict[str, Any]]
+
+
 class _File:
     """One definitions file: its checks, lines and conversion."""
 
@@ -303,22 +317,11 @@ class _File:
         separator = image.get('separator', ' ')
         current = {version['version'] for version in image['versions']}
         old = [version for version in _past_versions(past, name) if version['version'] not in current]
-        if image.get('multi', True):
-            return [self.series(index, item, image, state, attributes, properties, tags, separator, old)]
-        return self.singles(index, item, image, state, attributes, properties, tags, separator, old)
+        shared = _Shared(index, item, image, state, attributes, properties, tags, separator, old)
+        return [self.series(shared)] if image.get('multi', True) else self.singles(shared)
 
-    def series(
-        self,
-        index: int,
-        item: str,
-        image: Mapping[str, Any],
-        state: str | None,
-        attributes: dict[str, Any],
-        properties: dict[str, Any],
-        tags: list[str],
-        separator: str,
-        old: list[dict[str, Any]],
-    ) -> dict[str, Any]:
+    def series(self, shared: _Shared) -> dict[str, Any]:
+        index, item, image, state, attributes, properties, tags, separator, old = shared
         name = image['name']
         entry: dict[str, Any] = {
             'series': _series_id(image),
@@ -351,18 +354,8 @@ class _File:
         entry['versions'] = versions
         return entry
 
-    def singles(
-        self,
-        index: int,
-        item: str,
-        image: Mapping[str, Any],
-        state: str | None,
-        attributes: dict[str, Any],
-        properties: dict[str, Any],
-        tags: list[str],
-        separator: str,
-        old: list[dict[str, Any]],
-    ) -> list[dict[str, Any]]:
+    def singles(self, shared: _Shared) -> list[dict[str, Any]]:
+        index, item, image, state, attributes, properties, tags, separator, old = shared
         entries = []
         for position, version in enumerate(image['versions']):
             build = self.version(index, item, position, version, state, single=True)
