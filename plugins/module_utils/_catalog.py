@@ -27,7 +27,15 @@ from ._members import MemberReconciler, share_view
 from ._operations import FAILED, UNCHANGED, Kind, PlanAction, plan_action
 from ._policy import PolicyRefusal
 from ._redact import redact_url
-from ._series import RELEASED_PROPERTY, SERIES_PROPERTY, VERSION_PROPERTY, SeriesState, build_key, series_states
+from ._series import (
+    RELEASED_PROPERTY,
+    REPLACED_BY_PROPERTY,
+    SERIES_PROPERTY,
+    VERSION_PROPERTY,
+    SeriesState,
+    build_key,
+    series_states,
+)
 from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage
 from ._usage import blocking_usage
 from .catalog.checksums import ChecksumResolver
@@ -153,15 +161,25 @@ class CatalogReconciler:
         """The images that are this catalog image: by the build's record, by fixed id, by name."""
         if image.series:
             key = (image.series, image.version)
-            owned = sorted(
-                (i for i in self.listed if build_key(i) == key and i.get(MANAGED_BY_PROPERTY) == self.name),
-                key=lambda i: (str(i.get('created_at')), i['id']),
-            )
+            owned = [
+                i
+                for i in self.listed
+                if build_key(i) == key and i.get(MANAGED_BY_PROPERTY) == self.name and not i.get(REPLACED_BY_PROPERTY)
+            ]
             if owned:
                 # The records are bookkeeping anyone in the project can copy onto another
-                # image: only images named like the first one made are this build (several
-                # of them are settled by the reconciler, on Glance's hash).
-                return [i for i in owned if i.get('name') == owned[0].get('name')]
+                # image: the build is the one holding its bytes (by Glance's hash), else its
+                # name or the plain name; images named otherwise are left alone (several with
+                # one name are settled by the reconciler, on Glance's hash).
+                state = self.series.get(image.series)
+                names = (image.name, state.alias if state else None)
+
+                def rank(i: dict[str, Any]) -> tuple[bool, bool, str, str]:
+                    holds = bool(image.expected) and _holds(i, image.expected)
+                    return (not holds, i.get('name') not in names, str(i.get('created_at')), i['id'])
+
+                best = min(owned, key=rank)
+                return [i for i in owned if i.get('name') == best.get('name')]
         if image.id:
             return [i for i in self.listed if i['id'] == image.id]
         named = [i for i in self.current.get(image.name, []) if build_key(i) in (None, (image.series, image.version))]
@@ -189,17 +207,28 @@ class CatalogReconciler:
             return item
         retired_since = self._retired_since(image, current)
         due = 'delete' if beyond else self._due(image, retired_since)
+        if due == 'delete' and _holds_alias(state, current):
+            # Deleted only once the plain name has moved on (a later run): until then it is
+            # what the name finds.
+            item.action, item.id = PlanAction.KEPT, current['id']
+            item.reason = f'holds {state.alias!r} until a newer build is active; deleted on a later run'
+            return item
         if due == 'delete':
             item = self._delete(item, current, check_mode, gate)
             if beyond and item.reason is None:
                 item.reason = f'beyond keep_last ({state.series.keep_last})'
             return item
+        unchecked = None
         try:
             expected = self._expected(image)
         except ImagegovError as exc:
-            item.action, item.reason = PlanAction.ERROR, str(exc)
-            return item
-        source = Source(image.source.get('file'), image.source.get('url'), None) if image.source else None
+            if current is None:
+                item.action, item.reason = PlanAction.ERROR, str(exc)
+                return item
+            # A stored build is still reconciled (access, retirement) without its checksum
+            # file (old ones vanish upstream); its bytes are left as they are this run.
+            expected, unchecked = {}, f'note: bytes not checked this run: {exc}'
+        source = Source(image.source.get('file'), image.source.get('url'), None) if image.source and expected else None
         new_bytes = source is not None and (current is None or not _holds(current, expected))
         facts = prescan(source) if new_bytes and (check_mode or image.min_disk == MIN_DISK_AUTO) else None
         desired = self._desired(image, current, retired_since, check_mode, facts)
@@ -220,7 +249,10 @@ class CatalogReconciler:
                 self._share(rec, outcome, members, check_mode, gate)
             return outcome
 
-        return self._run(item, current, gate, check_mode, step)
+        item = self._run(item, current, gate, check_mode, step)
+        if unchecked:
+            item.operations.append(unchecked)
+        return item
 
     def _share(self, rec: ImageReconciler, outcome: Outcome, members: list[str], check_mode: bool, gate: Any) -> None:
         """The exact set of member projects of a shared image: one member listing."""
@@ -307,7 +339,7 @@ class CatalogReconciler:
         state = self.series.get(image.series)
         if state is None or not state.alias:
             return image.name
-        if check_mode:
+        if check_mode and state.target is not None:
             return state.alias if state.target is image else image.name
         return state.alias if _holds_alias(state, current) else image.name
 

@@ -333,10 +333,14 @@ class ImageReconciler:
         carried = apply_patch(current, plan_patch(current, desired))
         replacement = DesiredImage(
             attributes={name: carried.get(name) for name in ATTRIBUTES if name != 'owner'},
+            # The caller's own bookkeeping (a catalog's records of which build this is) goes
+            # with the bytes; what belongs to the old image (retirement, exposure) stays there.
             properties={
                 k: v
                 for k, v in properties_of(carried).items()
-                if not k.startswith(('os_glance', BOOKKEEPING_PREFIX)) and k != SHA256_PROPERTY
+                if not k.startswith('os_glance')
+                and (not k.startswith(BOOKKEEPING_PREFIX) or k in desired.properties)
+                and k != SHA256_PROPERTY
             },
             tags=list(carried.get('tags') or []),
         )

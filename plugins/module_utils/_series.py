@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._state import REPLACED_BY_PROPERTY
 from .catalog.constants import ENTRY_PRESENT, ENTRY_UNMANAGED, STATE_ACTIVE, STATE_HIDDEN, STATE_RETIRED
 
 SERIES_PROPERTY = 'imagegov_series'
@@ -49,21 +50,26 @@ def series_states(catalog: Any, current: list[dict[str, Any]], catalog_name: str
     managed = [
         image
         for image in current
-        if image.get('imagegov_catalog') == catalog_name and build_key(image) and image.get('status') not in GONE
+        if image.get('imagegov_catalog') == catalog_name
+        and build_key(image)
+        and image.get('status') not in GONE
+        and not image.get(REPLACED_BY_PROPERTY)
     ]
     states = {}
     for series in catalog.series:
         file_builds = [image for image in catalog.images if image.series == series.series]
         known = {image.version for image in file_builds}
         remembered = {}
+        created = {image['id']: str(image.get('created_at') or '') for image in managed}
         for image in managed:
             version = image[VERSION_PROPERTY]
             if image[SERIES_PROPERTY] == series.series and version not in known and version not in remembered:
                 remembered[version] = _remembered_build(series, file_builds[0], image)
-        builds = sorted(
-            file_builds + list(remembered.values()), key=lambda build: _order_key(series, build), reverse=True
-        )
-        state = SeriesState(series, builds, list(remembered.values()))
+        # The file decides which builds are newest; the cloud's records (editable by anyone in
+        # the project) only order what left it, by Glance's own creation time.
+        left = sorted(remembered.values(), key=lambda build: created[build.id], reverse=True)
+        builds = file_builds + left
+        state = SeriesState(series, builds, left)
         if series.keep_last is not None:
             counted = [build for build in builds if build.state != ENTRY_UNMANAGED]
             state.beyond_keep_last = {build.name for build in counted[series.keep_last :]}
@@ -80,10 +86,6 @@ def series_states(catalog: Any, current: list[dict[str, Any]], catalog_name: str
             )
         states[series.series] = state
     return states
-
-
-def _order_key(series: Any, build: Any) -> tuple[str, str]:
-    return (build.released or '', build.version) if series.order == 'released' else ('', build.version)
 
 
 def _remembered_build(series: Any, template_build: Any, image: dict[str, Any]) -> Any:

@@ -430,8 +430,12 @@ def _compile_series(
     template = data['name']
     line_of = {version['version']: entry.version_line(index) for index, version in good}
     images = []
+    present = 0
     for rank, version in enumerate(ordered):
-        kept = rank < keep
+        # Deactivated and unmanaged builds take no place among the `keep` active ones.
+        counts = (version['own'].get('state') or attributes['state']) == ENTRY_PRESENT
+        kept = present < keep or not counts
+        present += counts
         state = STATE_ACTIVE if kept else (STATE_HIDDEN if hide else STATE_RETIRED)
         own = version['own']
         properties = dict(attributes['properties'])

@@ -232,7 +232,7 @@ def test_the_generated_catalog_loads(in_fixtures: Path) -> None:
         ('Cirros 0.6.2', 'present', 'active'),
         ('Cirros 0.6.3', 'present', 'active'),
         ('Debian 12 - (12.9)', 'unmanaged', 'active'),
-        ('Debian 12 - (12.10)', 'deactivated', 'hidden'),
+        ('Debian 12 - (12.10)', 'deactivated', 'active'),
         ('Debian 13 (20250901)', 'unmanaged', 'active'),
         ('Ubuntu 24.04 (20250601)', 'present', 'active'),
         ('Ubuntu 24.04 (20250501)', 'present', 'hidden'),
