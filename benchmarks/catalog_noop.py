@@ -180,10 +180,12 @@ def make_catalog(
         ]
         for v in range(per_series):
             version = f'2026{v + 1:04d}'
+            # The records the catalog keeps on every build of a series.
+            records = {'imagegov_series': f'{prefix}-s{s}', 'imagegov_version': version}
             made = image(
                 f'{prefix}-s{s}-{version}',
                 workdir / f's{s}-v{v}.raw',
-                {'os_distro': distro, 'os_version': f'{s}.0'},
+                {'os_distro': distro, 'os_version': f'{s}.0', **records},
                 s % 3,
                 0,
             )
