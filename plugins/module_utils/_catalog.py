@@ -295,8 +295,12 @@ class CatalogReconciler:
                 bookkeeping[RELEASED_PROPERTY] = image.released
         if retired_since:
             bookkeeping[RETIRED_AT_PROPERTY] = retired_since
-        holder = not check_mode and image is not self.series.get(image.series, SeriesState(None)).target
-        holder = holder and _holds_alias(self.series.get(image.series), current)
+        # An image holding the plain name keeps its visibility until the name has moved
+        # (unless it is the newest build and holds it alone).
+        state = self.series.get(image.series)
+        holder = not check_mode and _holds_alias(state, current)
+        if holder and state.target is image:
+            holder = any(i['id'] != current['id'] for i in self.current.get(state.alias, []))
         attributes = {
             'name': self._name_for(image, current, check_mode),
             'disk_format': image.disk_format,
@@ -344,10 +348,11 @@ class CatalogReconciler:
         return state.alias if _holds_alias(state, current) else image.name
 
     def _move_alias(self, state: SeriesState, items: list[PlanItem], gate: Any, check_mode: bool) -> None:
-        """Give the plain name to the newest active build, then the builds' own names to the
-        others: two requests back to back, the first so that the name never goes missing. An
-        image that is not a build of the series but holds the name is retired (renamed and
-        hidden), so the name stands for the catalog's build alone."""
+        """Give the plain name to the newest active build so that a lookup by name (openstack
+        image show, openstacksdk's find_image: visible images first, then hidden ones) finds
+        exactly one image at every moment: the new build takes the name hidden, the old
+        holders take their own names, then the new build is shown. An image that is not a
+        build of the series but holds the name is retired (renamed and hidden)."""
         target_item = next((i for i in items if i.name == state.target.name), None)
         if target_item is None or target_item.action in FAILED:
             return
@@ -363,15 +368,19 @@ class CatalogReconciler:
         reconciler = ImageReconciler(
             self.glance, self.caller_project_id, check_mode, True, self.timeout, gate, self.digests
         )
+        contested = any(not holder.get('os_hidden') for holder in holders)
+        shown = target.get('name') == state.alias and not target.get('os_hidden')
         try:
-            if target.get('name') != state.alias:
-                reconciler.rename(target, state.alias)
+            if not check_mode and not shown:
+                target = reconciler.rename(target, state.alias, hidden=contested)
             for holder in holders:
                 build = next((b for b in state.builds if build_key(holder) == (b.series, b.version)), None)
                 if build is None:
                     reconciler.retire_other(holder, target)
                 elif not check_mode:
                     reconciler.rename(holder, build.name, hidden=build.hidden)
+            if not check_mode and contested and not shown:
+                reconciler.rename(target, state.alias, hidden=state.target.hidden)
         except (PolicyRefusal, ImagegovError) as exc:
             target_item.action, target_item.reason = PlanAction.ERROR, f'moving {state.alias!r}: {exc}'
         target_item.operations.extend(str(op) for op in reconciler.outcome.operations)

@@ -1,6 +1,6 @@
-"""Resolve a name the way `openstack image show NAME` does, as often as possible, until a stop
-file appears; print how often it resolved, was missing or matched several images, and the
-longest run of failed lookups in seconds."""
+"""Resolve a name the way `openstack image show NAME` does (openstacksdk's find_image), as
+often as possible, until a stop file appears; write how often it resolved, was missing or
+matched several images, the images it found, and the longest run of failed lookups."""
 
 import json
 import os
