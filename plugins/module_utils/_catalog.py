@@ -14,6 +14,7 @@ import datetime
 import functools
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ MANAGED_BY_PROPERTY = 'imagegov_catalog'
 RETIRED_AT_PROPERTY = 'imagegov_retired_at'
 RETIRED_AT_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 GIB = 1 << 30
+ALIAS_GRACE_SECONDS = 2.0
 # Fields whose change is the reconciler's own doing, not drift worth showing.
 UNINTERESTING_FIELDS = VOLATILE_FIELDS | {
     'created_at',
@@ -103,6 +105,9 @@ class CatalogReconciler:
         self.series: dict[str, SeriesState] = {}
         self.images: dict[str, Any] = {}
         self.checksums = ChecksumResolver()
+        # Seconds between showing a series' new build under the plain name and renaming the
+        # old one: longer than a lookup by name takes between its visible and hidden passes.
+        self.alias_grace = ALIAS_GRACE_SECONDS
         self.digests = digests or DigestCache()
 
     def inventory(self) -> None:
@@ -368,19 +373,26 @@ class CatalogReconciler:
         reconciler = ImageReconciler(
             self.glance, self.caller_project_id, check_mode, True, self.timeout, gate, self.digests
         )
-        contested = any(not holder.get('os_hidden') for holder in holders)
         shown = target.get('name') == state.alias and not target.get('os_hidden')
         try:
             if not check_mode and not shown:
-                target = reconciler.rename(target, state.alias, hidden=contested)
+                # The old holders are hidden first: a lookup that finds no visible image with
+                # the name looks at hidden ones, and finds the old build there.
+                holders = [
+                    holder if holder.get('os_hidden') else reconciler.rename(holder, state.alias, hidden=True)
+                    for holder in holders
+                ]
+                target = reconciler.rename(target, state.alias, hidden=state.target.hidden)
+                if holders:
+                    # A lookup that saw no visible holder just before the new build was shown
+                    # still finds the old one among the hidden images until they are renamed.
+                    time.sleep(self.alias_grace)
             for holder in holders:
                 build = next((b for b in state.builds if build_key(holder) == (b.series, b.version)), None)
                 if build is None:
                     reconciler.retire_other(holder, target)
                 elif not check_mode:
                     reconciler.rename(holder, build.name, hidden=build.hidden)
-            if not check_mode and contested and not shown:
-                reconciler.rename(target, state.alias, hidden=state.target.hidden)
         except (PolicyRefusal, ImagegovError) as exc:
             target_item.action, target_item.reason = PlanAction.ERROR, f'moving {state.alias!r}: {exc}'
         target_item.operations.extend(str(op) for op in reconciler.outcome.operations)

@@ -398,7 +398,11 @@ class ImageReconciler:
                 ops.append({'op': 'replace', 'path': '/os_hidden', 'value': hidden})
             return ops
 
-        return self._change(image, operations, f'rename {image["id"]} {image.get("name")!r} -> {name!r}')
+        if image.get('name') != name:
+            label = f'rename {image["id"]} {image.get("name")!r} -> {name!r}'
+        else:
+            label = f'{"hide" if hidden else "show"} {image["id"]} ({name!r})'
+        return self._change(image, operations, label)
 
     def retire_other(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         """Rename and hide an image that is not one of ours but holds the name ``new`` takes."""

@@ -44,6 +44,7 @@ class Run:
             lambda project: project,
             DigestCache(str(tmp_path / 'digests')),
         )
+        self.reconciler.alias_grace = 0
         self.reconciler.inventory()
 
     def gate(self):
