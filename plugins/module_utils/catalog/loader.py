@@ -17,6 +17,7 @@ from ..documents.files import yaml_files
 from ..documents.validation import validate
 from ..documents.values import quote
 from . import source as catalog_source
+from .checksums import parse_checksum
 from .constants import (
     DEFAULT_CONTAINER_FORMAT,
     DEFAULT_HIDE,
@@ -38,7 +39,6 @@ from .schema import (
     SERIES_SCHEMA,
     VERSION_ATTRIBUTES,
     describe_kind,
-    parse_checksum,
     parse_duration,
     parse_released,
     property_text,

@@ -10,9 +10,9 @@ from typing import Any
 
 from .._redact import redact_url
 from ..documents.values import quote
+from .checksums import parse_checksum
 from .constants import (
     CATALOG_VERSIONS,
-    CHECKSUM_ALGORITHMS,
     CONTAINER_FORMATS,
     DISK_FORMATS,
     DURATION_UNITS,
@@ -31,7 +31,6 @@ _SHA256 = re.compile(r'^[0-9a-fA-F]{64}$')
 _DURATION = re.compile(rf'^([1-9][0-9]*)([{"".join(DURATION_UNITS)}])$')
 _PLACEHOLDER = re.compile(r'\{([^{}]*)\}')
 _DATE = re.compile(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$')
-_CHECKSUM = re.compile(r'^(sha256|sha512):([0-9a-fA-F]+)$')
 _UUID = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
 
 
@@ -64,14 +63,6 @@ def parse_released(value: Any) -> str | None:
         return datetime.date.fromisoformat(value).isoformat()
     except ValueError:
         return None
-
-
-def parse_checksum(value: Any) -> tuple[str, str] | None:
-    """'sha512:AB..' -> ('sha512', 'ab..'); None unless an algorithm prefix and a digest of its length."""
-    match = _CHECKSUM.match(value) if isinstance(value, str) else None
-    if match is None or len(match.group(2)) != CHECKSUM_ALGORITHMS[match.group(1)]:
-        return None
-    return match.group(1), match.group(2).lower()
 
 
 def property_text(value: Any) -> str:
