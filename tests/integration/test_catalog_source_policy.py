@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
+
+from playbook_runner import run_playbook
 
 HERE = Path(__file__).resolve().parent
 PARITY_POLICY = HERE / 'policies' / 'glance-parity.yml'
@@ -93,24 +93,7 @@ def test_source_files_are_confined_unless_allowed(ansible_env: dict[str, str], t
         'reports': str(tmp / 'reports'),
         'results': str(results),
     }
-    run = subprocess.run(
-        [
-            str(Path(sys.executable).parent / 'ansible-playbook'),
-            '-i',
-            'localhost,',
-            '-c',
-            'local',
-            str(playbook),
-            '-e',
-            json.dumps(extra),
-        ],
-        cwd=tmp,
-        env=ansible_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    run = run_playbook(ansible_env, playbook, '-e', json.dumps(extra), timeout=600, cwd=tmp)
     assert run.returncode == 0, (run.stdout + run.stderr)[-8000:]
     found = json.loads(results.read_text(encoding='utf-8'))
 
@@ -192,24 +175,7 @@ def test_url_sources_outside_the_policy_prefixes_are_refused(
     policy.write_text(URL_POLICY.format(base=base), encoding='utf-8')
     playbook.write_text(URL_PLAYBOOK, encoding='utf-8')
     extra = {'catalog': str(catalog), 'policy': str(policy), 'prefix': prefix, 'results': str(results)}
-    run = subprocess.run(
-        [
-            str(Path(sys.executable).parent / 'ansible-playbook'),
-            '-i',
-            'localhost,',
-            '-c',
-            'local',
-            str(playbook),
-            '-e',
-            json.dumps(extra),
-        ],
-        cwd=tmp,
-        env=ansible_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    run = run_playbook(ansible_env, playbook, '-e', json.dumps(extra), timeout=600, cwd=tmp)
     assert run.returncode == 0, (run.stdout + run.stderr)[-8000:]
     plan = json.loads(results.read_text(encoding='utf-8'))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import openstack
 import openstack.config
 import pytest
+from playbook_runner import run_playbook
 
 ROUNDS = 5
 IMAGE_RUNS = 4
@@ -91,14 +92,7 @@ def _run_once(env: dict[str, str], work: Path, module: str, args: dict[str, obje
     playbook.write_text(
         PLAYBOOK.format(ready=work / 'unused-ready', go=work / 'unused-ready', module=module, args=_indent(args))
     )
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(playbook)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_playbook(env, playbook, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     return result.stdout
 

@@ -26,6 +26,7 @@ import pytest
 import requests
 import yaml
 from devcloud_state import REPO
+from playbook_runner import run_playbook
 
 HERE = Path(__file__).resolve().parent
 PARITY_POLICY = HERE / 'policies' / 'glance-parity.yml'
@@ -425,24 +426,7 @@ def test_planted_secrets_stay_out_of_ansible_playbook_output(
     playbook.write_text(PLAYBOOK)
     (tmp_path / 'vars.json').write_text(json.dumps(extravars))
     try:
-        run = subprocess.run(
-            [
-                str(Path(sys.executable).parent / 'ansible-playbook'),
-                '-vvv',
-                '-i',
-                'localhost,',
-                '-c',
-                'local',
-                str(playbook),
-                '-e',
-                f'@{tmp_path / "vars.json"}',
-            ],
-            env={**ansible_env, **SHOW_INVOCATION},
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
+        run = run_playbook({**ansible_env, **SHOW_INVOCATION}, playbook, '-vvv', '-e', f'@{tmp_path / "vars.json"}')
     finally:
         _cleanup(ansible_env, prefix)
     out_dir = Path(extravars['out_dir'])

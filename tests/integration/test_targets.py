@@ -6,13 +6,12 @@ Glance holds afterwards); a failing assert fails the run, and its output is show
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from devcloud_state import nova_running
+from playbook_runner import run_playbook
 
 HERE = Path(__file__).resolve().parent
 # Targets that run under the collection's default policy; the others test the modules'
@@ -25,25 +24,6 @@ TARGETS = sorted(
     for p in (HERE / 'targets').iterdir()
     if (p / 'tasks' / 'main.yml').is_file() and not p.name.startswith('setup_')
 )
-
-
-def run_playbook(env: dict[str, str], playbook: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / 'ansible-playbook'),
-            '-i',
-            'localhost,',
-            '-c',
-            'local',
-            str(playbook),
-            *extra,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize('target', TARGETS)
