@@ -272,6 +272,13 @@ class ContentScanner:
                 break
         return self
 
+    def inspector(self) -> Any:
+        """The format inspector that matched the bytes read, or None (see facts() for why)."""
+        try:
+            return _single_format(self._wrapper)
+        except format_inspector.ImageFormatError:
+            return None
+
     def facts(self) -> dict[str, Any]:
         """Detected format, sizes, sha256 and failed safety checks of the bytes read."""
         facts: dict[str, Any] = {
