@@ -371,6 +371,22 @@ def test_stored_facts_tell_the_virtual_size_before_any_work(tmp_path, scratch, r
     assert not any(call[:2] == ['qemu-img', 'convert'] for call in run.calls)
 
 
+def test_the_default_policy_refuses_a_30_gib_disk_before_any_conversion(tmp_path, scratch, run):
+    from ansible_collections.imagegov.openstack.plugins.module_utils.policy.engine import evaluate
+    from ansible_collections.imagegov.openstack.plugins.module_utils.policy.loader import load_policy
+    from ansible_collections.imagegov.openstack.plugins.module_utils.policy.request import build_request
+
+    big = tmp_path / 'big.vdi'
+    _qemu_img('create', '-f', 'vdi', big, '30G')
+    with inspect_source(str(big), str(scratch), run) as source:
+        image = {'name': 'big', 'disk_format': 'qcow2', 'container_format': 'bare'}
+        request = build_request('create', image=image, content=stored_facts(source, 'qcow2'))
+        decision = evaluate(load_policy(), request)
+    assert not decision.allowed
+    assert [violation.path for violation in decision.violations] == ['content.virtual_size']
+    assert not any(call[:2] == ['qemu-img', 'convert'] for call in run.calls)
+
+
 # --- failure and interruption leave no scratch file ---------------------------------------
 
 
