@@ -122,7 +122,7 @@ class SourceImage:
 class ConvertedImage:
     """The converted file in scratch space and the facts of its bytes; removed by close()."""
 
-    def __init__(self, path: str, target_format: str, facts: dict[str, Any], workdir: str) -> None:
+    def __init__(self, path: str, target_format: str, facts: dict[str, Any], workdir: str | None) -> None:
         self.path = path
         self.format = target_format
         self.facts = facts
@@ -137,7 +137,8 @@ class ConvertedImage:
         return self.facts['source_sha256']
 
     def close(self) -> None:
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> ConvertedImage:
         return self

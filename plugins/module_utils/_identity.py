@@ -129,6 +129,15 @@ class DigestCache:
             f'sha256:{facts["sha256"]}', {glance_hash['algo']: glance_hash['value'], 'size': facts.get('size')}
         )
 
+    def converted(self, source_sha256: str, target: str) -> str | None:
+        """The sha256 of what this host's qemu-img wrote converting those bytes to ``target``."""
+        entry = self.entries.get(f'convert:{target}:{source_sha256}')
+        value = entry.get('sha256') if entry else None
+        return value if isinstance(value, str) else None
+
+    def remember_conversion(self, source_sha256: str, target: str, output_sha256: str) -> None:
+        self._update(f'convert:{target}:{source_sha256}', {'sha256': output_sha256})
+
     def bind_import(self, image_id: str, source_sha256: str) -> None:
         self._update(f'image:{image_id}', {'source_sha256': source_sha256})
 

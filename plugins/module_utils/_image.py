@@ -72,10 +72,17 @@ class ContentRequest:
     on_content_change: str
     prescan: dict[str, Any] | None = None
     data_source: dict[str, Any] | None = None
+    # The stored bytes' sha256 when known without reading them (a conversion this host made
+    # before): trusted for comparing with Glance's hash, never required of an upload.
+    known_sha256: str | None = None
 
     @property
     def sha256(self) -> str | None:
         return self.expected.get('sha256')
+
+    @property
+    def stored_sha256(self) -> str | None:
+        return self.sha256 or self.known_sha256
 
 
 @dataclass
@@ -261,7 +268,7 @@ class ImageReconciler:
         if content.source is None:
             return None
         holds = self._holds_expected(current, content)
-        sha256 = (self.outcome.content or {}).get('sha256') or content.sha256
+        sha256 = (self.outcome.content or {}).get('sha256') or content.stored_sha256
         if holds is False:
             recorded = current.get(SHA256_PROPERTY)
             return (
@@ -278,10 +285,10 @@ class ImageReconciler:
         """Whether the image holds the source's bytes, judged on Glance's own hash; None when
         only the recorded sha256 property can say (reported as an asserted identity)."""
         algo = image.get('os_hash_algo')
-        trusted = content.expected.get(algo) or self.digests.digest(content.sha256, algo)
+        trusted = content.expected.get(algo) or self.digests.digest(content.stored_sha256, algo)
         if trusted and image.get('os_hash_value'):
-            same = image['os_hash_value'] == trusted or self._imported_from(image, content.sha256)
-            self.outcome.content = self.outcome.content or {'sha256': content.sha256, 'identity': 'verified'}
+            same = image['os_hash_value'] == trusted or self._imported_from(image, content.stored_sha256)
+            self.outcome.content = self.outcome.content or {'sha256': content.stored_sha256, 'identity': 'verified'}
             return same
         if content.import_method == 'web-download':
             return self._read_back_identity(image, content)
@@ -422,6 +429,9 @@ class ImageReconciler:
             self._record(Kind.CREATE, f'create {fields.get("name")!r}')
             image = simulated_new_image(desired)
             return self._upload(image, content) if content.source is not None else image
+        prepare = getattr(content.source, 'prepare', None)
+        if prepare is not None:
+            prepare()  # a conversion that fails or is refused leaves no record behind
         image, joined = self._create_record(fields, desired, generation)
         if joined:
             self.outcome.operations.add(
@@ -487,6 +497,7 @@ class ImageReconciler:
             facts = (
                 (self.outcome.content if (self.outcome.content or {}).get('size') is not None else None)
                 or (content.prescan and content.sha256 and dict(content.prescan, sha256=content.sha256))
+                or (content.prescan if (content.prescan or {}).get('conversion') else None)
                 or self._scan(content.source, content, GLANCE_HASH)
             )
             self._ask('upload', image, image, facts)

@@ -103,6 +103,16 @@ class PolicyGate:
             raise PolicyRefusal(decision)
         return decision
 
+    def conversion_for(self, disk_format: str | None) -> str | None:
+        """The format an enforced rule converts ``disk_format`` to instead of refusing it
+        (allowed_formats with convert_to); None when no rule offers that."""
+        for rule in self.policy.rules_for('upload'):
+            conversion = getattr(rule, 'conversion_for', None)
+            target = conversion(disk_format) if conversion is not None and rule.mode == 'enforce' else None
+            if target:
+                return target
+        return None
+
     def report(self) -> dict[str, Any]:
         return {
             'allowed': all(decision.allowed for decision in self.decisions),

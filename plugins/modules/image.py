@@ -101,6 +101,35 @@ options:
     type: str
     choices: [put, glance-direct, web-download]
     default: put
+  convert_to:
+    description:
+      - Convert the source to this format before it is uploaded (V(raw) for a Ceph backend that
+        clones raw images, V(qcow2) for file backends, V(vmdk) (streamOptimized) for VMware).
+        Sources may be raw, qcow2, vmdk (monolithicSparse, streamOptimized, or a flat
+        descriptor naming files in its own directory), vdi, vhd, vhdx, and any of them
+        compressed with gzip, xz or zstd. An ISO is never converted; a source already in the
+        target format is uploaded as it is.
+      - The source is judged by oslo.utils' format inspector and its safety checks before
+        C(qemu-img) ever opens it (a backing file, a data file or an extent naming a host file
+        is refused); C(qemu-img) runs with an explicit C(-f) and C(--force-share); the output
+        is inspected again and must keep the source's virtual size.
+      - The policy is asked on what would be stored - first from the source's header (a
+        virtual size over the limit is refused before anything is read), then from the whole
+        source, and again on the converted output before it is sent.
+      - The image records the source's sha256 (C(imagegov_source_sha256)) and format
+        (C(imagegov_source_format)); an unchanged source is neither converted nor uploaded
+        again. O(checksum) then names the source's sha256.
+      - Without it, a policy's C(allowed_formats) rule with C(convert_to) converts a source
+        whose format it does not allow instead of refusing it.
+    type: str
+    choices: [qcow2, raw, vmdk]
+  scratch_dir:
+    description:
+      - Directory for the decompressed source and the converted output (a private
+        directory is made inside it and removed on success, failure and interruption).
+        Needs room for the converted image's allocated bytes. Default the system's
+        temporary directory.
+    type: path
   checksum:
     description:
       - Expected digest of the source - sha256 or sha512, as hex (as sha256sum / sha512sum
@@ -308,6 +337,7 @@ policy:
 """
 
 import os
+from typing import Any
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
 from ansible_collections.imagegov.openstack.plugins.module_utils._content import (
@@ -317,7 +347,14 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._content import
     prescan,
     unsupported_format_message,
 )
-from ansible_collections.imagegov.openstack.plugins.module_utils._identity import parse_checksum
+from ansible_collections.imagegov.openstack.plugins.module_utils._converting import (
+    ConvertingSource,
+    compression_of,
+    conversion_target,
+    stored_header,
+    verify_source_checksum,
+)
+from ansible_collections.imagegov.openstack.plugins.module_utils._identity import DigestCache, parse_checksum
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
     ContentRequest,
     ImageReconciler,
@@ -338,6 +375,8 @@ class ImageModule(ImagegovModule):
         filename=dict(type='path'),
         url=dict(type='str'),
         import_method=dict(type='str', default='put', choices=['put', 'glance-direct', 'web-download']),
+        convert_to=dict(type='str', choices=['qcow2', 'raw', 'vmdk']),
+        scratch_dir=dict(type='path'),
         checksum=dict(type='str'),
         on_content_change=dict(type='str', default='replace', choices=['replace', 'fail']),
         disk_format=dict(
@@ -362,7 +401,7 @@ class ImageModule(ImagegovModule):
     module_kwargs = dict(
         supports_check_mode=True,
         required_one_of=[('name', 'id')],
-        mutually_exclusive=[('filename', 'url'), ('protected', 'protect_in_use')],
+        mutually_exclusive=[('filename', 'url'), ('protected', 'protect_in_use'), ('convert_to', 'disk_format')],
         required_if=[('import_method', 'web-download', ('url', 'checksum'))],
     )
 
@@ -378,7 +417,19 @@ class ImageModule(ImagegovModule):
             )
         owner_id = self.resolve_project(p['owner']) if p['owner'] else None
         data_source = describe_source(source)
-        if p['state'] != 'absent':
+        digests = DigestCache()
+        target = None
+        if source and p['state'] != 'absent' and p['import_method'] != 'web-download':
+            target, unconverted = conversion_target(
+                p['convert_to'], facts, compression_of(source), self.gate.conversion_for
+            )
+            if unconverted and p['convert_to']:
+                self.ansible.warn(f'Option convert_to: {unconverted}.')
+        if target:
+            p['disk_format'] = target
+            source = ConvertingSource(source, target, p['scratch_dir'], self.run_qemu_img, digests)
+            facts = self.judge_conversion(source, stored_header(facts, target), desired_image(p, owner_id, None, None))
+        elif p['state'] != 'absent':
             # Asked before the first Glance request: what the task wants must be allowed.
             self.gate.check(
                 'create',
@@ -393,7 +444,7 @@ class ImageModule(ImagegovModule):
         else:
             found = self.glance.images_named(p['name'], owner=owner)
         reconciler = ImageReconciler(
-            self.glance, self.caller['project_id'], self.check_mode, p['wait'], p['timeout'], self.gate
+            self.glance, self.caller['project_id'], self.check_mode, p['wait'], p['timeout'], self.gate, digests
         )
         self.result['operations'] = reconciler.outcome.operations
         if p['state'] == 'absent':
@@ -405,7 +456,14 @@ class ImageModule(ImagegovModule):
             if not found:
                 desired.attributes.update(id=p['id'], container_format=p['container_format'] or 'bare')
             content = ContentRequest(source, p['import_method'], expected, p['on_content_change'], facts, data_source)
-            outcome = reconciler.present(found, desired, content, p['state'] == 'deactivated')
+            if target:
+                desired.properties.update(source.properties())
+                content.expected, content.known_sha256 = {}, source.known_output_sha256()
+            try:
+                outcome = reconciler.present(found, desired, content, p['state'] == 'deactivated')
+            finally:
+                if target:
+                    source.close()
             if p['protect_in_use'] and (outcome.after or {}).get('id'):
                 outcome = reconciler.protect_while_used(outcome.after, self.usage_of)
         image = outcome.after or {}
@@ -418,11 +476,36 @@ class ImageModule(ImagegovModule):
         )
         if image.get('id'):
             result['id'] = image['id']
-        if outcome.content:
-            result['content'] = outcome.content
+        if outcome.content or target:
+            result['content'] = dict(outcome.content or {}, **({'source': source.describe()} if target else {}))
         if outcome.usage:
             result['usage'] = outcome.usage
         self.exit(**result)
+
+    def judge_conversion(self, source: ConvertingSource, header: dict, desired: Any) -> dict:
+        """Ask the policy about what conversion would store: first on the header (a 30 GiB
+        virtual disk is refused before the source is read), then on the whole source, and
+        again on the output before a byte of it is sent."""
+        source.check()
+        data_source = describe_source(source.given)
+        self.gate.check('create', simulated_new_image(desired), None, header, data_source=data_source)
+        planned = source.planned_facts()
+        if not source.inspect().safe:
+            reasons = '; '.join(f'{fail["check"]}: {fail["message"]}' for fail in planned['safety_failures'])
+            raise ImageRequestError(
+                f'{source.given.label} is not converted, and nothing was sent to the cloud: {reasons}. '
+                'Give an image without references to other files.'
+            )
+        expected = parse_checksum(self.params['checksum'])
+        verify_source_checksum(expected, planned['conversion'], source.given.label)
+        self.gate.check('create', simulated_new_image(desired), None, planned, data_source=data_source)
+        source.judge = lambda facts: self.gate.check(
+            'upload', simulated_new_image(desired), None, facts, data_source=data_source
+        )
+        return planned
+
+    def run_qemu_img(self, args: list[str], started: Any) -> tuple[int, str, str]:
+        return self.ansible.run_command(args, before_communicate_callback=started)
 
     def read_header(self, source: Source) -> dict | None:
         """The source's header facts, before any Glance request. Glance fetches a web-download
