@@ -223,6 +223,10 @@ class ImagegovModule:
     def run(self) -> None:
         raise NotImplementedError
 
+    def run_qemu_img(self, args: list[str], started: Any) -> tuple[int, str, str]:
+        """The command runner of _convert: ``started`` gets the child to kill on interruption."""
+        return self.ansible.run_command(args, before_communicate_callback=started)
+
     def __call__(self) -> None:
         # A cancelled job (AWX, a timeout) terminates the module: turn that into an
         # exception so half-done work is rolled back instead of left behind.

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._content import Source, prescan
+from ._converting import SOURCE_SHA256_PROPERTY, ConversionSettings, ConvertingSource, stored_header
 from ._errors import ImagegovError
 from ._glance import Glance
 from ._identity import DigestCache
@@ -37,7 +38,7 @@ from ._series import (
     build_key,
     series_states,
 )
-from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage
+from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage, simulated_new_image
 from ._usage import blocking_usage
 from .catalog.checksums import ChecksumResolver
 from .catalog.constants import ENTRY_DEACTIVATED, ENTRY_UNMANAGED, MIN_DISK_AUTO
@@ -109,6 +110,9 @@ class CatalogReconciler:
         # old one: longer than a lookup by name takes between its visible and hidden passes.
         self.alias_grace = ALIAS_GRACE_SECONDS
         self.digests = digests or DigestCache()
+        # Where conversions run, and for which cloud (a catalog's convert_to may differ per
+        # cloud); set by the module.
+        self.conversion = ConversionSettings()
 
     def inventory(self) -> None:
         """Every image of the project, hidden ones included: one paged listing per pass."""
@@ -234,8 +238,14 @@ class CatalogReconciler:
             # file (old ones vanish upstream); its bytes are left as they are this run.
             expected, unchecked = {}, f'note: bytes not checked this run: {exc}'
         source = Source(image.source.get('file'), image.source.get('url'), None) if image.source and expected else None
-        new_bytes = source is not None and (current is None or not _holds(current, expected))
+        target = image.conversion_for(self.conversion.cloud) if source is not None else None
+        if target and 'sha256' not in expected:
+            item.action, item.reason = PlanAction.ERROR, 'convert_to needs the sha256 of the source as its checksum'
+            return item
+        new_bytes = source is not None and (current is None or not _holds(current, expected, target))
         facts = prescan(source) if new_bytes and (check_mode or image.min_disk == MIN_DISK_AUTO) else None
+        if facts is not None and target:
+            facts = dict(stored_header(facts, target), conversion={'converted_to': target})
         desired = self._desired(image, current, retired_since, check_mode, facts)
         data_source = None
         if source is not None:
@@ -245,6 +255,10 @@ class CatalogReconciler:
                 else {'kind': 'url', 'url': redact_url(source.url)}
             )
         content = ContentRequest(source, 'put', expected, 'replace', facts if check_mode else None, data_source)
+        if target:
+            content.source = self._converting(source, target, expected['sha256'], gate, desired, data_source)
+            content.expected, content.known_sha256 = {}, self.digests.converted(expected['sha256'], target)
+            desired.properties[SOURCE_SHA256_PROPERTY] = expected['sha256']
         members = [self.resolve_project(member) for member in image.members] if image.visibility == 'shared' else None
         deactivate = due == 'deactivate' or image.state == ENTRY_DEACTIVATED
 
@@ -254,10 +268,25 @@ class CatalogReconciler:
                 self._share(rec, outcome, members, check_mode, gate)
             return outcome
 
-        item = self._run(item, current, gate, check_mode, step)
+        try:
+            item = self._run(item, current, gate, check_mode, step)
+        finally:
+            if target:
+                content.source.close()
         if unchecked:
             item.operations.append(unchecked)
         return item
+
+    def _converting(
+        self, source: Source, target: str, sha256: str, gate: Any, desired: DesiredImage, data_source: Any
+    ) -> ConvertingSource:
+        converting = ConvertingSource(
+            source, target, self.conversion.scratch_dir, self.conversion.run, self.digests, expected_sha256=sha256
+        )
+        converting.judge = lambda action, facts: gate.check(
+            action, simulated_new_image(desired), None, facts, data_source=data_source
+        )
+        return converting
 
     def _share(self, rec: ImageReconciler, outcome: Outcome, members: list[str], check_mode: bool, gate: Any) -> None:
         """The exact set of member projects of a shared image: one member listing."""
@@ -308,7 +337,7 @@ class CatalogReconciler:
             holder = any(i['id'] != current['id'] for i in self.current.get(state.alias, []))
         attributes = {
             'name': self._name_for(image, current, check_mode),
-            'disk_format': image.disk_format,
+            'disk_format': image.conversion_for(self.conversion.cloud) or image.disk_format,
             'container_format': image.container_format,
             'min_disk': _min_disk(image.min_disk, current, facts),
             'min_ram': image.min_ram,
@@ -470,9 +499,11 @@ def _holds_alias(state: SeriesState | None, image: dict[str, Any] | None) -> boo
     return bool(state and state.alias and image and image.get('name') == state.alias)
 
 
-def _holds(image: dict[str, Any], expected: dict[str, str]) -> bool:
-    """Whether the image already holds the expected bytes, as far as its records say (the
-    reconciler proves it on Glance's own hash before anything is skipped)."""
+def _holds(image: dict[str, Any], expected: dict[str, str], target: str | None = None) -> bool:
+    """Whether the image already holds the expected bytes (converted to ``target``), as far as
+    its records say (the reconciler proves it on Glance's own hash before anything is skipped)."""
+    if target:
+        return image.get('disk_format') == target and image.get(SOURCE_SHA256_PROPERTY) == expected.get('sha256')
     if 'sha512' in expected:
         return image.get('os_hash_algo') == 'sha512' and image.get('os_hash_value') == expected['sha512']
     return image.get(SHA256_PROPERTY) == expected.get('sha256')

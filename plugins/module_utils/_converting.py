@@ -18,6 +18,7 @@ same input.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -43,11 +44,22 @@ SOURCE_FORMAT_PROPERTY = 'imagegov_source_format'
 DOWNLOAD_CHUNK = 4 * 1024 * 1024
 
 
+@dataclasses.dataclass
+class ConversionSettings:
+    """Where a module's conversions run: its scratch directory, the qemu-img runner, and the
+    cloud name a catalog's per-cloud convert_to is looked up by."""
+
+    cloud: str | None = None
+    scratch_dir: str | None = None
+    run: Runner | None = None
+
+
 class ConvertingSource:
     """``given`` converted to ``target`` in private scratch space under ``scratch_dir``.
 
-    ``judge`` is called with the output's facts before a byte of it is sent (the policy's
-    second question); ``run`` runs qemu-img (see _convert).
+    ``judge(action, facts)`` is asked ('create') about what converting the whole source would
+    store before qemu-img runs, and ('upload') about the output before a byte of it is sent;
+    ``run`` runs qemu-img (see _convert).
     """
 
     def __init__(
@@ -57,7 +69,8 @@ class ConvertingSource:
         scratch_dir: str | None,
         run: Runner,
         digests: DigestCache,
-        judge: Callable[[dict[str, Any]], None] | None = None,
+        judge: Callable[[str, dict[str, Any]], Any] | None = None,
+        expected_sha256: str | None = None,
     ) -> None:
         if target not in TARGET_FORMATS:
             raise ConversionError(f'Option convert_to: {target!r} is not a target; use one of {TARGET_FORMATS}')
@@ -72,6 +85,8 @@ class ConvertingSource:
         self._download_dir: str | None = None
         self._source: SourceImage | None = None
         self._converted: ConvertedImage | None = None
+        self._expected_sha256 = expected_sha256
+        self._judged_source = False
         self.conversions = 0
 
     # -- the source, judged ------------------------------------------------------------
@@ -86,7 +101,14 @@ class ConvertingSource:
             path, local = self.given.filename, True
             if path is None:
                 path, local = self._download(), False
-            self._source = inspect_source(path, self.scratch_dir, self._run, local_extents=local)
+            source = inspect_source(path, self.scratch_dir, self._run, local_extents=local)
+            if self._expected_sha256 and source.facts['sha256'] != self._expected_sha256:
+                source.close()
+                raise ConversionError(
+                    f'{self.given.label} has sha256 {source.facts["sha256"]}, but the checksum given expects '
+                    f'{self._expected_sha256}. Nothing was converted or sent to the cloud.'
+                )
+            self._source = source
         return self._source
 
     @property
@@ -97,6 +119,22 @@ class ConvertingSource:
         """What would be stored, known before converting: for the policy's first question."""
         facts = stored_facts(self.inspect(), self.target)
         return dict(facts, conversion=self.describe())
+
+    def judge_source(self) -> dict[str, Any]:
+        """Ask ``judge`` about what converting the whole source would store (once), and
+        refuse an unsafe source: nothing reaches qemu-img or the cloud."""
+        planned = self.planned_facts()
+        if not self._judged_source:
+            if self.judge is not None:
+                self.judge('create', planned)
+            self._judged_source = True
+        if not self.inspect().safe:
+            reasons = '; '.join(f'{fail["check"]}: {fail["message"]}' for fail in planned['safety_failures'])
+            raise ConversionError(
+                f'{self.given.label} is not converted, and nothing was sent to the cloud: {reasons}. '
+                'Give an image without references to other files.'
+            )
+        return planned
 
     def describe(self) -> dict[str, Any]:
         facts = self.source_facts
@@ -129,6 +167,7 @@ class ConvertingSource:
     def prepare(self) -> ConvertedImage:
         """Convert now (once per run) and let ``judge`` see the output's facts."""
         if self._converted is None:
+            self.judge_source()
             source = self.inspect()
             if self._already_target(source):
                 converted = ConvertedImage(source.path, self.target, _as_stored(source.facts), None)
@@ -138,7 +177,7 @@ class ConvertingSource:
             try:
                 self._digests.remember_conversion(self.source_facts['sha256'], self.target, converted.sha256)
                 if self.judge is not None:
-                    self.judge(dict(converted.facts, conversion=self.describe()))
+                    self.judge('upload', dict(converted.facts, conversion=self.describe()))
             except BaseException:
                 converted.close()
                 raise
@@ -206,18 +245,14 @@ def stored_header(header: dict[str, Any] | None, target: str) -> dict[str, Any]:
     }
 
 
-def verify_source_checksum(expected: dict[str, str], described: dict[str, Any], label: str) -> None:
+def source_sha256(expected: dict[str, str]) -> str | None:
     """Option checksum names the bytes the user has: the source, not the converted output."""
     if 'sha512' in expected:
         raise ConversionError(
             'Option checksum: with convert_to, give the sha256 of the source (sha256sum); '
-            'a sha512 names bytes Glance stores, which conversion produces.'
+            'a sha512 names the bytes Glance stores, which conversion produces.'
         )
-    if expected and expected['sha256'] != described['sha256']:
-        raise ConversionError(
-            f'{label} has sha256 {described["sha256"]}, but option checksum expects {expected["sha256"]}. '
-            'Nothing was converted or sent to the cloud.'
-        )
+    return expected.get('sha256')
 
 
 def _as_stored(facts: dict[str, Any]) -> dict[str, Any]:

@@ -103,6 +103,14 @@ options:
   report_sarif:
     description: Write the policy decisions of the plan to this file, as SARIF 2.1.0.
     type: path
+  scratch_dir:
+    description:
+      - Directory for the conversions of entries with C(convert_to) (see the C(image) module's
+        O(imagegov.openstack.image#module:convert_to)); a private directory is made in it per
+        conversion and removed afterwards. Default the system's temporary directory.
+      - A catalog's C(convert_to) may name a format per cloud; the cloud is the name given in
+        O(cloud).
+    type: path
 author:
   - imagegov maintainers (@imagegov)
 """
@@ -148,6 +156,7 @@ import json
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule, problem_list
 from ansible_collections.imagegov.openstack.plugins.module_utils._catalog import CatalogReconciler, summarize
+from ansible_collections.imagegov.openstack.plugins.module_utils._converting import ConversionSettings
 from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
 from ansible_collections.imagegov.openstack.plugins.module_utils._operations import FAILED, UNCHANGED
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate
@@ -168,6 +177,7 @@ class CatalogModule(ImagegovModule):
         report_json=dict(type='path'),
         report_junit=dict(type='path'),
         report_sarif=dict(type='path'),
+        scratch_dir=dict(type='path'),
         **USAGE_CLOUD_ARGSPEC,
     )
     module_kwargs = dict(supports_check_mode=True)
@@ -181,6 +191,9 @@ class CatalogModule(ImagegovModule):
         usage = self.usage_lookup()
         reconciler = CatalogReconciler(
             self.glance, self.caller, self.new_gate, usage, p['name'], p['timeout'], self.resolve_project
+        )
+        reconciler.conversion = ConversionSettings(
+            p['cloud'] if isinstance(p['cloud'], str) else None, p['scratch_dir'], self.run_qemu_img
         )
         reconciler.inventory()
         plan = reconciler.plan(catalog, p['prune'])

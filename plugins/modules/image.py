@@ -351,8 +351,8 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._converting imp
     ConvertingSource,
     compression_of,
     conversion_target,
+    source_sha256,
     stored_header,
-    verify_source_checksum,
 )
 from ansible_collections.imagegov.openstack.plugins.module_utils._identity import DigestCache, parse_checksum
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
@@ -427,7 +427,9 @@ class ImageModule(ImagegovModule):
                 self.ansible.warn(f'Option convert_to: {unconverted}.')
         if target:
             p['disk_format'] = target
-            source = ConvertingSource(source, target, p['scratch_dir'], self.run_qemu_img, digests)
+            source = ConvertingSource(
+                source, target, p['scratch_dir'], self.run_qemu_img, digests, expected_sha256=source_sha256(expected)
+            )
             facts = self.judge_conversion(source, stored_header(facts, target), desired_image(p, owner_id, None, None))
         elif p['state'] != 'absent':
             # Asked before the first Glance request: what the task wants must be allowed.
@@ -489,23 +491,10 @@ class ImageModule(ImagegovModule):
         source.check()
         data_source = describe_source(source.given)
         self.gate.check('create', simulated_new_image(desired), None, header, data_source=data_source)
-        planned = source.planned_facts()
-        if not source.inspect().safe:
-            reasons = '; '.join(f'{fail["check"]}: {fail["message"]}' for fail in planned['safety_failures'])
-            raise ImageRequestError(
-                f'{source.given.label} is not converted, and nothing was sent to the cloud: {reasons}. '
-                'Give an image without references to other files.'
-            )
-        expected = parse_checksum(self.params['checksum'])
-        verify_source_checksum(expected, planned['conversion'], source.given.label)
-        self.gate.check('create', simulated_new_image(desired), None, planned, data_source=data_source)
-        source.judge = lambda facts: self.gate.check(
-            'upload', simulated_new_image(desired), None, facts, data_source=data_source
+        source.judge = lambda action, facts: self.gate.check(
+            action, simulated_new_image(desired), None, facts, data_source=data_source
         )
-        return planned
-
-    def run_qemu_img(self, args: list[str], started: Any) -> tuple[int, str, str]:
-        return self.ansible.run_command(args, before_communicate_callback=started)
+        return source.judge_source()
 
     def read_header(self, source: Source) -> dict | None:
         """The source's header facts, before any Glance request. Glance fetches a web-download

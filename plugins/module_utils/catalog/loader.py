@@ -329,8 +329,11 @@ def _merge_attributes(entry: _Entry, bad: set[str]) -> dict[str, Any]:
         return defaults.get(key, default)
 
     unmanaged = pick('state', ENTRY_PRESENT) == ENTRY_UNMANAGED
-    if 'disk_format' not in unknown and pick('disk_format', None) is None and not unmanaged:
-        entry.add('disk_format', "required field is missing (set it on the image or in the file's defaults)")
+    converted = pick('convert_to', None) is not None
+    if 'disk_format' not in unknown and pick('disk_format', None) is None and not unmanaged and not converted:
+        entry.add(
+            'disk_format', "required field is missing (set it, or convert_to, on the image or in the file's defaults)"
+        )
     visibility = pick('visibility', DEFAULT_VISIBILITY)
     members = pick('members', [])
     if members and visibility != 'shared' and not {'members', 'visibility'} & unknown:
@@ -344,6 +347,7 @@ def _merge_attributes(entry: _Entry, bad: set[str]) -> dict[str, Any]:
     tags = set(defaults.get('tags') or []) | set(data.get('tags') or [] if 'tags' not in bad else [])
     return {
         'disk_format': pick('disk_format', None),
+        'convert_to': pick('convert_to', None),
         'container_format': pick('container_format', DEFAULT_CONTAINER_FORMAT),
         'min_disk': pick('min_disk', 0),
         'min_ram': pick('min_ram', 0),

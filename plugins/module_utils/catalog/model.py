@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .constants import CONVERT_TO_OTHER_CLOUDS
+
 
 @dataclasses.dataclass
 class Origin:
@@ -59,6 +61,13 @@ class CatalogImage:
     version_values: dict[str, Any] = dataclasses.field(default_factory=dict)
     # A build of the series that left the file, known from the cloud's records.
     remembered: bool = False
+    # The format to store: a target, or {cloud name: target} with a 'default' key for others.
+    convert_to: str | dict[str, str | None] | None = None
+
+    def conversion_for(self, cloud: str | None) -> str | None:
+        if isinstance(self.convert_to, dict):
+            return self.convert_to.get(cloud or '', self.convert_to.get(CONVERT_TO_OTHER_CLOUDS))
+        return self.convert_to
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,6 +14,7 @@ from .checksums import parse_checksum
 from .constants import (
     CATALOG_VERSIONS,
     CONTAINER_FORMATS,
+    CONVERSION_TARGETS,
     DISK_FORMATS,
     DURATION_UNITS,
     ENTRY_STATES,
@@ -94,6 +95,18 @@ def _check_size(field: str, value: Any, error: ErrorCallback) -> None:
 def _check_min_disk(field: str, value: Any, error: ErrorCallback) -> None:
     if value != MIN_DISK_AUTO and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         error(field, f'must be a whole number >= 0 or {MIN_DISK_AUTO} (the virtual size), got {describe_kind(value)}')
+
+
+def _check_convert_to(field: str, value: Any, error: ErrorCallback) -> None:
+    targets = ', '.join(CONVERSION_TARGETS)
+    if isinstance(value, dict):
+        for cloud, target in value.items():
+            if not isinstance(cloud, str) or not cloud:
+                error(field, f'a cloud name must be a non-empty string, got {describe_kind(cloud)}')
+            elif target is not None and target not in CONVERSION_TARGETS:
+                error(f'{field}.{cloud}', f'must be one of {targets}, or null, got {describe_kind(target)}')
+    elif value not in CONVERSION_TARGETS:
+        error(field, f'must be one of {targets}, or a mapping of cloud names to them, got {describe_kind(value)}')
 
 
 def _check_checksum(field: str, value: Any, error: ErrorCallback) -> None:
@@ -208,6 +221,7 @@ _NAMES: dict[str, Any] = {'type': 'list', 'schema': {'type': 'string', 'empty': 
 # Every image attribute; also the fields `defaults` may set.
 ATTRIBUTES_SCHEMA: dict[str, Any] = {
     'disk_format': {'type': 'string', 'allowed': list(DISK_FORMATS)},
+    'convert_to': {'nullable': True, 'check_with': _check_convert_to},
     'container_format': {'type': 'string', 'allowed': list(CONTAINER_FORMATS)},
     'min_disk': {'nullable': True, 'check_with': _check_min_disk},
     'min_ram': {'nullable': True, 'check_with': _check_size},

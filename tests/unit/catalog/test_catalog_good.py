@@ -55,6 +55,7 @@ def image(name, source, sha256, origin, **fields):
         'update_published': True,
         'version_values': {},
         'remembered': False,
+        'convert_to': None,
     }
     if fields.get('series'):
         result['update_published'] = False
