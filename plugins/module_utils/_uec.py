@@ -86,6 +86,8 @@ _COMPRESSED = (
     (b'BZh', 'bzip2 data'),
     (b'\x89LZO', 'lzo data'),
 )
+# What no role can be, whatever its name.
+UNUSABLE = ('text', 'empty')
 _NAME_ROLES = (
     ('kernel', re.compile(r'vmlinu[xz]|bzimage|(^|[-_.])(kernel|aki)([-_.]|$)', re.IGNORECASE)),
     ('ramdisk', re.compile(r'initrd|initramfs|ramdisk|(^|[-_.])(loader|ari)([-_.]|$)', re.IGNORECASE)),
@@ -102,6 +104,8 @@ class UecError(BundleError):
 
 def content_of(head: bytes) -> tuple[str, str | None]:
     """(what the bytes are, the role they prove or None) from a file's first bytes."""
+    if not head:
+        return 'empty', None
     for offset, magic, what, role in _SIGNATURES:
         if head[offset : offset + len(magic)] == magic:
             return what, role
@@ -110,7 +114,7 @@ def content_of(head: bytes) -> tuple[str, str | None]:
     for magic, what in _COMPRESSED:
         if head.startswith(magic):
             return what, None
-    if head and b'\0' not in head and _is_text(head):
+    if b'\0' not in head and _is_text(head):
         return 'text', None
     return 'data of no known kind', None
 
@@ -153,11 +157,11 @@ class UecPart:
         """Proven by content, or - for compressed or unknown data - suggested by the name."""
         if self.proven_role:
             return self.proven_role == role
-        return self.content != 'text' and self.name_role == role
+        return self.content not in UNUSABLE and self.name_role == role
 
     def fits(self, role: str) -> bool:
-        """Acceptable when named explicitly: not text, not proven to be something else."""
-        return self.content != 'text' and self.proven_role in (None, role)
+        """Acceptable when named explicitly: not text or empty, not proven to be something else."""
+        return self.content not in UNUSABLE and self.proven_role in (None, role)
 
     def describe(self) -> str:
         return f'{self.name} ({self.content})'
@@ -329,7 +333,8 @@ def _kept(member: TarMember, workdir: str, budget: ByteBudget, named: set[str | 
 
 def uec_from_files(kernel: str, ramdisk: str | None, disk: str) -> UecBundle:
     """The same bundle from three files given by path (``ramdisk`` may be None), each
-    checked to be a regular file whose bytes fit its role. Nothing is copied."""
+    checked to be a regular file whose bytes fit its role. The paths are the caller's own,
+    so symlinks are followed (unlike names read from a package). Nothing is copied."""
     parts, wanted = [], {}
     for role, given in zip(ROLES, (kernel, ramdisk, disk), strict=True):
         if given is None:

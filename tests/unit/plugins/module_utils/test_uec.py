@@ -138,6 +138,7 @@ def _sha(data):
         (b'XFSB' + b'\0' * 64, ('an XFS file system', 'disk')),
         (mbr_disk(4096), ('an MBR-partitioned disk', 'disk')),
         (b'focal: a README\n', ('text', None)),
+        (b'', ('empty', None)),
         (b'\x00\x01\x02\xff' * 16, ('data of no known kind', None)),
     ],
 )
@@ -278,12 +279,16 @@ def test_compressed_data_with_no_telling_name_is_used_only_when_named(tmp_path, 
         ({'kernel': 'README'}, r"'README' \(uec_kernel\) is text, not a kernel"),
         ({'kernel': 'root.img'}, r"'root.img' \(uec_kernel\) is an ext2/3/4 file system, not a kernel"),
         ({'disk': 'vmlinuz'}, r"'vmlinuz' \(uec_disk\) is an x86 Linux kernel \(bzImage\), not a disk"),
-        ({'kernel': 'nope'}, r"has no member 'nope' \(uec_kernel\); its members: vmlinuz, root.img, README$"),
+        (
+            {'kernel': 'nope'},
+            r"has no member 'nope' \(uec_kernel\); its members: vmlinuz, root.img, README, empty.img$",
+        ),
         ({'kernel': 'vmlinuz', 'disk': 'vmlinuz'}, "'vmlinuz' is named for two roles"),
+        ({'disk': 'empty.img'}, r"'empty.img' \(uec_disk\) is empty, not a disk"),
     ],
 )
 def test_a_named_member_must_fit_its_role(choice, message, tmp_path, scratch):
-    members = [('vmlinuz', x86_kernel()), ('root.img', ext_disk()), ('README', b'read me\n')]
+    members = [('vmlinuz', x86_kernel()), ('root.img', ext_disk()), ('README', b'read me\n'), ('empty.img', b'')]
     with pytest.raises(UecError, match=message):
         read_uec(str(tarball(tmp_path / 'n.tar', members)), str(scratch), **choice)
 
