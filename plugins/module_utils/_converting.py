@@ -172,10 +172,9 @@ class ConvertingSource:
             if self._already_target(source):
                 converted = ConvertedImage(source.path, self.target, _as_stored(source.facts), None)
             else:
-                converted = convert(source, self.target, self.scratch_dir, self._run)
+                converted = convert(source, self.target, self.scratch_dir, self._run, whole_output=False)
                 self.conversions += 1
             try:
-                self._digests.remember_conversion(self.source_facts['sha256'], self.target, converted.sha256)
                 if self.judge is not None:
                     self.judge('upload', dict(converted.facts, conversion=self.describe()))
             except BaseException:
@@ -190,6 +189,12 @@ class ConvertingSource:
 
     def stream(self, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
         return Source(self.prepare().path).stream(first_bytes)
+
+    def remember_output(self, facts: dict[str, Any]) -> None:
+        """The facts of the output as the caller read it whole (to upload or compare): from
+        now on this host knows what converting the source gives (the digest cache)."""
+        if facts.get('sha256') and self._converted is not None:
+            self._digests.remember_conversion(self.source_facts['sha256'], self.target, facts['sha256'])
 
     def close(self) -> None:
         if self._converted is not None:

@@ -521,6 +521,7 @@ class ImageReconciler:
                 ) from exc
             raise
         facts = scanner.facts()
+        _read_whole(content, facts)
         self.outcome.content = _public(facts)
         _verify_expected(facts, content, content.source.label)
         # The whole read can show what the header could not: ask again before keeping it.
@@ -607,6 +608,7 @@ class ImageReconciler:
     def _scan(self, source: Any, content: ContentRequest, algo: str) -> dict[str, Any]:
         """The whole source read (not sent): its facts, checked against option checksum."""
         facts = ContentScanner(source, algo).consume().facts()
+        _read_whole(content, facts)
         _verify_expected(facts, content, source.label)
         self.digests.remember(facts)
         self.outcome.content = _public(facts)
@@ -867,6 +869,13 @@ def _protection_ops(protect: bool) -> list[dict[str, Any]]:
         {'op': 'replace', 'path': '/protected', 'value': False},
         {'op': 'remove', 'path': f'/{PROTECTED_WHILE_USED_PROPERTY}'},
     ]
+
+
+def _read_whole(content: ContentRequest, facts: dict[str, Any]) -> None:
+    """Tell a source that computes what it gives (a conversion) what its bytes were."""
+    remember = getattr(content.source, 'remember_output', None)
+    if remember is not None:
+        remember(facts)
 
 
 def _verify_expected(facts: dict[str, Any], content: ContentRequest, label: str) -> None:
