@@ -38,6 +38,8 @@ from ._convert import (
     stored_facts,
 )
 from ._identity import DigestCache
+from ._ova import nova_properties, read_ova, read_ovf, size_facts
+from ._state import BOOKKEEPING_PREFIX
 
 SOURCE_SHA256_PROPERTY = 'imagegov_source_sha256'
 SOURCE_FORMAT_PROPERTY = 'imagegov_source_format'
@@ -266,3 +268,51 @@ def _as_stored(facts: dict[str, Any]) -> dict[str, Any]:
     if facts.get('decompressed'):
         stored.update(sha256=facts['decompressed']['sha256'], size=facts['decompressed']['size'])
     return stored
+
+
+OVA_SHA256_PROPERTY = 'imagegov_ova_sha256'
+# An OVA's disk is usually a streamOptimized vmdk, which KVM clouds do not boot from.
+DEFAULT_PACKAGE_TARGET = 'qcow2'
+PACKAGE_SUFFIXES = ('.ova', '.ovf')
+
+
+def is_package(source: Source, container_format: str | None) -> bool:
+    """An .ova or .ovf file is unpacked, unless the task stores it as it is (container ova)."""
+    return bool(source.filename) and source.filename.lower().endswith(PACKAGE_SUFFIXES) and container_format != 'ova'
+
+
+class Package:
+    """The disk of an OVA / OVF, and what the descriptor says about the VM, as the image
+    module uses them: the disk is the source to convert, the OVF's facts become properties
+    (the task's own properties win)."""
+
+    def __init__(self, source: Source, scratch_dir: str | None, disk: str | None) -> None:
+        scratch = os.path.abspath(os.path.expanduser(scratch_dir or tempfile.gettempdir()))
+        path = source.filename or ''
+        self.bundle = read_ovf(path, disk) if path.lower().endswith('.ovf') else read_ova(path, scratch, disk=disk)
+        self.source = Source(self.bundle.disk_path)
+        self.source.label = f'{source.label} (disk {self.bundle.disk.file!r})'
+        self.nova = nova_properties(self.bundle)
+
+    def properties(self, wanted: dict[str, Any] | None) -> dict[str, Any]:
+        """The OVF's Nova properties under the task's own."""
+        found = {k: v for k, v in self.nova['properties'].items() if not k.startswith(BOOKKEEPING_PREFIX)}
+        return dict(found, **(wanted or {}))
+
+    def bookkeeping(self) -> dict[str, str]:
+        """What the image records of the package itself (not the task's to set)."""
+        found = {k: v for k, v in self.nova['properties'].items() if k.startswith(BOOKKEEPING_PREFIX)}
+        return dict(found, **{OVA_SHA256_PROPERTY: self.bundle.sha256})
+
+    @property
+    def min_ram(self) -> int | None:
+        return self.nova['min_ram']
+
+    def facts(self, virtual_size: int | None) -> dict[str, Any]:
+        facts = dict(self.bundle.facts(), notes=list(self.nova['notes']))
+        if virtual_size:
+            facts['size_check'] = size_facts(self.bundle, virtual_size)
+        return facts
+
+    def close(self) -> None:
+        self.bundle.close()

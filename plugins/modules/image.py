@@ -123,6 +123,18 @@ options:
         whose format it does not allow instead of refusing it.
     type: str
     choices: [qcow2, raw, vmdk]
+  ova_disk:
+    description:
+      - An O(filename) ending in C(.ova) or C(.ovf) is unpacked (unless O(container_format=ova)
+        stores the package as it is) - the package's disk is extracted (only it: no other
+        member is written; links, devices and names with paths are refused), checked against
+        the package's manifest when there is one, inspected and converted like any source
+        (O(convert_to), default V(qcow2)). The OVF's facts become properties Nova acts on
+        (C(os_type), C(os_distro), C(hw_firmware_type), C(hw_disk_bus), C(hw_vif_model), ...)
+        and O(min_ram); the task's own O(properties) and O(min_ram) win. The result's
+        C(package) key lists what was read and what was not mapped, and why.
+      - A package with several disks is refused unless this names one, by file name or disk id.
+    type: str
   scratch_dir:
     description:
       - Directory for the decompressed source and the converted output (a private
@@ -348,9 +360,12 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._content import
     unsupported_format_message,
 )
 from ansible_collections.imagegov.openstack.plugins.module_utils._converting import (
+    DEFAULT_PACKAGE_TARGET,
     ConvertingSource,
+    Package,
     compression_of,
     conversion_target,
+    is_package,
     source_sha256,
     stored_header,
 )
@@ -377,6 +392,7 @@ class ImageModule(ImagegovModule):
         import_method=dict(type='str', default='put', choices=['put', 'glance-direct', 'web-download']),
         convert_to=dict(type='str', choices=['qcow2', 'raw', 'vmdk']),
         scratch_dir=dict(type='path'),
+        ova_disk=dict(type='str'),
         checksum=dict(type='str'),
         on_content_change=dict(type='str', default='replace', choices=['replace', 'fail']),
         disk_format=dict(
@@ -407,8 +423,26 @@ class ImageModule(ImagegovModule):
 
     def run(self) -> None:
         p = self.params
-        expected = parse_checksum(p['checksum'])
         source = Source(p['filename'], p['url'], p['api_timeout']) if (p['filename'] or p['url']) else None
+        package = None
+        if source and p['state'] != 'absent' and is_package(source, p['container_format']):
+            source.check()
+            package = Package(source, p['scratch_dir'], p['ova_disk'])
+            source = package.source
+            p.update(
+                properties=package.properties(p['properties']),
+                min_ram=p['min_ram'] if p['min_ram'] is not None else package.min_ram,
+                convert_to=p['convert_to'] or DEFAULT_PACKAGE_TARGET,
+            )
+        try:
+            self.reconcile(source, package)
+        finally:
+            if package is not None:
+                package.close()
+
+    def reconcile(self, source: Source | None, package: Package | None) -> None:
+        p = self.params
+        expected = parse_checksum(p['checksum'])
         facts = self.read_header(source) if source and p['state'] != 'absent' else None
         detected = (facts or {}).get('detected_format')
         if detected and not p['disk_format'] and glance_disk_format(detected) is None:
@@ -458,6 +492,8 @@ class ImageModule(ImagegovModule):
             if not found:
                 desired.attributes.update(id=p['id'], container_format=p['container_format'] or 'bare')
             content = ContentRequest(source, p['import_method'], expected, p['on_content_change'], facts, data_source)
+            if package is not None:
+                desired.properties.update(package.bookkeeping())
             if target:
                 desired.properties.update(source.properties())
                 content.expected, content.known_sha256 = {}, source.known_output_sha256()
@@ -480,6 +516,8 @@ class ImageModule(ImagegovModule):
             result['id'] = image['id']
         if outcome.content or target:
             result['content'] = dict(outcome.content or {}, **({'source': source.describe()} if target else {}))
+        if package is not None:
+            result['package'] = package.facts(result.get('content', {}).get('virtual_size'))
         if outcome.usage:
             result['usage'] = outcome.usage
         self.exit(**result)
