@@ -52,7 +52,7 @@ VMW = 'http://www.vmware.com/schema/ovf'
 VBOX = 'http://www.virtualbox.org/ovf/machine'
 OVF_MAX_BYTES = 4 * 1024 * 1024
 MANIFEST_MAX_BYTES = 1024 * 1024
-# The option of the image module that picks a disk. TODO(wiring): confirm the name.
+# The option of the image module that picks a disk.
 DISK_OPTION = 'ova_disk'
 HYPERVISORS = ('libvirt', 'vmware')
 GIB = 1024**3
