@@ -98,6 +98,8 @@ class SourceImage:
         self.path = path
         self.facts = facts
         self._workdir = workdir
+        # The file as it was judged: qemu-img must read the same one, unchanged.
+        self.identity = file_identity(path)
 
     @property
     def format(self) -> str | None:
@@ -166,7 +168,11 @@ def inspect_source(
     path = os.path.abspath(path)
     compression = _compression(path)
     if compression is None:
-        return SourceImage(path, path, _judge(path, _scan(path), run, local_extents))
+        before = file_identity(path)
+        source = SourceImage(path, path, _judge(path, _scan(path), run, local_extents))
+        if source.identity != before:
+            raise ConversionError(f'{path} changed while it was judged: run again once nothing writes it')
+        return source
     workdir = _workdir(scratch_dir)
     try:
         source = _decompressed(path, compression, workdir, max_decompressed, run)
@@ -175,6 +181,13 @@ def inspect_source(
         raise
     source._workdir = workdir
     return source
+
+
+def file_identity(path: str) -> tuple[int, ...]:
+    """Which file ``path`` is and when it last changed: a file swapped for another (a rename)
+    or written to between inspection and conversion no longer matches."""
+    info = os.stat(path)
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _compression(path: str) -> str | None:
@@ -531,6 +544,11 @@ def convert(
     try:
         output = os.path.join(workdir, f'converted.{target_format}')
         _qemu_img_convert(source, target_format, output, run, sparse_size)
+        if file_identity(source.path) != source.identity:
+            raise ConversionError(
+                f'{source.given} was replaced or written to while it was judged or converted: '
+                'the output is discarded. Keep sources where only this run writes them.'
+            )
         facts = _judge_output(source, target_format, output, whole_output)
         return ConvertedImage(output, target_format, facts, workdir)
     except BaseException:

@@ -220,3 +220,15 @@ def test_an_ova_gives_its_disk_and_splits_its_properties(tmp_path, disk, scratch
     finally:
         package.close()
     assert list(scratch.iterdir()) == []
+
+
+def test_a_source_written_to_after_it_was_judged_is_not_converted(tmp_path, disk, scratch):
+    vdi, run = _made(tmp_path, disk, 'vdi'), Runner()
+    source = ConvertingSource(Source(str(vdi)), 'qcow2', str(scratch), run, DigestCache(str(tmp_path / 'c')))
+    source.inspect()
+    with open(vdi, 'ab') as stream:
+        stream.write(b'\0' * 512)
+    with pytest.raises(ConversionError, match='replaced or written to'):
+        source.prepare()
+    source.close()
+    assert list(scratch.iterdir()) == []
