@@ -45,6 +45,16 @@ options:
     description: Image status.
     type: str
     choices: [queued, saving, active, killed, deleted, pending_delete, deactivated, uploading, importing]
+  disk_format:
+    description:
+      - Disk format (every format of the image guides; see C(docs/formats.md) for what the
+        collection does with each).
+    type: str
+    choices: [ami, ari, aki, vhd, vhdx, vmdk, raw, qcow2, vdi, iso, ploop]
+  container_format:
+    description: Container format.
+    type: str
+    choices: [ami, ari, aki, bare, ovf, ova, docker, compressed]
   hidden:
     description:
       - V(false) (Glance's default) lists images that are not hidden, V(true) only hidden
@@ -92,6 +102,12 @@ requests:
 from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule
 from ansible_collections.imagegov.openstack.plugins.module_utils._image import property_value
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import POLICY_ACCEPTED_ARGSPEC
+from ansible_collections.imagegov.openstack.plugins.module_utils.catalog.constants import (
+    CONTAINER_FORMATS,
+    DISK_FORMATS,
+)
+
+FORMAT_FILTERS = ('disk_format', 'container_format')
 
 
 class ImageInfoModule(ImagegovModule):
@@ -116,6 +132,8 @@ class ImageInfoModule(ImagegovModule):
                 'importing',
             ],
         ),
+        disk_format=dict(type='str', choices=list(DISK_FORMATS)),
+        container_format=dict(type='str', choices=list(CONTAINER_FORMATS)),
         hidden=dict(type='str', default='false', choices=['false', 'true', 'all']),
         member_status=dict(type='str', choices=['accepted', 'pending', 'rejected', 'all']),
         **POLICY_ACCEPTED_ARGSPEC,
@@ -126,7 +144,7 @@ class ImageInfoModule(ImagegovModule):
         p = self.params
         filters = [
             (key, p[key])
-            for key in ('name', 'id', 'visibility', 'owner', 'status', 'member_status')
+            for key in ('name', 'id', 'visibility', 'owner', 'status', 'member_status', *FORMAT_FILTERS)
             if p[key] is not None
         ]
         filters += [('tag', tag) for tag in p['tags'] or []]
