@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._content import Source, prescan
-from ._converting import SOURCE_SHA256_PROPERTY, ConversionSettings, ConvertingSource, stored_header
+from ._converting import (
+    SOURCE_FORMAT_PROPERTY,
+    SOURCE_SHA256_PROPERTY,
+    ConversionSettings,
+    ConvertingSource,
+    stored_header,
+)
 from ._errors import ImagegovError
 from ._glance import Glance
 from ._identity import DigestCache
@@ -259,6 +265,9 @@ class CatalogReconciler:
             content.source = self._converting(source, target, expected['sha256'], gate, desired, data_source)
             content.expected, content.known_sha256 = {}, self.digests.converted(expected['sha256'], target)
             desired.properties[SOURCE_SHA256_PROPERTY] = expected['sha256']
+            if current is not None and current.get(SOURCE_FORMAT_PROPERTY):
+                # Read from the bytes when they were converted; kept while they are the same.
+                desired.properties[SOURCE_FORMAT_PROPERTY] = current[SOURCE_FORMAT_PROPERTY]
         members = [self.resolve_project(member) for member in image.members] if image.visibility == 'shared' else None
         deactivate = due == 'deactivate' or image.state == ENTRY_DEACTIVATED
 

@@ -63,6 +63,7 @@ COMPRESSION_MAGIC = {
 }
 CHUNK_SIZE = 4 * 1024 * 1024
 INSPECT_CHUNK_SIZE = 64 * 1024
+HEADER_BYTES = 8 * 1024 * 1024
 # Zero blocks of this size are skipped (a hole) when a decompressed disk is written.
 HOLE_SIZE = 64 * 1024
 _ZEROS = bytes(HOLE_SIZE)
@@ -108,6 +109,12 @@ class SourceImage:
     @property
     def safe(self) -> bool:
         return not self.facts['safety_failures']
+
+    def sha256(self) -> str:
+        """The given file's sha256 (read now when the inspection left it for later)."""
+        if self.facts['sha256'] is None:
+            self.facts['sha256'] = _file_sha256(self.path)
+        return self.facts['sha256']
 
     def close(self) -> None:
         if self._workdir:
@@ -158,18 +165,24 @@ def inspect_source(
     run: Runner,
     max_decompressed: int | None = None,
     local_extents: bool = True,
+    whole: bool = True,
 ) -> SourceImage:
     """Judge ``path`` before qemu-img opens it; failures are listed in its facts, not raised.
 
     A gzip / xz / zstd file is decompressed into scratch space (at most ``max_decompressed``
     bytes) and its content judged. ``local_extents=False`` refuses flat vmdk descriptors,
     whose extent files only mean something for a file the user placed (not a download).
+    ``whole=False`` judges an uncompressed file on its first HEADER_BYTES (where every
+    format keeps what qemu-img would follow: backing and data files, descriptors, extents)
+    and leaves its sha256 for later: convert() hashes it while qemu-img converts, so the
+    source is not read twice over before the conversion starts.
     """
     path = os.path.abspath(path)
     compression = _compression(path)
     if compression is None:
         before = file_identity(path)
-        source = SourceImage(path, path, _judge(path, _scan(path), run, local_extents))
+        scanned = _scan(path) if whole else _scan_header(path)
+        source = SourceImage(path, path, _judge(path, scanned, run, local_extents))
         if source.identity != before:
             raise ConversionError(f'{path} changed while it was judged: run again once nothing writes it')
         return source
@@ -194,6 +207,16 @@ def _compression(path: str) -> str | None:
     with open(path, 'rb') as stream:
         head = stream.read(8)
     return next((name for magic, name in COMPRESSION_MAGIC.items() if head.startswith(magic)), None)
+
+
+def _scan_header(path: str) -> tuple[dict[str, Any], Any]:
+    """The facts of the first HEADER_BYTES, with the whole file's size; no sha256 yet."""
+    scanner = ContentScanner(_InspectedFile(filename=path)).consume(limit=HEADER_BYTES)
+    facts, total = scanner.facts(), os.path.getsize(path)
+    if scanner.size < total and facts['virtual_size'] in (None, scanner.size):
+        facts['virtual_size'] = total  # raw and partition tables: as large as the file
+    facts.update(size=total, sha256=None)
+    return facts, scanner.inspector()
 
 
 def _scan(path: str) -> tuple[dict[str, Any], Any]:
@@ -345,6 +368,30 @@ def _flat_extent(path: str, access: str, sectors: str, name: str, offset: str | 
         raise ConversionError(f'the vmdk extent {name!r} is shorter than the descriptor says')
     digest = _file_sha256(extent_path)
     return {'name': name, 'sectors': int(sectors), 'size': info.st_size, 'sha256': digest, 'path': extent_path}
+
+
+class _BackgroundHash:
+    """A file's sha256 computed in a thread (hashlib and file reads release the GIL), so it
+    costs a spare core while qemu-img converts, not time."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._digest = _file_sha256(self._path)
+        except BaseException as exc:  # handed to the waiting thread
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise ConversionError(f'{self._path} could not be read: {self._error}') from self._error
+        return self._digest or ''
 
 
 def _file_sha256(path: str) -> str:
@@ -543,7 +590,12 @@ def convert(
     workdir = _workdir(scratch_dir)
     try:
         output = os.path.join(workdir, f'converted.{target_format}')
-        _qemu_img_convert(source, target_format, output, run, sparse_size)
+        hashing = _BackgroundHash(source.path) if source.facts['sha256'] is None else None
+        try:
+            _qemu_img_convert(source, target_format, output, run, sparse_size)
+        finally:
+            if hashing is not None:
+                source.facts['sha256'] = hashing.result()
         if file_identity(source.path) != source.identity:
             raise ConversionError(
                 f'{source.given} was replaced or written to while it was judged or converted: '

@@ -98,20 +98,28 @@ class ConvertingSource:
             raise SourceError(f'Option scratch_dir: {self.scratch_dir!r} is not a directory; create it.')
 
     def inspect(self) -> SourceImage:
-        """The source read once (its sha256, format, virtual size, safety), before qemu-img."""
+        """The source judged (format, virtual size, safety) before qemu-img opens it; its
+        sha256 is taken now for a compressed source, else when first needed or while
+        qemu-img converts."""
         if self._source is None:
             path, local = self.given.filename, True
             if path is None:
                 path, local = self._download(), False
-            source = inspect_source(path, self.scratch_dir, self._run, local_extents=local)
-            if self._expected_sha256 and source.facts['sha256'] != self._expected_sha256:
-                source.close()
-                raise ConversionError(
-                    f'{self.given.label} has sha256 {source.facts["sha256"]}, but the checksum given expects '
-                    f'{self._expected_sha256}. Nothing was converted or sent to the cloud.'
-                )
-            self._source = source
+            self._source = inspect_source(path, self.scratch_dir, self._run, local_extents=local, whole=False)
+            if self._source.facts['sha256'] is not None:
+                self._check_expected()
         return self._source
+
+    def source_sha256(self) -> str:
+        return self.inspect().sha256()
+
+    def _check_expected(self) -> None:
+        found = self.inspect().facts['sha256']
+        if self._expected_sha256 and found != self._expected_sha256:
+            raise ConversionError(
+                f'{self.given.label} has sha256 {found}, but the checksum given expects '
+                f'{self._expected_sha256}. Nothing was converted or sent to the cloud.'
+            )
 
     @property
     def source_facts(self) -> dict[str, Any]:
@@ -154,7 +162,7 @@ class ConvertingSource:
 
     def known_output_sha256(self) -> str | None:
         """The sha256 this host's qemu-img wrote for this source and target before."""
-        return self._digests.converted(self.source_facts['sha256'], self.target)
+        return self._digests.converted(self.source_sha256(), self.target)
 
     def properties(self) -> dict[str, str]:
         """What the image records of its source: the sha256 of the file given, and its format
@@ -163,7 +171,7 @@ class ConvertingSource:
         source_format = str(described['format'])
         if described.get('compression'):
             source_format += '+' + described['compression']
-        return {SOURCE_SHA256_PROPERTY: described['sha256'], SOURCE_FORMAT_PROPERTY: source_format}
+        return {SOURCE_SHA256_PROPERTY: self.source_sha256(), SOURCE_FORMAT_PROPERTY: source_format}
 
     # -- the output --------------------------------------------------------------------
     def prepare(self) -> ConvertedImage:
@@ -172,11 +180,13 @@ class ConvertingSource:
             self.judge_source()
             source = self.inspect()
             if self._already_target(source):
+                source.sha256()
                 converted = ConvertedImage(source.path, self.target, _as_stored(source.facts), None)
             else:
                 converted = convert(source, self.target, self.scratch_dir, self._run, whole_output=False)
                 self.conversions += 1
             try:
+                self._check_expected()
                 if self.judge is not None:
                     self.judge('upload', dict(converted.facts, conversion=self.describe()))
             except BaseException:
@@ -196,7 +206,7 @@ class ConvertingSource:
         """The facts of the output as the caller read it whole (to upload or compare): from
         now on this host knows what converting the source gives (the digest cache)."""
         if facts.get('sha256') and self._converted is not None:
-            self._digests.remember_conversion(self.source_facts['sha256'], self.target, facts['sha256'])
+            self._digests.remember_conversion(self.source_sha256(), self.target, facts['sha256'])
 
     def close(self) -> None:
         if self._converted is not None:

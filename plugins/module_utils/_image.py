@@ -432,6 +432,10 @@ class ImageReconciler:
         prepare = getattr(content.source, 'prepare', None)
         if prepare is not None:
             prepare()  # a conversion that fails or is refused leaves no record behind
+            # What the image records of its source is known once converted.
+            recorded = content.source.properties()
+            fields.update(recorded)
+            desired.properties.update(recorded)
         image, joined = self._create_record(fields, desired, generation)
         if joined:
             self.outcome.operations.add(

@@ -495,8 +495,10 @@ class ImageModule(ImagegovModule):
             if package is not None:
                 desired.properties.update(package.bookkeeping())
             if target:
-                desired.properties.update(source.properties())
-                content.expected, content.known_sha256 = {}, source.known_output_sha256()
+                content.expected = {}
+                if found:  # the source's sha256 decides whether anything is to do
+                    desired.properties.update(source.properties())
+                    content.known_sha256 = source.known_output_sha256()
             try:
                 outcome = reconciler.present(found, desired, content, p['state'] == 'deactivated')
             finally:
