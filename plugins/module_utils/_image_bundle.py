@@ -195,7 +195,7 @@ class BundleReconciler:
             requested, header, compression_of(Source(filename=disk.path)), self.gate.conversion_for
         )
         if unconverted and requested:
-            self.warn(f'Option convert_to: the disk {disk.name!r} is {unconverted}.')
+            self.warn(f'Option convert_to: the disk {disk.name!r} is not converted: {unconverted}.')
         return target
 
     @staticmethod

@@ -99,7 +99,7 @@ options:
   legacy_formats:
     description:
       - Make the machine image V(ami) (disk and container format) instead of O(disk_format) in a
-        V(bare) container. An ami holds raw bytes: a disk in another format needs
+        V(bare) container. An ami holds raw bytes, so a disk in another format needs
         O(convert_to=raw).
       - The kernel and ramdisk are always V(aki) / V(ari).
     type: bool
@@ -142,7 +142,7 @@ options:
     elements: str
   visibility:
     description:
-      - Who sees the images: all three get it, since a project that boots the machine image
+      - Who sees the images. All three get it, since a project that boots the machine image
         needs its kernel and ramdisk too. Glance makes new images V(shared) unless told
         otherwise.
     type: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 
 import pytest
 from glance_double import GlanceDouble
@@ -362,6 +363,29 @@ def test_the_machine_disk_is_converted_with_convert_to(uec, scratch, digests):
     assert result['content']['machine']['source']['converted_to'] == 'qcow2'
     again, _gate = run_bundle(glance, options, digests=digests, run=Runner())
     assert not again['changed']
+
+
+@needs_qemu_img
+def test_a_disk_glance_has_no_format_for_is_refused_before_any_request(tmp_path):
+    (tmp_path / 'vmlinuz').write_bytes(x86_kernel())
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qed', str(tmp_path / 'root.qed'), '16M'], check=True)
+    glance = GlanceDouble()
+    options = params(kernel_file=str(tmp_path / 'vmlinuz'), disk_file=str(tmp_path / 'root.qed'))
+    with pytest.raises(BundleRequestError, match="the disk '.*root.qed' is qed, which Glance has no disk_format for"):
+        run_bundle(glance, options)
+    assert glance.calls == []
+
+
+@needs_qemu_img
+def test_a_conversion_the_policy_refuses_leaves_nothing_in_scratch_space(uec, scratch):
+    only_raw = (
+        'version: 1\nrules:\n  - {id: raw-only, type: allowed_formats, params: {disk_formats: [aki, ari, raw]}}\n'
+    )
+    glance = GlanceDouble()
+    options = params(uec=str(uec), scratch_dir=str(scratch), convert_to='qcow2')
+    with pytest.raises(PolicyRefusal, match='raw-only'):
+        run_bundle(glance, options, gate=Gate(only_raw), run=Runner())
+    assert glance.calls == []
 
 
 def test_usage_once_deleted_without_a_provider_is_none():

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """The kernel, initrd and disk of a UEC bundle, made here, and the tarballs of the target.
 
-Usage: make_bundle.py DIR. The kernel is this host's own (/boot/vmlinuz-*) when readable,
+Usage: python3 make_bundle.py DIR. The kernel is this host's own (/boot/vmlinuz-*) when readable,
 else bytes with a Linux x86 boot header; the initrd a gzip'd newc cpio; the disk a raw disk
 made by qemu-img with one Linux partition in its MBR. Writes into DIR:
   files/vmlinuz, files/initrd.img, files/disk.img   the three files
