@@ -29,6 +29,7 @@ else:
 
 from ._errors import ImagegovError
 from ._redact import redact_url
+from ._sniff import BOOT_FILE_HEAD, boot_file
 
 CHUNK_SIZE = 4 * 1024 * 1024
 UNKNOWN_LENGTH_CHUNK_SIZE = 512 * 1024
@@ -233,6 +234,7 @@ class ContentScanner:
         self.sha256 = hashlib.sha256()
         self.glance_hash = _ThreadedHash(glance_hash) if glance_hash else None
         self.size = 0
+        self.head = b''
         self.error: Exception | None = None
         self.finished = False
         self.length, chunks = source.stream(first_bytes)
@@ -244,6 +246,8 @@ class ContentScanner:
                 self.sha256.update(chunk)
                 if self.glance_hash is not None:
                     self.glance_hash.update(chunk)
+                if len(self.head) < BOOT_FILE_HEAD:
+                    self.head += chunk[: BOOT_FILE_HEAD - len(self.head)]
                 self.size += len(chunk)
                 yield chunk
         except BaseException as exc:
@@ -280,13 +284,15 @@ class ContentScanner:
             return None
 
     def facts(self) -> dict[str, Any]:
-        """Detected format, sizes, sha256 and failed safety checks of the bytes read."""
+        """Detected format, sizes, sha256 and failed safety checks of the bytes read, and
+        ``boot_file``: ``kernel`` or ``ramdisk`` when their header proves one (see _sniff)."""
         facts: dict[str, Any] = {
             'size': self.size,
             'sha256': self.sha256.hexdigest(),
             'detected_format': None,
             'virtual_size': None,
             'safety_failures': [],
+            'boot_file': boot_file(self.head),
         }
         if self.glance_hash is not None:
             facts['glance_hash'] = {'algo': self.glance_hash.name, 'value': self.glance_hash.hexdigest()}

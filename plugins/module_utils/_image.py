@@ -129,6 +129,7 @@ class ImageReconciler:
         timeout: int,
         gate: Any = None,
         digests: DigestCache | None = None,
+        operations: OperationLog | None = None,
     ) -> None:
         self.glance = glance
         self.gate = gate
@@ -138,8 +139,14 @@ class ImageReconciler:
         self.timeout = timeout
         self.digests = digests or DigestCache()
         self._data_source: dict[str, Any] | None = None
-        self.outcome = Outcome()
+        # Several images of one task (a UEC bundle) may share one log of what was done.
+        self.outcome = Outcome(operations=OperationLog() if operations is None else operations)
         self._undo = UndoLog(self.outcome.operations)
+
+    def rollback(self) -> None:
+        """Undo what this reconciler did, after it returned: a later image of the same task
+        failed (a UEC machine image after its kernel was uploaded)."""
+        self._undo.rollback()
 
     # -- state: absent -------------------------------------------------------------
     def absent(self, found: list[dict[str, Any]], usage_provider: Any = None) -> Outcome:

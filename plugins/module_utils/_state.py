@@ -81,6 +81,8 @@ class DesiredImage:
     tags: list[str] | None = None
     purge_properties: bool = False
     purge_tags: bool = False
+    # Properties that must not be there (a machine image's ramdisk_id once it has none).
+    removed_properties: tuple[str, ...] = ()
 
     def set_attributes(self) -> dict[str, Any]:
         return {k: v for k, v in self.attributes.items() if v is not None}
@@ -114,10 +116,11 @@ def plan_patch(current: dict[str, Any], desired: DesiredImage) -> list[dict[str,
             operations.append({'op': 'add', 'path': f'/{key}', 'value': value})
         elif current_properties[key] != value:
             operations.append({'op': 'replace', 'path': f'/{key}', 'value': value})
-    if desired.purge_properties:
-        for key in sorted(current_properties):
-            if key not in desired.properties and _purgeable(key):
-                operations.append({'op': 'remove', 'path': f'/{key}'})
+    for key in sorted(current_properties):
+        if key not in desired.properties and (
+            key in desired.removed_properties or desired.purge_properties and _purgeable(key)
+        ):
+            operations.append({'op': 'remove', 'path': f'/{key}'})
     tags = target_tags(current.get('tags') or [], desired)
     if tags != sorted(current.get('tags') or []):
         operations.append({'op': 'replace', 'path': '/tags', 'value': tags})

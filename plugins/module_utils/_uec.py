@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import struct
 from typing import Any
 
 from ._bundle import (
@@ -44,50 +43,16 @@ from ._bundle import (
 )
 from ._content import GLANCE_DISK_FORMATS
 from ._convert import _sigterm_raises
+from ._sniff import UNUSABLE, architecture_of, content_of
 
 ROLES = ('kernel', 'ramdisk', 'disk')
-# Options naming a member for each role. TODO(wiring): confirm the names.
+# The image_bundle options naming a member for each role.
 ROLE_OPTIONS = {'kernel': 'uec_kernel', 'ramdisk': 'uec_ramdisk', 'disk': 'uec_disk'}
 NAME_SUFFIXES = {'kernel': '-kernel', 'ramdisk': '-ramdisk', 'disk': ''}
 LEGACY_FORMATS = {'kernel': 'aki', 'ramdisk': 'ari', 'disk': 'ami'}
 # The machine image property that names each of the other two images.
 LINK_PROPERTIES = {'kernel': 'kernel_id', 'ramdisk': 'ramdisk_id'}
 MACHINE_FORMATS = sorted(set(GLANCE_DISK_FORMATS.values()) - {'iso'})
-# x86 boot protocol: xloadflags at 0x236, bit 0: the kernel has a 64-bit entry point.
-_X86_XLOADFLAGS = 0x236
-# (offset, magic, what it is, the role it proves). Kernels come first: a bzImage also ends
-# its boot sector with the MBR signature.
-_SIGNATURES = (
-    (0x202, b'HdrS', 'an x86 Linux kernel (bzImage)', 'kernel'),
-    (0x38, b'ARM\x64', 'an arm64 Linux kernel (Image)', 'kernel'),
-    (0x38, b'RSC\x05', 'a RISC-V Linux kernel (Image)', 'kernel'),
-    (0, b'\x7fELF', 'an ELF kernel (vmlinux)', 'kernel'),
-    (0, b'070701', 'a cpio archive (initramfs)', 'ramdisk'),
-    (0, b'070702', 'a cpio archive (initramfs)', 'ramdisk'),
-    (0, b'070707', 'a cpio archive (initrd)', 'ramdisk'),
-    (0, b'QFI\xfb', 'a qcow2 disk', 'disk'),
-    (0, b'KDMV', 'a vmdk disk', 'disk'),
-    (0, b'vhdxfile', 'a vhdx disk', 'disk'),
-    (0, b'conectix', 'a vhd disk', 'disk'),
-    (0x40, b'\x7f\x10\xda\xbe', 'a vdi disk', 'disk'),
-    (512, b'EFI PART', 'a GPT-partitioned disk', 'disk'),
-    (1080, b'\x53\xef', 'an ext2/3/4 file system', 'disk'),
-    (0, b'XFSB', 'an XFS file system', 'disk'),
-    (0x10040, b'_BHRfS_M', 'a btrfs file system', 'disk'),
-    (510, b'\x55\xaa', 'an MBR-partitioned disk', 'disk'),
-)
-# Compressed data: an initrd, or an arm64 kernel (vmlinuz is a gzipped Image there).
-_COMPRESSED = (
-    (b'\x1f\x8b', 'gzip data'),
-    (b'\xfd7zXZ\x00', 'xz data'),
-    (b'(\xb5/\xfd', 'zstd data'),
-    (b'\x02\x21\x4c\x18', 'lz4 data'),
-    (b'\x04\x22\x4d\x18', 'lz4 data'),
-    (b'BZh', 'bzip2 data'),
-    (b'\x89LZO', 'lzo data'),
-)
-# What no role can be, whatever its name.
-UNUSABLE = ('text', 'empty')
 _NAME_ROLES = (
     ('kernel', re.compile(r'vmlinu[xz]|bzimage|(^|[-_.])(kernel|aki)([-_.]|$)', re.IGNORECASE)),
     ('ramdisk', re.compile(r'initrd|initramfs|ramdisk|(^|[-_.])(loader|ari)([-_.]|$)', re.IGNORECASE)),
@@ -99,45 +64,12 @@ class UecError(BundleError):
     """A UEC bundle that is refused or ambiguous; the message lists what to name and how."""
 
 
-# --- what a file is ---------------------------------------------------------------------
-
-
-def content_of(head: bytes) -> tuple[str, str | None]:
-    """(what the bytes are, the role they prove or None) from a file's first bytes."""
-    if not head:
-        return 'empty', None
-    for offset, magic, what, role in _SIGNATURES:
-        if head[offset : offset + len(magic)] == magic:
-            return what, role
-    if head[:2] == b'MZ' and head[4:8] == b'zimg':
-        return 'an EFI zboot Linux kernel', 'kernel'
-    for magic, what in _COMPRESSED:
-        if head.startswith(magic):
-            return what, None
-    if b'\0' not in head and _is_text(head):
-        return 'text', None
-    return 'data of no known kind', None
-
-
-def _is_text(head: bytes) -> bool:
-    try:
-        head.decode('utf-8')
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3  # a character cut at the end of the head
-    return True
+# --- what a file is (its bytes: _sniff) ------------------------------------------------
 
 
 def name_role(name: str) -> str | None:
     """The role a file name suggests (vmlinuz, initrd, .img...), or None."""
     return next((role for role, pattern in _NAME_ROLES if pattern.search(name)), None)
-
-
-def architecture_of(head: bytes, content: str) -> str | None:
-    """The Glance ``architecture`` a kernel's header proves, or None."""
-    if content.startswith('an x86'):
-        flags = head[_X86_XLOADFLAGS : _X86_XLOADFLAGS + 2]
-        return 'x86_64' if len(flags) == 2 and struct.unpack('<H', flags)[0] & 1 else None
-    return {'an arm64 Linux kernel (Image)': 'aarch64', 'a RISC-V Linux kernel (Image)': 'riscv64'}.get(content)
 
 
 class UecPart:

@@ -327,6 +327,11 @@ content:
       description: Failed safety checks of the format inspector (backing file, data file, ...).
       type: list
       elements: dict
+    boot_file:
+      description:
+        - V(kernel) or V(ramdisk) when the bytes' own header proves one (a kernel's boot header,
+          an uncompressed cpio), else null. The policy judges an V(aki) kernel by it, not as a disk.
+      type: str
 caller:
   description: The user, project and roles the module acted as.
   returned: always

@@ -45,7 +45,7 @@ def test_default_policy_settings(default_policy):
     rules = default_policy.rules_by_id
     assert rules['max-image-size'].params == {'max_gib': 25, 'which': ['size', 'virtual_size']}
     assert rules['allowed-formats'].params == {
-        'disk_formats': ['qcow2', 'raw', 'iso'],
+        'disk_formats': ['qcow2', 'raw', 'iso', 'aki', 'ari', 'ami'],
         'container_formats': ['bare', 'ami', 'aki', 'ari', 'ova'],
     }
     assert rules['public-images-admin-only'].params == {'visibilities': ['public', 'community'], 'roles': ['admin']}

@@ -13,7 +13,7 @@ def test_default_policy_becomes_glance_settings():
     assert settings['api_options'] == {
         'DEFAULT': {'image_size_cap': str(25 * 1024**3)},
         'image_format': {
-            'disk_formats': 'qcow2,raw,iso',
+            'disk_formats': 'qcow2,raw,iso,aki,ari,ami',
             'container_formats': 'bare,ami,aki,ari,ova',
             'require_image_format_match': 'true',
         },

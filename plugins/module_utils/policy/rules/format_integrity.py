@@ -31,6 +31,15 @@ DEFAULT_COMPATIBLE: dict[str, tuple[str, ...]] = {
 }
 # A bootable (hybrid) ISO carries a partition table too, so oslo matches both.
 HYBRID_ISO = frozenset(('iso', 'gpt'))
+# Declared formats that name a boot file, and the role (content.boot_file) it must not
+# contradict: an initrd declared aki, or a kernel declared ari, is refused.
+BOOT_FILE_FORMATS = {'aki': 'kernel', 'ari': 'ramdisk'}
+BOOT_FILE_TEXT = {'kernel': 'a Linux kernel', 'ramdisk': 'an initrd (cpio)'}
+# An x86 kernel (bzImage) starts with a legacy boot sector that ends in the MBR signature:
+# oslo reads it as an MBR disk ('gpt') whose partition table - boot code - fails the 'mbr'
+# check. Bytes whose header proves a kernel, declared aki, may be that and only that.
+KERNEL_DETECTIONS = frozenset(('gpt',))
+BOOT_SECTOR_CHECKS = frozenset(('mbr',))
 
 
 @register
@@ -53,7 +62,8 @@ class FormatIntegrity(Rule):
       | declared | accepted detections | why |
       | --- | --- | --- |
       | `raw`, `ami` | `raw`, `gpt` | `gpt` is oslo's name for any MBR/GPT-partitioned disk, which is a raw disk |
-      | `aki`, `ari` | `raw` | kernels and ramdisks have no image header |
+      | `aki` | `raw`; `gpt` when `content.boot_file` is `kernel` | a kernel has no image header (see below) |
+      | `ari` | `raw` | an initrd (cpio, compressed or not) has no image header |
       | `iso` | `iso` (and `[iso, gpt]`, see below) | |
       | others | the same name | |
 
@@ -68,6 +78,16 @@ class FormatIntegrity(Rule):
       formats detected"): that is refused (a header hidden in another format is how
       format-confusion attacks work), except a bootable hybrid ISO (`[iso, gpt]`) declared
       `iso`.
+    - A kernel is not a disk. `content.boot_file` says what the bytes' own header proves:
+      `kernel` (an x86 bzImage, arm64 or RISC-V Image, ELF or EFI zboot header) or `ramdisk`
+      (an uncompressed cpio), else null (compressed data proves nothing by itself). An x86
+      kernel's legacy boot sector ends in the MBR signature, so oslo's inspector reports
+      `gpt` and its `mbr` safety check fails on the boot code; declared `aki`, bytes proven to
+      be a kernel are accepted as `gpt` and that one check is not reported. Everything else
+      still holds: a qcow2 or vmdk header (with or without a kernel header planted in it) is
+      a mismatch, several matching inspectors are ambiguous, and every other safety check is
+      reported. A proven initrd declared `aki`, or a proven kernel declared `ari`, is a
+      mismatch.
     - `content.safety_failures` lists the checks `safety_check()` failed: `backing_file`,
       `data_file`, `unknown_features` (qcow2), `descriptor` (vmdk extents pointing at other
       files), `footer`, `banned`, `inner_*` (LUKS contents)... Each is a violation naming the
@@ -144,9 +164,14 @@ class FormatIntegrity(Rule):
 
     def evaluate(self, request: Request) -> list[Finding]:
         content = request.content
-        findings = self._format_findings(request, content)
+        kernel = request.get('disk_format') == 'aki' and content.get('boot_file') == 'kernel'
+        findings = self._boot_file_findings(request, content) or self._format_findings(request, content, kernel)
+        ignored = self.ignored_checks
+        detected = _single(content.get('detected_format'))
+        if kernel and isinstance(detected, str) and detected in KERNEL_DETECTIONS:
+            ignored = ignored | BOOT_SECTOR_CHECKS
         for check, reason in safety_failures(content.get('safety_failures')):
-            if check not in self.ignored_checks:
+            if check not in ignored:
                 findings.append(
                     Finding(
                         'content.safety_failures', check, 'no unsafe features', kind='unsafe', fields={'reason': reason}
@@ -154,7 +179,25 @@ class FormatIntegrity(Rule):
                 )
         return findings
 
-    def _format_findings(self, request: Request, content: Mapping[str, Any]) -> list[Finding]:
+    @staticmethod
+    def _boot_file_findings(request: Request, content: Mapping[str, Any]) -> list[Finding]:
+        declared = request.get('disk_format')
+        proven = content.get('boot_file')
+        wanted = BOOT_FILE_FORMATS.get(declared)
+        if not wanted or not proven or proven == wanted:
+            return []
+        return [
+            Finding(
+                'content.boot_file',
+                proven,
+                wanted,
+                kind='mismatch',
+                found_text=BOOT_FILE_TEXT.get(proven, str(proven)),
+                fields={'declared': declared},
+            )
+        ]
+
+    def _format_findings(self, request: Request, content: Mapping[str, Any], kernel: bool) -> list[Finding]:
         declared = request.get('disk_format')
         detected = content.get('detected_format')
         if not declared:
@@ -166,8 +209,9 @@ class FormatIntegrity(Rule):
                 Finding('content.detected_format', None, declared, kind='undetected', fields={'declared': declared})
             ]
         accepted = self.compatible.get(declared, frozenset((declared,)))
-        if isinstance(detected, (list, tuple)) and len(detected) == 1:
-            detected = detected[0]
+        if kernel:
+            accepted = accepted | KERNEL_DETECTIONS
+        detected = _single(detected)
         if isinstance(detected, str):
             if detected in accepted:
                 return []
@@ -187,6 +231,13 @@ class FormatIntegrity(Rule):
                 fields={'declared': declared},
             )
         ]
+
+
+def _single(detected: Any) -> Any:
+    """One detection given as a one-item list is that detection."""
+    if isinstance(detected, (list, tuple)) and len(detected) == 1:
+        return detected[0]
+    return detected
 
 
 def bytes_not_read(content: Mapping[str, Any]) -> bool:

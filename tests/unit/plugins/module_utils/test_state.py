@@ -66,6 +66,12 @@ def test_purge_removes_unlisted_properties_but_keeps_glance_and_identity_ones():
     assert plan_patch(CURRENT, desired) == [{'op': 'remove', 'path': '/hw_disk_bus'}]
 
 
+def test_removed_properties_go_without_a_purge_and_only_when_there():
+    desired = DesiredImage(removed_properties=('hw_disk_bus', 'ramdisk_id'))
+    assert plan_patch(CURRENT, desired) == [{'op': 'remove', 'path': '/hw_disk_bus'}]
+    assert plan_patch(apply_patch(CURRENT, plan_patch(CURRENT, desired)), desired) == []
+
+
 def test_purge_tags_to_nothing_clears_all_tags():
     desired = DesiredImage(tags=[], purge_tags=True)
     assert plan_patch(CURRENT, desired) == [{'op': 'replace', 'path': '/tags', 'value': []}]
