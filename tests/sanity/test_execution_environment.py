@@ -27,7 +27,7 @@ BIN = Path(sys.executable).parent
 AWX = REPO / 'examples' / 'awx'
 GITOPS = REPO / 'examples' / 'gitops'
 TARBALL = 'imagegov-openstack-0.1.0.tar.gz'
-COLLECTION_REQUIREMENTS = ['openstacksdk', 'oslo.utils', 'cerberus', 'jmespath']
+COLLECTION_REQUIREMENTS = ['openstacksdk', 'oslo.utils', 'cerberus', 'jmespath', 'zstandard']
 SURVEY_TYPES = {'text', 'textarea', 'password', 'integer', 'float', 'multiplechoice', 'multiselect'}
 
 
