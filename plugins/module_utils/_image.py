@@ -35,6 +35,7 @@ from ._state import (
     ATTRIBUTES,
     BASE_FIELDS,
     BOOKKEEPING_PREFIX,
+    BUILD_RECORD_PROPERTIES,
     PROTECTED_WHILE_USED_PROPERTY,
     REPLACED_BY_PROPERTY,
     SHA256_PROPERTY,
@@ -941,12 +942,16 @@ def property_value(key: str, value: Any) -> str:
     )
 
 
+def _bookkeeping(key: Any) -> bool:
+    return str(key).startswith(BOOKKEEPING_PREFIX) and key not in BUILD_RECORD_PROPERTIES
+
+
 def desired_image(
     params: dict[str, Any], owner_id: str | None, kernel_id: str | None, ramdisk_id: str | None
 ) -> DesiredImage:
     properties = {}
     for key, value in (params.get('properties') or {}).items():
-        if key in BASE_FIELDS or key == SHA256_PROPERTY or str(key).startswith(BOOKKEEPING_PREFIX):
+        if key in BASE_FIELDS or key == SHA256_PROPERTY or _bookkeeping(key):
             hint = (
                 f'use the {OPTION_FOR_FIELD[key]} option'
                 if key in OPTION_FOR_FIELD

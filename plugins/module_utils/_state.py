@@ -24,6 +24,9 @@ PROTECTED_WHILE_USED_PROPERTY = 'imagegov_protected_while_used'
 # booted it since, even if it is private now.
 SHARED_SINCE_PROPERTY = 'imagegov_shared_since'
 BOOKKEEPING_PREFIX = 'imagegov_'
+# Records of how an image was built (the image_build role writes them): set through the
+# image module's properties like any other, and kept, like all bookkeeping, by a purge.
+BUILD_RECORD_PROPERTIES = frozenset({'imagegov_base_sha256', 'imagegov_build_hash'})
 
 # Fields Glance owns or that change without the user asking: never diffed, never patched.
 VOLATILE_FIELDS = frozenset({'updated_at', 'locations', 'direct_url', 'file', 'schema', 'self'})

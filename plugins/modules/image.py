@@ -184,7 +184,9 @@ options:
       - Extra properties (C(os_distro), C(hw_disk_bus), ...). Values are stored as strings;
         booleans become V(true) / V(false).
       - Image attributes that have an option of their own (O(visibility), O(protected), ...)
-        are refused here.
+        are refused here, and so is the collection's own bookkeeping (C(imagegov_*)) except
+        the build records C(imagegov_base_sha256) and C(imagegov_build_hash) that the
+        P(imagegov.openstack.image_build#role) role sets.
     type: dict
   purge_properties:
     description:

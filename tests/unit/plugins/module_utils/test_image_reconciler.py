@@ -15,6 +15,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._image import (
     ContentRequest,
     ImageReconciler,
     ImageRequestError,
+    desired_image,
     retired_name,
 )
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate, PolicyRefusal
@@ -510,3 +511,12 @@ def test_deactivation_is_asked_first_and_a_queued_image_cannot_be_deactivated(fi
         reconciler(glance, digests=digests).present(
             [queued], desired('empty'), ContentRequest(None, 'put', {}, 'replace'), True
         )
+
+
+def test_build_records_are_the_only_bookkeeping_the_properties_may_set():
+    records = {'imagegov_base_sha256': 'a' * 64, 'imagegov_build_hash': 'b' * 64}
+    desired = desired_image({'name': 'img', 'properties': dict(records, os_distro='debian')}, None, None, None)
+    assert desired.properties == dict(records, os_distro='debian')
+    for reserved in ('imagegov_shared_since', 'imagegov_catalog', 'imagegov_build_other'):
+        with pytest.raises(ImageRequestError, match=f'{reserved}.*bookkeeping of this collection'):
+            desired_image({'name': 'img', 'properties': {reserved: 'x'}}, None, None, None)
