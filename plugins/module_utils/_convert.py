@@ -497,12 +497,13 @@ def _xz_chunks(given: _HashingReader) -> Iterator[bytes]:
     # (xz writes one; pxz and cat write several).
     decompressor = _xz_decompressor()
     while True:
-        if decompressor.eof:
+        # pylint reads the decompressor's state flags as constants: they are not.
+        if decompressor.eof:  # pylint: disable=using-constant-test
             data = decompressor.unused_data or given.read(CHUNK_SIZE)
             if not data:
                 return
             decompressor = _xz_decompressor()
-        elif decompressor.needs_input:
+        elif decompressor.needs_input:  # pylint: disable=using-constant-test
             data = given.read(CHUNK_SIZE)
             if not data:
                 raise ConversionError('the xz data ends before its stream does')

@@ -126,7 +126,7 @@ options:
   ova_disk:
     description:
       - An O(filename) ending in C(.ova) or C(.ovf) is unpacked (unless O(container_format=ova)
-        stores the package as it is) - the package's disk is extracted (only it: no other
+        stores the package as it is) - the package's disk is extracted (only that member; no other
         member is written; links, devices and names with paths are refused), checked against
         the package's manifest when there is one, inspected and converted like any source
         (O(convert_to), default V(qcow2)). The OVF's facts become properties Nova acts on

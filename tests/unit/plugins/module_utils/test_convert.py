@@ -125,7 +125,7 @@ SAFE_SOURCES = {
     'qcow2': lambda base: _made(base, 'disk.qcow2', 'qcow2'),
     'vmdk-monolithicSparse': lambda base: _made(base, 'disk.vmdk', 'vmdk'),
     'vmdk-streamOptimized': lambda base: _made(base, 'so.vmdk', 'vmdk', '-o', 'subformat=streamOptimized'),
-    'vmdk-flat-descriptor': lambda base: _flat_vmdk(base),
+    'vmdk-flat-descriptor': _flat_vmdk,
     'vmdk-flat-descriptor-padded': lambda base: _flat_vmdk(base, padded=True),
     'vdi': lambda base: _made(base, 'disk.vdi', 'vdi'),
     'vhd': lambda base: _made(base, 'disk.vhd', 'vpc'),
@@ -177,7 +177,9 @@ def test_vmdk_target_is_stream_optimized(base, scratch, run):
     qcow2 = _made(base, 'disk.qcow2', 'qcow2')
     with inspect_source(str(qcow2), str(scratch), run) as source, convert(source, 'vmdk', str(scratch), run) as out:
         assert out.facts['detected_format'] == 'vmdk' and out.facts['virtual_size'] == DISK
-        info = json.loads(subprocess.run(['qemu-img', 'info', '--output=json', out.path], capture_output=True).stdout)
+        info = json.loads(
+            subprocess.run(['qemu-img', 'info', '--output=json', out.path], capture_output=True, check=True).stdout
+        )
         assert info['format-specific']['data']['create-type'] == 'streamOptimized'
 
 
