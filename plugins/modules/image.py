@@ -432,9 +432,12 @@ class ImageModule(ImagegovModule):
         p = self.params
         source = Source(p['filename'], p['url'], p['api_timeout']) if (p['filename'] or p['url']) else None
         package = None
+        # Scratch space (an OVA's disk, a download, a conversion) is removed however the run ends.
+        self.cleanup: list = []
         if source and p['state'] != 'absent' and is_package(source, p['container_format']):
             source.check()
             package = Package(source, p['scratch_dir'], p['ova_disk'])
+            self.cleanup.append(package.close)
             source = package.source
             p.update(
                 properties=package.properties(p['properties']),
@@ -444,8 +447,8 @@ class ImageModule(ImagegovModule):
         try:
             self.reconcile(source, package)
         finally:
-            if package is not None:
-                package.close()
+            for close in reversed(self.cleanup):
+                close()
 
     def reconcile(self, source: Source | None, package: Package | None) -> None:
         p = self.params
@@ -471,6 +474,7 @@ class ImageModule(ImagegovModule):
             source = ConvertingSource(
                 source, target, p['scratch_dir'], self.run_qemu_img, digests, expected_sha256=source_sha256(expected)
             )
+            self.cleanup.append(source.close)
             facts = self.judge_conversion(source, stored_header(facts, target), desired_image(p, owner_id, None, None))
         elif p['state'] != 'absent':
             # Asked before the first Glance request: what the task wants must be allowed.
@@ -506,11 +510,7 @@ class ImageModule(ImagegovModule):
                 if found:  # the source's sha256 decides whether anything is to do
                     desired.properties.update(source.properties())
                     content.known_sha256 = source.known_output_sha256()
-            try:
-                outcome = reconciler.present(found, desired, content, p['state'] == 'deactivated')
-            finally:
-                if target:
-                    source.close()
+            outcome = reconciler.present(found, desired, content, p['state'] == 'deactivated')
             if p['protect_in_use'] and (outcome.after or {}).get('id'):
                 outcome = reconciler.protect_while_used(outcome.after, self.usage_of)
         image = outcome.after or {}
