@@ -205,15 +205,22 @@ def prescan(source: Any) -> dict[str, Any]:
     """Facts from the header and the announced length only: enough to refuse an image that is
     too large or unsafe before a single byte goes to Glance (a 26 GiB sparse file: ~1 s)."""
     scanner = ContentScanner(source, first_bytes=PRESCAN_BYTES).consume()
-    facts = scanner.facts()
+    facts = header_facts(scanner)
     facts.pop('sha256')
-    total = scanner.length if scanner.length is not None else None
+    facts['complete'] = scanner.size == scanner.length
+    return facts
+
+
+def header_facts(scanner: ContentScanner) -> dict[str, Any]:
+    """The facts of a scanner that read only the start of its source, sized as the whole
+    source when its length is known."""
+    facts = scanner.facts()
+    total = scanner.length
     if total is not None and scanner.size < total:
         facts['size'] = total
         # Formats without a header size (raw, a partition table) are as large as the data.
         if facts['virtual_size'] in (None, scanner.size):
             facts['virtual_size'] = total
-    facts['complete'] = scanner.size == total
     return facts
 
 

@@ -36,12 +36,12 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TypeAlias
 
-from ._content import ContentScanner, Source, glance_disk_format, prescan
+from ._content import PRESCAN_BYTES, ContentScanner, Source, glance_disk_format, header_facts, prescan
 from ._errors import ImagegovError
+from .catalog.constants import CONVERSION_TARGETS
 
 Runner: TypeAlias = Callable[[list[str], Callable[[Any], None]], tuple[int, str, str]]
 
-TARGET_FORMATS = ('qcow2', 'raw', 'vmdk')
 # qemu-img's driver for each format the inspector names; a format missing here is never
 # handed to qemu-img (iso is a file system, not a disk; qed, luks, ploop are not converted).
 QEMU_DRIVERS = {
@@ -63,7 +63,6 @@ COMPRESSION_MAGIC = {
 }
 CHUNK_SIZE = 4 * 1024 * 1024
 INSPECT_CHUNK_SIZE = 64 * 1024
-HEADER_BYTES = 8 * 1024 * 1024
 # Zero blocks of this size are skipped (a hole) when a decompressed disk is written.
 HOLE_SIZE = 64 * 1024
 _ZEROS = bytes(HOLE_SIZE)
@@ -172,7 +171,7 @@ def inspect_source(
     A gzip / xz / zstd file is decompressed into scratch space (at most ``max_decompressed``
     bytes) and its content judged. ``local_extents=False`` refuses flat vmdk descriptors,
     whose extent files only mean something for a file the user placed (not a download).
-    ``whole=False`` judges an uncompressed file on its first HEADER_BYTES (where every
+    ``whole=False`` judges an uncompressed file on its first PRESCAN_BYTES (where every
     format keeps what qemu-img would follow: backing and data files, descriptors, extents)
     and leaves its sha256 for later: convert() hashes it while qemu-img converts, so the
     source is not read twice over before the conversion starts.
@@ -205,18 +204,18 @@ def file_identity(path: str) -> tuple[int, ...]:
 
 def _compression(path: str) -> str | None:
     with open(path, 'rb') as stream:
-        head = stream.read(8)
+        return compression_in(stream.read(8))
+
+
+def compression_in(head: bytes) -> str | None:
+    """gzip / xz / zstd when ``head`` (a file's first bytes) starts like one."""
     return next((name for magic, name in COMPRESSION_MAGIC.items() if head.startswith(magic)), None)
 
 
 def _scan_header(path: str) -> tuple[dict[str, Any], Any]:
-    """The facts of the first HEADER_BYTES, with the whole file's size; no sha256 yet."""
-    scanner = ContentScanner(_InspectedFile(filename=path)).consume(limit=HEADER_BYTES)
-    facts, total = scanner.facts(), os.path.getsize(path)
-    if scanner.size < total and facts['virtual_size'] in (None, scanner.size):
-        facts['virtual_size'] = total  # raw and partition tables: as large as the file
-    facts.update(size=total, sha256=None)
-    return facts, scanner.inspector()
+    """The facts of the first PRESCAN_BYTES, with the whole file's size; no sha256 yet."""
+    scanner = ContentScanner(_InspectedFile(filename=path)).consume(limit=PRESCAN_BYTES)
+    return dict(header_facts(scanner), sha256=None), scanner.inspector()
 
 
 def _scan(path: str) -> tuple[dict[str, Any], Any]:
@@ -610,8 +609,8 @@ def convert(
 
 
 def _refuse_unconvertible(source: SourceImage, target_format: str) -> None:
-    if target_format not in TARGET_FORMATS:
-        raise ConversionError(f'cannot convert to {target_format!r}: the targets are {", ".join(TARGET_FORMATS)}')
+    if target_format not in CONVERSION_TARGETS:
+        raise ConversionError(f'cannot convert to {target_format!r}: the targets are {", ".join(CONVERSION_TARGETS)}')
     if not source.safe:
         reasons = '; '.join(f'{failure["check"]}: {failure["message"]}' for failure in source.facts['safety_failures'])
         raise ConversionError(f'{source.given} is not converted: {reasons}')

@@ -27,12 +27,11 @@ from typing import Any
 
 from ._content import Source, SourceError, glance_disk_format
 from ._convert import (
-    COMPRESSION_MAGIC,
-    TARGET_FORMATS,
     ConversionError,
     ConvertedImage,
     Runner,
     SourceImage,
+    compression_in,
     convert,
     inspect_source,
     stored_facts,
@@ -40,6 +39,7 @@ from ._convert import (
 from ._identity import DigestCache
 from ._ova import nova_properties, read_ova, read_ovf, size_facts
 from ._state import BOOKKEEPING_PREFIX
+from .catalog.constants import CONVERSION_TARGETS
 
 SOURCE_SHA256_PROPERTY = 'imagegov_source_sha256'
 SOURCE_FORMAT_PROPERTY = 'imagegov_source_format'
@@ -74,8 +74,8 @@ class ConvertingSource:
         judge: Callable[[str, dict[str, Any]], Any] | None = None,
         expected_sha256: str | None = None,
     ) -> None:
-        if target not in TARGET_FORMATS:
-            raise ConversionError(f'Option convert_to: {target!r} is not a target; use one of {TARGET_FORMATS}')
+        if target not in CONVERSION_TARGETS:
+            raise ConversionError(f'Option convert_to: {target!r} is not a target; use one of {CONVERSION_TARGETS}')
         self.given = given
         self.target = target
         self.scratch_dir = os.path.abspath(os.path.expanduser(scratch_dir or tempfile.gettempdir()))
@@ -234,8 +234,7 @@ class ConvertingSource:
 def compression_of(source: Source) -> str | None:
     """gzip / xz / zstd when the source starts like one (its first bytes only)."""
     _length, chunks = source.stream(8)
-    head = b''.join(chunks)
-    return next((name for magic, name in COMPRESSION_MAGIC.items() if head.startswith(magic)), None)
+    return compression_in(b''.join(chunks))
 
 
 def conversion_target(

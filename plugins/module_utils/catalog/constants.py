@@ -6,8 +6,9 @@ from __future__ import annotations
 CATALOG_VERSIONS = (1,)
 
 DISK_FORMATS = ('ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop')
-# What convert_to may name (module_utils/_convert.py TARGET_FORMATS); a mapping of cloud names
-# to these may use this key for every other cloud.
+# The formats qemu-img conversion writes: what convert_to may name (image module, catalogs,
+# the allowed_formats rule); a catalog's mapping of cloud names to these uses the key below
+# for every other cloud.
 CONVERSION_TARGETS = ('qcow2', 'raw', 'vmdk')
 CONVERT_TO_OTHER_CLOUDS = 'default'
 CONTAINER_FORMATS = ('ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed')

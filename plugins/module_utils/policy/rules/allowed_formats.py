@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ...catalog.constants import CONVERSION_TARGETS
 from ..request import Request
 from .base import Finding, Rule, register
-
-# The formats qemu-img conversion writes (module_utils/_convert.py TARGET_FORMATS).
-CONVERSION_TARGETS = ('qcow2', 'raw', 'vmdk')
 
 _FORMAT_LIST = {'type': 'list', 'minlength': 1, 'schema': {'type': 'string', 'empty': False}}
 
