@@ -208,10 +208,17 @@ class Glance:
             'POST', f'/images/{image_id}/import', f'Importing image {image_id} by {method}', expect=(202,), json=body
         )
 
-    def download(self, image_id: str, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
-        """The stored data of an image, streamed: its length and its chunks. With
-        ``first_bytes``, only that many bytes from the start (an HTTP Range request)."""
-        headers = {'Range': f'bytes=0-{first_bytes - 1}'} if first_bytes else {}
+    def download(
+        self, image_id: str, first_bytes: int | None = None, offset: int = 0
+    ) -> tuple[int | None, Iterator[bytes]]:
+        """The stored data of an image, streamed: its whole length and its chunks. With
+        ``first_bytes``, only that many bytes from the start; with ``offset``, the bytes from
+        there on (both HTTP Range requests; a server that ignores Range is read past)."""
+        headers = {}
+        if first_bytes:
+            headers['Range'] = f'bytes=0-{first_bytes - 1}'
+        elif offset:
+            headers['Range'] = f'bytes={offset}-'
         response = self._call(
             'GET',
             f'/images/{image_id}/file',
@@ -226,7 +233,8 @@ class Glance:
             if response.status_code == 206
             else response.headers.get('Content-Length', '')
         )
-        return (int(total) if total.isdigit() else None), _chunks(response, first_bytes)
+        skip = offset if offset and response.status_code == 200 else 0
+        return (int(total) if total.isdigit() else None), _chunks(response, first_bytes, skip)
 
     def deactivate(self, image_id: str) -> None:
         self._call('POST', f'/images/{image_id}/actions/deactivate', f'Deactivating image {image_id}', expect=(204,))
@@ -277,11 +285,17 @@ class Glance:
         self._call('DELETE', f'/images/{image_id}', f'Deleting image {image_id}', expect=(204, 404))
 
 
-def _chunks(response: Any, limit: int | None) -> Iterator[bytes]:
-    """A streamed response's bytes; at most ``limit`` of them even if the server ignored Range."""
+def _chunks(response: Any, limit: int | None, skip: int = 0) -> Iterator[bytes]:
+    """A streamed response's bytes; at most ``limit`` of them even if the server ignored Range,
+    and without the first ``skip`` (the start of a whole answer to a Range from an offset)."""
     sent = 0
     with response:
         for chunk in response.iter_content(DOWNLOAD_CHUNK):
+            if skip:
+                dropped = min(skip, len(chunk))
+                chunk, skip = chunk[dropped:], skip - dropped
+                if not chunk:
+                    continue
             if limit is not None and sent + len(chunk) >= limit:
                 yield chunk[: limit - sent]
                 return

@@ -46,10 +46,21 @@ from ._bundle import (
     sibling_file,
 )
 from ._convert import _sigterm_raises
+from ._state import BASE_FIELDS, BOOKKEEPING_PREFIX, KEPT_PROPERTY_PREFIXES
 
 OVF_NAMESPACES = ('http://schemas.dmtf.org/ovf/envelope/1', 'http://schemas.dmtf.org/ovf/envelope/2')
 VMW = 'http://www.vmware.com/schema/ovf'
 VBOX = 'http://www.virtualbox.org/ovf/machine'
+# The collection's own OVF section: the Glance properties of the image an OVA was exported
+# from (_ova_pack writes it), restored as they were on import. ovf:required="false".
+GLANCE_NAMESPACE = 'urn:x-imagegov:ovf:glance-image:1'
+GLANCE_SECTION = 'GlanceImageSection'
+GLANCE_MAX_PROPERTIES = 128  # Glance's image_property_quota
+# Properties a package never sets: Glance's own fields, this collection's bookkeeping (what
+# it records of the image it made), links to another cloud's images, signatures of bytes
+# the package's disk no longer is.
+NOT_CARRIED = frozenset({'kernel_id', 'ramdisk_id'})
+NOT_CARRIED_PREFIXES = ('img_signature', BOOKKEEPING_PREFIX, *KEPT_PROPERTY_PREFIXES)
 OVF_MAX_BYTES = 4 * 1024 * 1024
 MANIFEST_MAX_BYTES = 1024 * 1024
 # The option of the image module that picks a disk.
@@ -126,6 +137,7 @@ class OvfDescriptor:
     secure_boot: bool | None
     nics: list[str]  # each NIC's ResourceSubType (E1000, VmxNet3...), in order
     disks: list[OvfDisk]
+    glance_properties: dict[str, str] = dataclasses.field(default_factory=dict)  # GLANCE_SECTION
 
 
 def parse_ovf(data: bytes, label: str) -> OvfDescriptor:
@@ -156,7 +168,29 @@ def parse_ovf(data: bytes, label: str) -> OvfDescriptor:
         secure_boot=secure_boot,
         nics=[item.get('ResourceSubType', '') for item in hardware if item['type'] == NIC],
         disks=list(disks.values()),
+        glance_properties=_glance_properties(system, label),
     )
+
+
+def carried_property(key: str) -> bool:
+    """Whether a package may carry (and restore) this property."""
+    return key not in BASE_FIELDS and key not in NOT_CARRIED and not key.startswith(NOT_CARRIED_PREFIXES)
+
+
+def _glance_properties(system: ElementTree.Element, label: str) -> dict[str, str]:
+    """The properties of the collection's own section (those a package may carry)."""
+    found: dict[str, str] = {}
+    for section in system.iter(f'{{{GLANCE_NAMESPACE}}}{GLANCE_SECTION}'):
+        for element in section.iter(f'{{{GLANCE_NAMESPACE}}}Property'):
+            key = element.get(f'{{{GLANCE_NAMESPACE}}}key') or ''
+            value = element.get(f'{{{GLANCE_NAMESPACE}}}value')
+            if not key or len(key) > 255 or value is None or len(value) > 65535 or key in found:
+                raise OvaError(f'{label}: a {GLANCE_SECTION} property is malformed or repeated: {key[:80]!r}')
+            if carried_property(key):
+                found[key] = value
+    if len(found) > GLANCE_MAX_PROPERTIES:
+        raise OvaError(f'{label}: {len(found)} properties in {GLANCE_SECTION}; Glance keeps {GLANCE_MAX_PROPERTIES}')
+    return found
 
 
 def _parse_xml(data: bytes, label: str) -> ElementTree.Element:
@@ -795,6 +829,11 @@ def nova_properties(bundle: OvaBundle, hypervisor: str = 'libvirt') -> dict[str,
         properties.update(_libvirt_hardware(bundle, notes))
     else:
         properties.update(_vmware_hardware(bundle, notes))
+    if descriptor.glance_properties:
+        # The exact values of the image the package was exported from win over what the
+        # hardware implies.
+        properties.update(descriptor.glance_properties)
+        notes.append(f"{len(descriptor.glance_properties)} properties restored from the package's {GLANCE_SECTION}")
     return {'properties': properties, 'min_ram': descriptor.memory_mib, 'name': default_name(bundle), 'notes': notes}
 
 
