@@ -165,10 +165,10 @@ class GlanceDouble(Glance):
         data = self.staged.pop(image_id) if method == 'glance-direct' else self.web[uri]
         self._store(image_id, self.rewrite(data) if self.rewrite else data)
 
-    def download(self, image_id: str, first_bytes: int | None = None):
-        self._log('download', image_id)
+    def download(self, image_id: str, first_bytes: int | None = None, offset: int = 0):
+        self._log('download', image_id, *([offset] if offset else []))
         data = self.data[image_id]
-        return len(data), iter([data[:first_bytes] if first_bytes else data])
+        return len(data), iter([data[:first_bytes] if first_bytes else data[offset:]])
 
     def deactivate(self, image_id: str) -> None:
         self._log('deactivate', image_id)

@@ -1,0 +1,389 @@
+"""image_export's pure logic: the sparse writer, the part file's binding to the image, the
+record that makes an export idempotent, verification, resumption, and the OVF that carries
+the image's properties to the OVA and back through _ova."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+import requests
+from glance_double import GlanceDouble
+
+from ansible_collections.imagegov.openstack.plugins.module_utils._export import (
+    HOLE_SIZE,
+    Exporter,
+    ExportError,
+    ExportSpec,
+    SparseWriter,
+    expected_digest,
+    parse_mode,
+    part_path,
+    stale_parts,
+)
+from ansible_collections.imagegov.openstack.plugins.module_utils._ova import (
+    OvaError,
+    carried_property,
+    nova_properties,
+    parse_ovf,
+    read_ova,
+)
+from ansible_collections.imagegov.openstack.plugins.module_utils._ova_pack import (
+    VMWARE_OS_IDS,
+    build_ovf,
+    carried_properties,
+    pack_ova,
+)
+
+MIB = 1024**2
+
+
+def run(args, started):
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started(process)
+    out, err = process.communicate()
+    return process.returncode, out, err
+
+
+def disk_bytes(size: int = 4 * MIB) -> bytes:
+    """Mostly zeros, with data at unaligned places."""
+    data = bytearray(size)
+    for offset in (100, 3 * HOLE_SIZE + 17, size // 2, size - 10):
+        data[offset : offset + 5] = b'abcde'
+    return bytes(data)
+
+
+# --- the sparse writer ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('chunk', [1000, HOLE_SIZE, 3 * HOLE_SIZE + 7, MIB])
+def test_sparse_writer_writes_the_stream_and_skips_zero_blocks(tmp_path, chunk):
+    data = disk_bytes()
+    path = tmp_path / 'out'
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    writer = SparseWriter(fd, 0)
+    for start in range(0, len(data), chunk):
+        writer.write(data[start : start + chunk])
+    writer.finish()
+    os.close(fd)
+    assert path.read_bytes() == data
+    assert writer.skipped >= len(data) - 6 * HOLE_SIZE
+    assert path.stat().st_blocks * 512 <= 8 * HOLE_SIZE  # holes, not written zeros
+
+
+def test_sparse_writer_resumes_at_an_unaligned_offset_and_its_length_is_a_prefix(tmp_path):
+    data = disk_bytes()
+    path = tmp_path / 'out'
+    path.write_bytes(data[:12345])
+    fd = os.open(path, os.O_RDWR)
+    writer = SparseWriter(fd, 12345)
+    writer.write(data[12345 : len(data) // 2 + 3])
+    # Not finished (a killed run): the file ends where data was last written - a prefix.
+    written = os.fstat(fd).st_size
+    assert path.read_bytes() == data[:written]
+    writer.write(data[len(data) // 2 + 3 :])
+    writer.finish()
+    os.close(fd)
+    assert path.read_bytes() == data
+
+
+def test_sparse_writer_extends_over_a_trailing_hole(tmp_path):
+    path = tmp_path / 'out'
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    writer = SparseWriter(fd, 0)
+    writer.write(b'x' + bytes(5 * HOLE_SIZE))
+    assert os.fstat(fd).st_size == HOLE_SIZE  # the block with data only
+    writer.finish()
+    os.close(fd)
+    assert path.stat().st_size == 5 * HOLE_SIZE + 1
+
+
+# --- the part file's binding ------------------------------------------------------------
+
+
+def test_the_part_file_is_bound_to_the_image_and_its_data(tmp_path):
+    path = str(tmp_path / 'disk.raw')
+    image = {'id': '11111111-2222-3333-4444-555555555555'}
+    first = part_path(path, image, 'a' * 128)
+    assert os.path.dirname(first) == str(tmp_path) and os.path.basename(first).startswith('.disk.raw.')
+    assert first != part_path(path, image, 'b' * 128)
+    assert first != part_path(path, {'id': '11111111-2222-3333-4444-666666666666'}, 'a' * 128)
+    other = part_path(path, image, 'b' * 128)
+    for name in (first, other, str(tmp_path / '.disk.raw2.x.y.imagegov-part')):
+        open(name, 'wb').close()
+    assert stale_parts(path, first) == [other]
+
+
+def test_mode_is_octal():
+    assert parse_mode('0644') == 0o644 and parse_mode('600') == 0o600 and parse_mode(0o640) == 0o640
+    assert parse_mode(None) is None
+    with pytest.raises(ExportError, match='octal'):
+        parse_mode('u+rw')
+
+
+@pytest.mark.parametrize(
+    ('fields', 'message'),
+    [
+        ({'status': 'queued', 'size': None}, 'upload its data first'),
+        ({'status': 'deactivated'}, 'reactivate it first'),
+        ({'status': 'importing'}, 'run again once it is active'),
+        ({'status': 'active', 'size': 10, 'os_hash_value': None, 'checksum': None}, 'could not be verified'),
+    ],
+)
+def test_images_without_data_to_export_are_refused_by_name(fields, message):
+    image = dict({'id': 'i-1', 'name': 'gold', 'size': 10, 'os_hash_algo': 'sha512', 'os_hash_value': 'ab'}, **fields)
+    with pytest.raises(ExportError, match=message) as caught:
+        expected_digest(image)
+    assert "'gold' (i-1)" in str(caught.value)
+
+
+def test_an_image_without_os_hash_value_is_verified_with_its_md5():
+    image = {'id': 'i', 'status': 'active', 'size': 1, 'os_hash_value': None, 'checksum': 'c' * 32}
+    assert expected_digest(image) == ('md5', 'c' * 32)
+
+
+# --- exporting against an in-memory Glance ----------------------------------------------
+
+
+@pytest.fixture()
+def cloud():
+    glance = GlanceDouble()
+    data = disk_bytes()
+    image = glance.add('gold', data, disk_format='raw')
+    return SimpleNamespace(glance=glance, data=data, image=image)
+
+
+def export(cloud, path, **options):
+    exporter = Exporter(cloud.glance, cloud.glance.images[cloud.image['id']], ExportSpec(str(path), **options), run)
+    return exporter, *exporter.apply()
+
+
+def downloads(glance):
+    return [call for call in glance.calls if call[0] == 'download']
+
+
+def test_an_export_is_verified_sparse_recorded_and_then_current(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    exporter, plan, output = export(cloud, target)
+    assert plan.action == 'download' and target.read_bytes() == cloud.data
+    assert output['digest'] == {'algo': 'sha512', 'value': cloud.image['os_hash_value']}
+    assert output['allocated'] < len(cloud.data) // 4
+    assert not os.path.exists(exporter.part)
+    assert sorted(os.listdir(tmp_path)) == ['.disk.raw.imagegov-export', 'disk.raw']
+    assert oct(os.stat(exporter.record.path).st_mode & 0o777) == '0o600'
+    again, plan, _output = export(cloud, target)
+    assert plan.action == 'none' and len(downloads(cloud.glance)) == 1
+    assert again.rehashed_seconds is None  # the record proved it: not read at all
+    assert export(cloud, target, force=True)[1].action == 'download'
+
+
+def test_without_a_record_a_file_as_stored_is_hashed_again(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    exporter, *_rest = export(cloud, target)
+    os.unlink(exporter.record.path)
+    again, plan, _output = export(cloud, target)
+    assert plan.action == 'record' and again.rehashed_seconds is not None
+    assert len(downloads(cloud.glance)) == 1
+    target.write_bytes(cloud.data[:-1] + b'!')  # same size, other bytes
+    assert export(cloud, target)[1].action == 'download'
+    assert target.read_bytes() == cloud.data
+
+
+def test_a_correct_part_file_is_resumed_with_a_range(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(target)), run)
+    with open(exporter.part, 'wb') as part:
+        part.write(cloud.data[:1_000_003])
+    plan, _output = exporter.apply()
+    assert plan.action == 'resume'
+    assert exporter.facts['resumed_from'] == exporter.facts['hashed'] == 1_000_003
+    assert exporter.facts['downloaded'] == len(cloud.data) - 1_000_003
+    assert downloads(cloud.glance) == [('download', cloud.image['id'], 1_000_003)]
+    assert target.read_bytes() == cloud.data
+
+
+def test_a_tampered_part_file_is_caught_removed_and_never_published(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(target)), run)
+    with open(exporter.part, 'wb') as part:
+        part.write(cloud.data[:50] + b'X' + cloud.data[51:2_000_000])
+    with pytest.raises(ExportError, match='part file was removed') as caught:
+        exporter.apply()
+    assert cloud.image['id'] in str(caught.value) and cloud.image['os_hash_value'] in str(caught.value)
+    assert not target.exists() and not os.path.exists(exporter.part)
+
+
+def test_a_changed_image_never_resumes_onto_old_bytes(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    old = Exporter(cloud.glance, cloud.image, ExportSpec(str(target)), run)
+    with open(old.part, 'wb') as part:
+        part.write(cloud.data[:1000])
+    changed = cloud.glance.add('gold-2', b'new' + cloud.data[3:], disk_format='raw')
+    exporter = Exporter(cloud.glance, changed, ExportSpec(str(target)), run)
+    assert exporter.part != old.part
+    plan, _output = exporter.apply()
+    assert plan.action == 'download' and exporter.facts['resumed_from'] == 0
+    assert not os.path.exists(old.part)
+    assert target.read_bytes() == b'new' + cloud.data[3:]
+
+
+class _Dropping(GlanceDouble):
+    """Breaks the first download off after its first MiB, as a dropped connection does."""
+
+    dropped = False
+
+    def download(self, image_id, first_bytes=None, offset=0):
+        total, chunks = super().download(image_id, first_bytes, offset)
+        if self.dropped:
+            return total, chunks
+        self.dropped = True
+        data = b''.join(chunks)
+
+        def broken():
+            yield data[:MIB]
+            raise requests.exceptions.ChunkedEncodingError('Connection broken: IncompleteRead')
+
+        return total, broken()
+
+
+def test_a_dropped_connection_is_resumed_within_the_run(tmp_path):
+    glance = _Dropping()
+    data = os.urandom(3 * MIB)
+    image = glance.add('gold', data, disk_format='raw')
+    exporter = Exporter(glance, image, ExportSpec(str(tmp_path / 'disk.raw')), run)
+    plan, output = exporter.apply()
+    assert plan.action == 'download' and exporter.facts['retries'] == 1
+    assert downloads(glance) == [('download', image['id']), ('download', image['id'], MIB)]
+    assert (tmp_path / 'disk.raw').read_bytes() == data and output['size'] == len(data)
+
+
+def test_check_mode_plans_without_writing(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(target)), run)
+    with open(exporter.part, 'wb') as part:
+        part.write(cloud.data[:4096])
+    plan = exporter.plan()
+    assert plan.action == 'resume' and plan.part_size == 4096
+    assert sorted(os.listdir(tmp_path)) == [os.path.basename(exporter.part)]
+    assert downloads(cloud.glance) == []
+
+
+def test_destination_errors_name_the_directory(cloud, tmp_path):
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(tmp_path / 'missing' / 'x.raw')), run)
+    with pytest.raises(ExportError, match='does not exist; create it first'):
+        exporter.check_destination()
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(tmp_path)), run)
+    with pytest.raises(ExportError, match='is a directory'):
+        exporter.check_destination()
+
+
+def test_a_symlink_planted_as_part_file_is_refused(cloud, tmp_path):
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(tmp_path / 'disk.raw')), run)
+    victim = tmp_path / 'victim'
+    victim.write_bytes(b'keep me')
+    os.symlink(victim, exporter.part)
+    with pytest.raises(OSError):
+        exporter.apply()
+    assert victim.read_bytes() == b'keep me'
+
+
+# --- the OVF and the OVA ----------------------------------------------------------------
+
+PROPERTIES = {
+    'os_type': 'linux',
+    'os_distro': 'ubuntu',
+    'hw_firmware_type': 'uefi',
+    'os_secure_boot': 'required',
+    'hw_disk_bus': 'scsi',
+    'hw_scsi_model': 'virtio-scsi',
+    'hw_vif_model': 'virtio',
+    'hw_qemu_guest_agent': 'yes',
+    'description': 'a <b> & "c"',
+}
+
+
+def glance_image(**properties):
+    return {
+        'id': 'i-1',
+        'name': 'gold image',
+        'status': 'active',
+        'size': 10,
+        'disk_format': 'raw',
+        'min_ram': 2048,
+        'created_at': '2026-11-25T10:00:00Z',
+        'os_hash_algo': 'sha512',
+        'os_hash_value': 'f' * 128,
+        'imagegov_ovf_cpus': '4',
+        'kernel_id': 'k-1',
+        'owner_specified.openstack.sha256': 'a' * 64,
+        'imagegov_source_sha256': 'b' * 64,
+        **properties,
+    }
+
+
+def mapped(descriptor_bytes: bytes) -> dict:
+    descriptor = parse_ovf(descriptor_bytes, 'test.ovf')
+    return nova_properties(SimpleNamespace(descriptor=descriptor, disk=descriptor.disks[0]))
+
+
+DISK = {'file': 'd.vmdk', 'format': 'vmdk', 'size': 10, 'virtual_size': 16 * MIB}
+
+
+def test_the_ovf_carries_the_properties_back_exactly():
+    result = mapped(build_ovf(glance_image(**PROPERTIES), DISK))
+    assert {k: result['properties'][k] for k in PROPERTIES} == PROPERTIES
+    assert result['min_ram'] == 2048 and result['properties']['imagegov_ovf_cpus'] == '4'
+    assert result['name'] == 'gold image'
+    for key in ('kernel_id', 'owner_specified.openstack.sha256', 'imagegov_source_sha256'):
+        assert key not in result['properties']
+
+
+def test_the_hardware_alone_maps_back_to_the_same_properties():
+    """Without the collection's section (another tool drops it), the descriptor's hardware
+    and OS still say firmware, secure boot, bus, NIC and OS."""
+    text = build_ovf(glance_image(**PROPERTIES), DISK).decode()
+    start, end = text.index('<imagegov:GlanceImageSection'), text.index('</imagegov:GlanceImageSection>')
+    result = mapped((text[:start] + text[end + len('</imagegov:GlanceImageSection>') :]).encode())
+    hardware = {k: PROPERTIES[k] for k in PROPERTIES if k not in ('hw_qemu_guest_agent', 'description')}
+    assert {k: result['properties'].get(k) for k in hardware} == hardware
+
+
+@pytest.mark.parametrize('distro', sorted(VMWARE_OS_IDS))
+def test_each_distro_reads_back_as_itself(distro):
+    result = mapped(build_ovf(glance_image(os_distro=distro), DISK).replace(b'GlanceImageSection', b'OtherSection'))
+    assert result['properties']['os_distro'] == distro
+
+
+def test_what_is_not_carried_is_named():
+    carried, left = carried_properties(glance_image(**PROPERTIES))
+    assert carried == PROPERTIES
+    assert left == ['imagegov_ovf_cpus', 'imagegov_source_sha256', 'kernel_id', 'owner_specified.openstack.sha256']
+    assert not carried_property('os_glance_importing_to_stores') and not carried_property('img_signature')
+
+
+def test_a_repeated_section_property_is_refused():
+    text = build_ovf(glance_image(hw_qemu_guest_agent='yes'), DISK).decode()
+    line = next(line for line in text.splitlines() if 'hw_qemu_guest_agent' in line)
+    with pytest.raises(OvaError, match='malformed or repeated'):
+        parse_ovf(text.replace(line, line + line).encode(), 'test.ovf')
+
+
+def test_the_ova_reads_back_through_read_ova(tmp_path):
+    disk = tmp_path / 'disk.bin'
+    disk.write_bytes(b'disk bytes' * 1000)
+    facts = {'sha256': hashlib.sha256(disk.read_bytes()).hexdigest(), 'virtual_size': 16 * MIB}
+    ova = tmp_path / 'x.ova'
+    with open(ova, 'wb') as out:
+        packed = pack_ova(out, glance_image(**PROPERTIES), str(disk), 'qcow2', facts)
+    assert packed['sha256'] == hashlib.sha256(ova.read_bytes()).hexdigest()
+    with read_ova(str(ova), str(tmp_path)) as bundle:
+        assert bundle.manifest == 'gold_image.mf'
+        assert bundle.verified == ['gold_image.ovf', 'gold_image-disk1.qcow2']
+        assert pathlib.Path(bundle.disk_path).read_bytes() == disk.read_bytes()
+        assert bundle.disk.format == 'qcow2' and bundle.disk.capacity == 16 * MIB
+    with open(tmp_path / 'y.ova', 'wb') as out:
+        assert pack_ova(out, glance_image(**PROPERTIES), str(disk), 'qcow2', facts)['sha256'] == packed['sha256']
