@@ -199,8 +199,8 @@ def open_private(path: str) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0), 0o600)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-            raise ExportError(f'{path} is not a regular file of this user: remove it, then run again')
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink != 1:
+            raise ExportError(f'{path} is not a regular file of this user with one link: remove it, then run again')
         if stat.S_IMODE(info.st_mode) != 0o600:
             os.fchmod(fd, 0o600)
     except BaseException:
@@ -272,7 +272,12 @@ class Plan:
     reason: str
     part: str
     part_size: int = 0
-    current: dict[str, Any] | None = None  # what is at path, as the record or a re-hash proves it
+    current: dict[str, Any] | None = None  # what is at path, as the record proves it
+    chmod: bool = False  # the file is current but option mode differs from its mode
+
+    @property
+    def changed(self) -> bool:
+        return self.action not in ('none', 'record') or self.chmod
 
 
 class Exporter:
@@ -314,6 +319,12 @@ class Exporter:
         }
 
     def plan(self) -> Plan:
+        plan = self._content_plan()
+        if plan.action in ('none', 'record') and self.spec.mode is not None:
+            plan.chmod = stat.S_IMODE(os.stat(self.path).st_mode) != self.spec.mode
+        return plan
+
+    def _content_plan(self) -> Plan:
         part_size = _size(self.part)
         if self.spec.force:
             return self._fetch_plan('force: exported again', part_size)
@@ -323,15 +334,28 @@ class Exporter:
             output = record.get('output') or {}
             if output.get('identity') == list(file_identity(self.path)):
                 return Plan('none', 'the file is the recorded export of this image', self.part, part_size, output)
-        if exists and self.as_stored() and os.path.getsize(self.path) == self.image['size']:
+            digest = output.get('digest') or {}
+            if self._holds(output.get('size'), digest.get('algo'), digest.get('value')):
+                reason = 'the file was touched but holds the recorded export (hashed again)'
+                return Plan('record', reason, self.part, part_size, output)
+        elif self.as_stored() and self._holds(self.image['size'], self.algo, self.digest):
             # Exported as stored: the file itself proves what it is (one read).
-            started = time.monotonic()
-            found, _read = hash_file(self.path, self.algo)
-            self.rehashed_seconds = round(time.monotonic() - started, 3)
-            if found == self.digest:
-                return Plan('record', 'the file holds the image (hashed again: no record)', self.part, part_size)
+            stored = {'format': self.image.get('disk_format'), 'digest': {'algo': self.algo, 'value': self.digest}}
+            reason = 'the file holds the image (hashed again: no record)'
+            return Plan('record', reason, self.part, part_size, stored)
         reason = 'no file at path' if not exists else 'the file at path is not (proven to be) this export'
         return self._fetch_plan(reason, part_size)
+
+    def _holds(self, size: Any, algo: Any, value: Any) -> bool:
+        """Whether the file at path has this size and digest (read only when the size fits)."""
+        if algo not in hashlib.algorithms_available or not os.path.isfile(self.path):
+            return False
+        if os.path.getsize(self.path) != size:
+            return False
+        started = time.monotonic()
+        found, _read = hash_file(self.path, algo)
+        self.rehashed_seconds = round(time.monotonic() - started, 3)
+        return found == value
 
     def _fetch_plan(self, reason: str, part_size: int) -> Plan:
         if part_size >= self.image['size']:
@@ -349,17 +373,12 @@ class Exporter:
         none or record (and the mode already right)."""
         with self.record.locked():
             plan = self.plan()  # again: a concurrent run may have finished while this one waited
-            if plan.action == 'none':
-                output = dict(plan.current or {})
-                if self._set_mode(self.path):
-                    output = self._output(output.get('format'), output.get('digest'))
+            if plan.action in ('none', 'record'):
+                if plan.chmod:
+                    os.chmod(self.path, self.spec.mode)
+                output = self._output(plan.current.get('format'), plan.current.get('digest'))
+                if plan.action == 'record' or plan.chmod:
                     self.record.write(dict(self.wanted(), output=output))
-                    plan.action, plan.reason = 'mode', 'the file is current; its mode was set'
-                return plan, output
-            if plan.action == 'record':
-                self._set_mode(self.path)
-                output = self._output(self.image.get('disk_format'), {'algo': self.algo, 'value': self.digest})
-                self.record.write(dict(self.wanted(), output=output))
                 return plan, output
             for stale in stale_parts(self.path, self.part):
                 os.unlink(stale)
@@ -486,13 +505,9 @@ class Exporter:
         self.facts['package'] = packed
         return self._output('ova', {'algo': 'sha256', 'value': packed['sha256']})
 
-    def _set_mode(self, path: str) -> bool:
-        """The file's mode: option mode, else what a new file gets (0666 less the umask)."""
-        mode = self.spec.mode if self.spec.mode is not None else 0o666 & ~_umask()
-        if stat.S_IMODE(os.stat(path).st_mode) == mode:
-            return False
-        os.chmod(path, mode)
-        return True
+    def _set_mode(self, path: str) -> None:
+        """A new file's mode: option mode, else what a new file gets (0666 less the umask)."""
+        os.chmod(path, self.spec.mode if self.spec.mode is not None else 0o666 & ~_umask())
 
     def _output(self, disk_format: str | None, digest: dict[str, Any] | None) -> dict[str, Any]:
         info = os.stat(self.path)

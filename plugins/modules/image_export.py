@@ -277,7 +277,7 @@ class ImageExportModule(ImagegovModule):
         if exporter.rehashed_seconds is not None:
             export['rehash_seconds'] = exporter.rehashed_seconds
         self.exit(
-            changed=plan.action not in ('none', 'record'),
+            changed=plan.changed,
             path=exporter.path,
             image=self.result['image'],
             export=export,

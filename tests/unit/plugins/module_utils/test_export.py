@@ -387,3 +387,37 @@ def test_the_ova_reads_back_through_read_ova(tmp_path):
         assert bundle.disk.format == 'qcow2' and bundle.disk.capacity == 16 * MIB
     with open(tmp_path / 'y.ova', 'wb') as out:
         assert pack_ova(out, glance_image(**PROPERTIES), str(disk), 'qcow2', facts)['sha256'] == packed['sha256']
+
+
+def test_a_touched_converted_file_is_hashed_again_not_exported_again(cloud, tmp_path):
+    target = tmp_path / 'disk.qcow2'
+    _exporter, plan, output = export(cloud, target, convert_to='qcow2')
+    assert plan.action == 'download' and output['format'] == 'qcow2' and output['digest']['algo'] == 'sha256'
+    os.utime(target, (1, 1))
+    again, plan, _output = export(cloud, target, convert_to='qcow2')
+    assert plan.action == 'record' and not plan.changed and again.rehashed_seconds is not None
+    assert export(cloud, target, convert_to='qcow2')[1].action == 'none'
+    assert len(downloads(cloud.glance)) == 1
+
+
+def test_mode_is_set_on_a_current_file_and_that_is_a_change(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    export(cloud, target, mode=0o600)
+    assert oct(target.stat().st_mode & 0o777) == '0o600'
+    _exporter, plan, output = export(cloud, target, mode=0o640)
+    assert plan.action == 'none' and plan.chmod and plan.changed and output['mode'] == '0640'
+    _exporter, plan, _output = export(cloud, target, mode=0o640)
+    assert not plan.changed
+    os.chmod(target, 0o604)  # without option mode, the user's own mode is kept
+    _exporter, plan, _output = export(cloud, target)
+    assert not plan.changed and oct(target.stat().st_mode & 0o777) == '0o604'
+
+
+def test_a_hardlink_planted_as_part_file_is_refused(cloud, tmp_path):
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(tmp_path / 'disk.raw')), run)
+    victim = tmp_path / 'victim'
+    victim.write_bytes(b'keep me')
+    os.link(victim, exporter.part)
+    with pytest.raises(ExportError, match='one link'):
+        exporter.apply()
+    assert victim.read_bytes() == b'keep me'
