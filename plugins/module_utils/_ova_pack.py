@@ -76,8 +76,14 @@ DEFAULT_CONTROLLER = (OTHER_STORAGE, 'virtio')
 # NIC ResourceSubType for each hw_vif_model (_ova's own table, reversed).
 VIF_SUBTYPES = {model: subtype for subtype, model in _LIBVIRT_VIFS.items()}
 
-for _prefix, _uri in (('ovf', OVF), ('rasd', RASD), ('vssd', VSSD), ('vmw', VMW), ('imagegov', GLANCE_NAMESPACE)):
-    ElementTree.register_namespace(_prefix, _uri)
+
+def _register_namespaces() -> None:
+    # The prefixes other tools write (and people read) instead of ns0, ns1...
+    for prefix, uri in (('ovf', OVF), ('rasd', RASD), ('vssd', VSSD), ('vmw', VMW), ('imagegov', GLANCE_NAMESPACE)):
+        ElementTree.register_namespace(prefix, uri)
+
+
+_register_namespaces()
 
 
 def user_properties(image: dict[str, Any]) -> dict[str, str]:

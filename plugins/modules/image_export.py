@@ -40,9 +40,10 @@ description:
   - Idempotent. A record beside the file (C(.<name>.imagegov-export)) keeps the image's id
     and C(os_hash_value), the options and the file's identity (device, inode, size, mtime,
     ctime) and digest; a file whose identity still matches is current and not read at all.
-    Without a record, a file exported as stored is hashed again and kept when it matches;
-    a converted or packed file is exported again. The record is also a lock, so concurrent
-    runs to one O(path) take turns (the second finds the file current).
+    A file that was only touched (or chmod-ed) is hashed against the recorded digest and
+    kept. Without a record, a file exported as stored is hashed against C(os_hash_value) and
+    kept when it matches; a converted or packed file is exported again. The record is also a
+    lock, so concurrent runs to one O(path) take turns (the second finds the file current).
   - Exporting changes no image, so no policy action is asked; Glance's own C(download_image)
     policy decides who may read the data. The result reports the image's facts.
 extends_documentation_fragment:
@@ -96,8 +97,9 @@ options:
     default: false
   mode:
     description:
-      - Octal mode of the file (V("0644")). Default what a new file gets (0666 less the umask).
-        The part file and the record are always 0600.
+      - Octal mode of the file (V("0644")); setting it on a current file is a change. Without
+        it a new file gets 0666 less the umask, and an existing file keeps its mode. The part
+        file and the record are always 0600.
     type: raw
 notes:
   - The data is verified against what Glance computed when it stored the image; an image
@@ -149,13 +151,20 @@ export:
   contains:
     action:
       description:
-        - V(none) (the file is current), V(record) (the file held the image; only the record
-          was written), V(mode) (only the mode was set), V(download), V(resume) (from the part
-          file), V(finish) (the part file was whole, so it was only verified and published).
+        - V(none) (the file is current), V(record) (the file held the image, proven by hashing
+          it; only the record was written), V(download), V(resume) (from the part file),
+          V(finish) (the part file was whole, so it was only verified and published).
       type: str
     reason:
       description: Why, in words.
       type: str
+    mode_set:
+      description: Whether option O(mode) changed the mode of a file that was otherwise current.
+      type: bool
+    rehash_seconds:
+      description: Time spent hashing the file at O(path) again to prove it current (no download).
+      type: float
+      returned: when the file was hashed again
     resumed_from:
       description: Bytes the part file held when the run started (hashed, not downloaded again).
       type: int
@@ -266,6 +275,7 @@ class ImageExportModule(ImagegovModule):
             exporter.facts,
             action=plan.action,
             reason=plan.reason,
+            mode_set=plan.chmod,
             requests=self.glance.request_count,
             record=exporter.record.path,
             output=output or plan.current,
