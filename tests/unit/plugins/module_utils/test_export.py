@@ -421,3 +421,21 @@ def test_a_hardlink_planted_as_part_file_is_refused(cloud, tmp_path):
     with pytest.raises(ExportError, match='one link'):
         exporter.apply()
     assert victim.read_bytes() == b'keep me'
+
+
+def test_a_hostile_section_sets_no_glance_field_link_or_bookkeeping():
+    text = build_ovf(glance_image(hw_qemu_guest_agent='yes'), DISK).decode()
+    line = next(line for line in text.splitlines() if 'hw_qemu_guest_agent' in line)
+    planted = ''.join(
+        line.replace('hw_qemu_guest_agent', key).replace('"yes"', '"planted"')
+        for key in (
+            'kernel_id',
+            'os_hash_value',
+            'imagegov_source_sha256',
+            'owner_specified.openstack.sha256',
+            'visibility',
+        )
+    )
+    result = mapped(text.replace(line, line + planted).encode())
+    assert result['properties']['hw_qemu_guest_agent'] == 'yes'
+    assert 'planted' not in result['properties'].values()
