@@ -439,3 +439,25 @@ def test_a_hostile_section_sets_no_glance_field_link_or_bookkeeping():
     result = mapped(text.replace(line, line + planted).encode())
     assert result['properties']['hw_qemu_guest_agent'] == 'yes'
     assert 'planted' not in result['properties'].values()
+
+
+def test_a_whole_part_file_is_verified_and_published_without_a_download(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(target)), run)
+    with open(exporter.part, 'wb') as part:
+        part.write(cloud.data)
+    plan, _output = exporter.apply()
+    assert plan.action == 'finish' and downloads(cloud.glance) == []
+    assert target.read_bytes() == cloud.data and not os.path.exists(exporter.part)
+
+
+def test_an_ova_export_packs_the_converted_disk(cloud, tmp_path):
+    target = tmp_path / 'gold.ova'
+    exporter, plan, output = export(cloud, target, container_format='ova')
+    assert plan.action == 'download' and output['format'] == 'ova'
+    package = exporter.facts['package']
+    assert package['disk']['format'] == 'vmdk' and exporter.facts['converted'] == {'from': 'raw', 'to': 'vmdk'}
+    with read_ova(str(target), str(tmp_path)) as bundle:
+        assert bundle.verified == ['gold.ovf', 'gold-disk1.vmdk'] and bundle.disk.capacity == len(cloud.data)
+    assert sorted(os.listdir(tmp_path)) == ['.gold.ova.imagegov-export', 'gold.ova']
+    assert export(cloud, target, container_format='ova')[1].action == 'none'
