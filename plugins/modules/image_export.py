@@ -36,7 +36,7 @@ description:
     C(urn:x-imagegov:ovf:glance-image:1), C(ovf:required=false)), which
     M(imagegov.openstack.image) restores exactly. C(kernel_id), C(ramdisk_id), signatures
     (C(img_signature*)), Glance's C(os_glance*), C(owner_specified.*) and the collection's
-    C(imagegov_*) bookkeeping are not carried (RV(export.package.not_carried)).
+    C(imagegov_*) bookkeeping are not carried (listed in RV(export.package) as C(not_carried)).
   - Idempotent. A record beside the file (C(.<name>.imagegov-export)) keeps the image's id
     and C(os_hash_value), the options and the file's identity (device, inode, size, mtime,
     ctime) and digest; a file whose identity still matches is current and not read at all.
