@@ -103,6 +103,17 @@ def test_a_ranged_download_reports_the_whole_length_and_stops_at_the_range():
     assert length == 8 and b''.join(chunks) == b'abcdefgh'
 
 
+def test_a_download_from_an_offset_asks_for_the_rest_and_reads_past_a_whole_answer():
+    api = glance(Response(206, headers={'Content-Range': 'bytes 5-9/10'}, chunks=[b'fghij']))
+    length, chunks = api.download(IMAGE_ID, offset=5)
+    assert length == 10 and b''.join(chunks) == b'fghij'
+    assert api.api.calls[0][2]['headers'] == {'Range': 'bytes=5-'}
+    # A server that ignores Range answers 200 with everything: the first bytes are skipped.
+    ignoring = glance(Response(200, headers={'Content-Length': '10'}, chunks=[b'abc', b'defg', b'hij']))
+    length, chunks = ignoring.download(IMAGE_ID, offset=5)
+    assert length == 10 and b''.join(chunks) == b'fghij'
+
+
 def test_member_and_import_calls():
     api = glance(
         Response(200, {'members': [{'member_id': 'p', 'status': 'accepted'}]}),
