@@ -8,6 +8,8 @@ Usage: cloud_volumes.py CLOUD create NAME IMAGE          -> (IMAGE: id or name) 
                                                            prints "server_id volume_id"
        cloud_volumes.py CLOUD unboot SERVER_ID          -> deletes the server, waits for it
                                                            and for its volume to go
+       cloud_volumes.py CLOUD[,CLOUD...] cleanup PREFIX -> removes the servers and volumes
+                                                           named PREFIX... of those clouds
 """
 
 import sys
@@ -32,7 +34,32 @@ def volume_status(conn, volume_id):
     return None if volume is None else volume.status
 
 
+def unboot(conn, server):
+    volumes = [a.volume_id for a in conn.compute.volume_attachments(server)]
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=120)
+    for volume_id in volumes:
+        wait(lambda v=volume_id: volume_status(conn, v) is None, f'volume {volume_id} to go')
+
+
+def cleanup(conn, prefix):
+    for server in conn.compute.servers():
+        if (server.name or '').startswith(prefix):
+            unboot(conn, server)
+    gone = []
+    for volume in conn.block_storage.volumes():
+        if (volume.name or '').startswith(prefix):
+            conn.block_storage.delete_volume(volume.id, ignore_missing=True)
+            gone.append(volume.id)
+    for volume_id in gone:
+        wait(lambda v=volume_id: volume_status(conn, v) is None, f'volume {volume_id} to go')
+
+
 def main(cloud, action, *args):
+    if action == 'cleanup':
+        for name in cloud.split(','):
+            cleanup(openstack.connect(cloud=name), args[0])
+        return
     conn = openstack.connect(cloud=cloud)
     if action == 'create':
         name, image = args
@@ -67,13 +94,8 @@ def main(cloud, action, *args):
     elif action == 'unboot':
         (server_id,) = args
         server = conn.compute.find_server(server_id)
-        if server is None:
-            return
-        volumes = [a.volume_id for a in conn.compute.volume_attachments(server)]
-        conn.compute.delete_server(server)
-        conn.compute.wait_for_delete(server, wait=120)
-        for volume_id in volumes:
-            wait(lambda v=volume_id: volume_status(conn, v) is None, f'volume {volume_id} to go')
+        if server is not None:
+            unboot(conn, server)
     else:
         sys.exit(__doc__)
 
