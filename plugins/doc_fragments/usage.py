@@ -11,8 +11,9 @@ options:
   usage_cloud:
     description:
       - Cloud (a C(clouds.yaml) name or a dict of settings) whose account looks up which
-        servers and images use an image. Give an admin or reader account that may list
-        every project's servers; without it the caller's own account is used, and a member
-        cannot see other projects' servers. What cannot be checked counts as in use.
+        servers, images and volumes use an image. Give an admin account that may list
+        every project's servers and volumes; without it the caller's own account is used,
+        and a member cannot see other projects' servers or volumes. What cannot be checked
+        counts as in use.
     type: raw
 """

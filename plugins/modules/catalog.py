@@ -27,7 +27,7 @@ description:
     module's notes on concurrent runs).
   - Images the catalog manages carry the C(imagegov_catalog) property set to O(name).
     O(prune=true) deletes managed images that left the catalog, never unmanaged ones and
-    never one in use (servers or images using it, or usage that cannot be checked).
+    never one in use (servers, images or volumes using it, or usage that cannot be checked).
   - Drift, such as a property edited with the CLI or a changed visibility, shows up in the
     plan and is put back on apply; properties the catalog does not list are removed, except
     Glance's and the collection's own bookkeeping.

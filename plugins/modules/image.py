@@ -46,7 +46,7 @@ description:
   - Every state change is its own policy action - create, upload, update, publish,
     narrow (fewer projects may use the image), protect, unprotect, retire (renaming and
     hiding a replaced image), deactivate, reactivate and delete. Deleting and narrowing
-    ask which servers and images use the image; what cannot be checked counts as in use,
+    ask which servers, images and volumes use the image; what cannot be checked counts as in use,
     and an image shared or published before (recorded in C(imagegov_shared_since)) counts
     as possibly used by other projects.
 extends_documentation_fragment:
@@ -215,7 +215,8 @@ options:
   protect_in_use:
     description:
       - Keep Glance's own C(protected) flag in step with usage, so that even a plain CLI
-        delete is refused while servers or other images use the image. The image is
+        delete is refused while servers, other images or volumes created from it (attached
+        or not) use the image. The image is
         protected while it is used (or while that cannot be checked), and the protection
         this option set is lifted once nothing uses it.
       - A protection set this way is marked with the C(imagegov_protected_while_used)
@@ -305,7 +306,7 @@ operations:
   elements: str
   sample: ["create 'ubuntu-24.04'", "upload (put) from filename '/srv/ubuntu.qcow2'"]
 usage:
-  description: Servers and images using the image, and what could not be checked.
+  description: Servers, images and volumes using the image, and what could not be checked.
   returned: with O(protect_in_use)
   type: dict
 content:

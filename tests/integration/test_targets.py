@@ -18,8 +18,9 @@ HERE = Path(__file__).resolve().parent
 # mechanics against Glance under a policy that allows what Glance allows.
 DEFAULT_POLICY_TARGETS = {'policy', 'threats'}
 # Targets that need the devcloud's Nova tier (servers that use an image, for the default
-# policy's no-delete-in-use: without Nova every deletion under it is refused as unchecked).
-NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats', 'image_bundle'}
+# policy's no-delete-in-use: without Nova every deletion under it is refused as unchecked;
+# Cinder, part of that tier, for volumes made from images and volume-backed servers).
+NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats', 'image_bundle', 'volumes'}
 TARGETS = sorted(
     p.name
     for p in (HERE / 'targets').iterdir()

@@ -48,7 +48,7 @@ class DeleteProtection(UsageRule):
     - id: no-delete-in-use
       type: delete_protection
       actions: [delete, unprotect]
-      params: {check: [servers, images], on_unknown: deny}
+      params: {check: [servers, images, volumes], on_unknown: deny}
     """
 
     type_name = 'delete_protection'
