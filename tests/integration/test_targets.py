@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_POLICY_TARGETS = {'policy', 'threats'}
 # Targets that need the devcloud's Nova tier (servers that use an image, for the default
 # policy's no-delete-in-use: without Nova every deletion under it is refused as unchecked).
-NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats', 'image_bundle'}
+NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats', 'image_bundle', 'image_capture'}
 TARGETS = sorted(
     p.name
     for p in (HERE / 'targets').iterdir()
