@@ -545,9 +545,8 @@ class Capture:
         removed when the upload is done or anything fails."""
         root = self.root_volume(facts)
         self.outcome.server['root_volume'] = root['id']
-        disk_format = (root.get('volume_image_metadata') or {}).get('disk_format') or 'raw'
-        if disk_format not in ('raw', 'qcow2'):
-            disk_format = 'raw'
+        # qcow2 (Cinder converts, sparse) unless the volume was made from a raw image.
+        disk_format = 'raw' if (root.get('volume_image_metadata') or {}).get('disk_format') == 'raw' else 'qcow2'
         source = root
         if root.get('status') != 'available':
             snapshot = self.cinder.create_snapshot(root['id'], f'{temporary}.snapshot')

@@ -36,8 +36,8 @@ description:
   - A volume-backed server is captured through Cinder, so the image holds the bytes (Nova's own
     createImage would make a zero-byte image pointing at volume snapshots). The root volume (the
     bootable volume on the first device) is snapshotted, a volume is created from that snapshot, and
-    that volume is uploaded to Glance (Cinder's os-volume_upload_image, disk format of the volume's image
-    when qcow2, else raw); the snapshot and the volume are deleted afterwards, also when the capture
+    that volume is uploaded to Glance (Cinder's os-volume_upload_image, as qcow2 unless the volume was
+    made from a raw image); the snapshot and the volume are deleted afterwards, also when the capture
     fails.
   - A capture inherits the properties of the server's image (Nova and Cinder copy them). The
     openstacksdk checksums of that image's file (C(owner_specified.openstack.sha256), C(md5)) and this

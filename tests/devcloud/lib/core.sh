@@ -2,7 +2,7 @@
 # PostgreSQL, Keystone and Glance: the tier every start brings up.
 
 PASSWORDS=$STATE/passwords.env
-PASSWORD_KEYS=(ADMIN ALPHA_MEMBER BETA_MEMBER READER GLANCE NOVA PLACEMENT NEUTRON RABBIT)
+PASSWORD_KEYS=(ADMIN ALPHA_MEMBER BETA_MEMBER READER GLANCE NOVA PLACEMENT NEUTRON RABBIT CINDER)
 
 # Random per-state passwords, made once and kept with the state so a restart
 # (and clouds.yaml) keeps working; hex only, so they are safe in URLs and INI.
@@ -19,6 +19,15 @@ EOF
         )
         mv "$PASSWORDS.tmp" "$PASSWORDS"
     fi
+    # A state made before a key existed (e.g. CINDER) gets the missing ones appended.
+    local key missing=()
+    for key in "${PASSWORD_KEYS[@]}"; do
+        grep -q "^${key}_PASSWORD=" "$PASSWORDS" || missing+=("$key")
+    done
+    if ((${#missing[@]})); then
+        "$VENV/bin/python" -c 'import secrets, sys; [print("%s_PASSWORD=%s" % (k, secrets.token_hex(16))) for k in sys.argv[1:]]' \
+            "${missing[@]}" >>"$PASSWORDS"
+    fi
     # shellcheck disable=SC1090
     . "$PASSWORDS"
 }
@@ -30,7 +39,7 @@ render_config() {
     export DC_DB="postgresql+psycopg2://devcloud@$HOST:$PG_PORT"
     export DC_KEYSTONE_PORT=$KEYSTONE_PORT DC_GLANCE_PORT=$GLANCE_PORT DC_PG_PORT=$PG_PORT \
         DC_PLACEMENT_PORT=$PLACEMENT_PORT DC_NOVA_PORT=$NOVA_PORT \
-        DC_NEUTRON_PORT=$NEUTRON_PORT DC_RABBIT_PORT=$RABBIT_PORT \
+        DC_NEUTRON_PORT=$NEUTRON_PORT DC_RABBIT_PORT=$RABBIT_PORT DC_CINDER_PORT=$CINDER_PORT \
         DC_EPMD_PORT=$EPMD_PORT DC_RABBIT_DIST_PORT=$RABBIT_DIST_PORT
     export DC_TRANSPORT_URL="rabbit://devcloud:$RABBIT_PASSWORD@$HOST:$RABBIT_PORT/"
     local key var

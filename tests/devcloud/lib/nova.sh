@@ -1,12 +1,14 @@
 # shellcheck shell=bash
 # The opt-in Nova tier: RabbitMQ, Placement, a Neutron API server, nova-api,
 # nova-conductor, nova-scheduler and nova-compute (the fake virt driver, with a
-# snapshot that uploads a small qcow2: lib/imagegov_devcloud_virt.py).
+# snapshot that uploads a small qcow2: lib/imagegov_devcloud_virt.py), and Cinder
+# (lib/cinder.sh).
 
 # shellcheck disable=SC2034  # used by the entry script
-nova_services=(rabbitmq placement neutron nova-api nova-conductor nova-scheduler nova-compute)
+nova_services=(rabbitmq placement neutron nova-api nova-conductor nova-scheduler nova-compute
+    "${cinder_services[@]}")
 # shellcheck disable=SC2034
-nova_databases=(placement neutron nova_api nova nova_cell0)
+nova_databases=(placement neutron nova_api nova nova_cell0 cinder)
 
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 
@@ -100,6 +102,7 @@ nova_setup_steps() {
     bg_step placement-setup setup_placement
     bg_step neutron-setup setup_neutron
     bg_step nova-setup setup_nova
+    bg_step cinder-setup setup_cinder
 }
 
 # Nova loads compute_driver as nova.virt.<value>, so the devcloud's own driver
@@ -144,6 +147,7 @@ wait_queue_consumers() {
                 conductor) svc_alive nova-conductor || fail_with_log "nova-conductor exited" "$LOGS/nova-conductor.log" ;;
                 scheduler) svc_alive nova-scheduler || fail_with_log "nova-scheduler exited" "$LOGS/nova-scheduler.log" ;;
                 compute*) svc_alive nova-compute || fail_with_log "nova-compute exited" "$LOGS/nova-compute.log" ;;
+                cinder-*) svc_alive "${q%%.*}" || fail_with_log "${q%%.*} exited" "$LOGS/${q%%.*}.log" ;;
             esac
         done
         if (( $(now_ms) - t0 > 90000 )); then
@@ -192,6 +196,9 @@ start_nova_tier() {
     # Service users exist by now (seeded): started earlier they fail with 401.
     start_nova_service nova-conductor
     start_nova_service nova-scheduler
+    join_step cinder-setup
+    start_cinder
+    bg_step cinder-scheduler start_cinder_scheduler
     wait_http placement "$(endpoint_of placement)" "$LOGS/placement.log" 90
     # Compute calls the conductor at start-up: without a consumer it sits in a
     # 10 s RPC retry.
@@ -208,6 +215,8 @@ start_nova_tier() {
     wait_queue_consumers conductor scheduler compute.devcloud
     discover_compute_host
     ensure_flavor "$token"
+    join_step cinder-scheduler
+    wait_cinder "$token"
 }
 
 # One tiny public flavor so tests can boot servers without admin setup.
@@ -226,6 +235,7 @@ ensure_flavor() {
 # nova services want SIGTERM, uwsgi SIGINT; RabbitMQ's wrapper script turns
 # SIGTERM into a clean node stop. epmd goes last: the node deregisters first.
 stop_nova_tier() {
+    stop_cinder
     stop_services 30 nova-compute:TERM nova-scheduler:TERM nova-conductor:TERM \
         nova-api:INT neutron:INT placement:INT
     stop_services 60 rabbitmq:TERM

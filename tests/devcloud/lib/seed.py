@@ -11,7 +11,7 @@ Environment:
   DC_KEYSTONE_URL   e.g. http://127.0.0.1:5000
   DC_PASSWORDS      path of the KEY=VALUE passwords file
   DC_GLANCE_URL, and with DC_WITH_NOVA=1 also DC_NOVA_URL, DC_PLACEMENT_URL,
-  DC_NEUTRON_URL
+  DC_NEUTRON_URL, DC_CINDER_URL
 """
 
 import json
@@ -171,7 +171,7 @@ def main():
 
     service_users = ['glance']
     if with_nova:
-        service_users += ['nova', 'placement', 'neutron']
+        service_users += ['nova', 'placement', 'neutron', 'cinder']
     for name in service_users:
         uid = ks.ensure_user(name, pw[name.upper() + '_PASSWORD'], projects['service'])
         # admin + service is what the services' default policies expect of
@@ -185,6 +185,10 @@ def main():
         ks.ensure_service('compute', 'nova', env['DC_NOVA_URL'] + '/v2.1')
         ks.ensure_service('placement', 'placement', env['DC_PLACEMENT_URL'])
         ks.ensure_service('network', 'neutron', env['DC_NEUTRON_URL'])
+        # Cinder's own type and the older alias Nova's [cinder] catalog_info and many
+        # clients still look for; no project id in the URL (Cinder >= 3.67 routes).
+        ks.ensure_service('block-storage', 'cinder', env['DC_CINDER_URL'] + '/v3')
+        ks.ensure_service('volumev3', 'cinderv3', env['DC_CINDER_URL'] + '/v3')
 
 
 if __name__ == '__main__':

@@ -2,12 +2,15 @@
 
 Checks what the collection's tests rely on: members create and list images,
 the reader gets 403 on create, and (with --nova) a server booted from an image
-is found by `GET /servers/detail?image=<id>&all_tenants=1` as admin.
+is found by `GET /servers/detail?image=<id>&all_tenants=1` as admin, and a volume
+made from an image is found by Cinder's image filter as admin and uploads back to
+an image with bytes.
 Cleans up everything it creates.
 
 Usage: OS_CLIENT_CONFIG_FILE=... smoke.py [--nova]
 """
 
+import json
 import sys
 import time
 
@@ -97,6 +100,61 @@ def check_nova(conns):
         beta.image.delete_image(image.id, ignore_missing=True)
 
 
+def check_cinder(conns):
+    beta, admin = conns['devcloud-beta'], conns['devcloud-admin']
+    t0 = time.monotonic()
+    image = beta.image.create_image(
+        name='devcloud-smoke-volume', disk_format='raw', container_format='bare', data=b'devcloud volume\n' * 64
+    )
+    wait_for(lambda: beta.image.get_image(image.id).status == 'active', 'volume image')
+    volume = uploaded = None
+    try:
+        volume = beta.block_storage.create_volume(size=1, image_id=image.id, name='devcloud-smoke')
+
+        def available():
+            found = beta.block_storage.get_volume(volume.id)
+            if found.status == 'error':
+                sys.exit(f'FAIL: volume {volume.id} went to error (see cinder-volume.log)')
+            return found if found.status == 'available' else None
+
+        wait_for(available, 'volume from image')
+        step(f'beta-member made volume {volume.id} from the image', t0)
+        t0 = time.monotonic()
+        resp = admin.block_storage.get(
+            '/volumes/detail',
+            params={'all_tenants': 1, 'glance_metadata': json.dumps({'image_id': image.id})},
+            headers={'OpenStack-API-Version': 'volume 3.33'},
+        )
+        resp.raise_for_status()
+        found = [v['id'] for v in resp.json()['volumes']]
+        if found != [volume.id]:
+            sys.exit(f'FAIL: volumes made from the image: {found}, expected [{volume.id}]')
+        step('admin finds it by image (glance_metadata filter)', t0)
+        t0 = time.monotonic()
+        resp = beta.block_storage.post(
+            f'/volumes/{volume.id}/action',
+            json={'os-volume_upload_image': {'image_name': 'devcloud-smoke-upload', 'disk_format': 'qcow2'}},
+        )
+        resp.raise_for_status()
+        uploaded = resp.json()['os-volume_upload_image']['image_id']
+
+        def upload_done():
+            found = beta.image.get_image(uploaded)
+            return found if found.status in ('active', 'killed', 'deleted') else None
+
+        done = wait_for(upload_done, 'volume upload to an image')
+        if done.status != 'active' or not done.size:
+            sys.exit(f'FAIL: uploaded image {uploaded} is {done.status} with size {done.size}')
+        step(f'volume uploaded to image {uploaded} ({done.size} bytes)', t0)
+    finally:
+        if volume is not None:
+            wait_for(lambda: beta.block_storage.get_volume(volume.id).status != 'uploading', 'upload end')
+            beta.block_storage.delete_volume(volume.id, ignore_missing=True)
+        if uploaded is not None:
+            beta.image.delete_image(uploaded, ignore_missing=True)
+        beta.image.delete_image(image.id, ignore_missing=True)
+
+
 def main():
     with_nova = '--nova' in sys.argv[1:]
     t0 = time.monotonic()
@@ -104,6 +162,7 @@ def main():
     check_images(conns)
     if with_nova:
         check_nova(conns)
+        check_cinder(conns)
     print('smoke test passed in %.1f s' % (time.monotonic() - t0))
 
 
