@@ -364,8 +364,12 @@ class Capture:
         """(finished captures of the server under this name, pending ones), oldest first; an
         image of this name that was not captured from this server is an error."""
         owner = self.caller['project_id']
+        # Glance filters on the property; compared here again all the same.
+        listed = self.glance.all_images(
+            {'owner': owner, 'visibility': 'all', CAPTURED_FROM_PROPERTY: server_id}, live=True
+        )
         marked = sorted(
-            self.glance.all_images({'owner': owner, 'visibility': 'all', CAPTURED_FROM_PROPERTY: server_id}, live=True),
+            (image for image in listed if image.get(CAPTURED_FROM_PROPERTY) == server_id),
             key=lambda image: (str(image.get('created_at')), image['id']),
         )
         finished = [i for i in marked if i.get(PENDING_PROPERTY) != 'true' and i.get('name') == name]
