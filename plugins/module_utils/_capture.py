@@ -43,7 +43,7 @@ PENDING_NAME_PROPERTY = 'imagegov_capture_name'
 INHERITED_CHECKSUMS = ('owner_specified.openstack.sha256', 'owner_specified.openstack.md5')
 COMPUTE_MICROVERSION = '2.45'  # createImage answers with the image id
 VOLUME_MICROVERSION = '3.1'  # os-volume_upload_image takes visibility
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 VOLUME_CLEANUP_SECONDS = 120
 SUMMARY_FIELDS = (
     'id',
