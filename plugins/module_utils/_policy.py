@@ -84,10 +84,17 @@ class PolicyGate:
         current: dict[str, Any] | None,
         content: dict[str, Any] | None = None,
         data_source: dict[str, Any] | None = None,
+        server: dict[str, Any] | None = None,
     ) -> Decision:
         """Refuse (raise PolicyRefusal) or allow ``action`` that turns ``current`` into ``after``."""
         request = build_request(
-            action, image=after, current=current, actor=self._actor(), content=content, data_source=data_source
+            action,
+            image=after,
+            current=current,
+            actor=self._actor(),
+            content=content,
+            data_source=data_source,
+            server=server,
         )
         # build_request layers changes over current; a purge removes keys, so give the
         # whole resulting image.

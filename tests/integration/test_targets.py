@@ -20,7 +20,7 @@ DEFAULT_POLICY_TARGETS = {'policy', 'threats'}
 # Targets that need the devcloud's Nova tier (servers that use an image, for the default
 # policy's no-delete-in-use: without Nova every deletion under it is refused as unchecked;
 # Cinder, part of that tier, for volumes made from images and volume-backed servers).
-NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats', 'image_bundle', 'volumes'}
+NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats', 'image_bundle', 'volumes', 'image_capture'}
 TARGETS = sorted(
     p.name
     for p in (HERE / 'targets').iterdir()

@@ -17,6 +17,7 @@ ACTIONS = (
     'protect',
     'unprotect',
     'narrow',
+    'capture',
 )
 SEVERITIES = ('low', 'medium', 'high', 'critical')
 MODES = ('enforce', 'warn', 'audit')

@@ -5,7 +5,9 @@ A request is a plain dict:
   {action, actor: {user, project, roles}, image: <desired image>, current: <existing or None>,
    content: {detected_format, virtual_size, size, safety_failures} (optional),
    usage: {servers, images, volumes, not_checked} (optional), source: {path, line} (optional),
-   data_source: {kind: url|file|glance, url, path} (optional: where the bytes come from)}
+   data_source: {kind: url|file|glance, url, path} (optional: where the bytes come from),
+   server: {id, name, status, project_id, user_id, image_id, volume_backed} (optional: the
+   server an image is captured from)}
 Image dicts use Glance's field names; custom properties are top-level keys, as Glance returns them.
 """
 
@@ -41,6 +43,7 @@ def build_request(
     usage: Mapping[str, Any] | None = None,
     source: Mapping[str, Any] | None = None,
     data_source: Mapping[str, Any] | None = None,
+    server: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A request document from a module's view: `image` holds only the requested changes.
 
@@ -48,7 +51,8 @@ def build_request(
     JMESPath conditions see the full image that will exist after the action.
     `data_source` says where the bytes come from: {kind: 'url', url} (user info, query and
     fragment are removed here, so no credential reaches a decision or a report),
-    {kind: 'file', path} (absolute) or {kind: 'glance'}.
+    {kind: 'file', path} (absolute) or {kind: 'glance'}. `server` is the Nova server an
+    image is captured from, as Nova reports it (id, name, status, project_id, ...).
     """
     desired = dict(current or {})
     desired.update(image or {})
@@ -71,6 +75,8 @@ def build_request(
         document['usage'] = dict(usage)
     if source is not None:
         document['source'] = dict(source)
+    if server is not None:
+        document['server'] = dict(server)
     if data_source is not None:
         document['data_source'] = dict(data_source)
         if isinstance(data_source.get('url'), str):

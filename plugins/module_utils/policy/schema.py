@@ -88,4 +88,5 @@ REQUEST_SCHEMA = {
         'schema': {'kind': {'type': 'string', 'allowed': ['url', 'file', 'glance']}},
     },
     'source': _MAPPING_OR_NULL,
+    'server': _MAPPING_OR_NULL,
 }

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The opt-in Nova tier: RabbitMQ, Placement, a Neutron API server, nova-api,
-# nova-conductor, nova-scheduler and nova-compute (fake virt driver), and Cinder
+# nova-conductor, nova-scheduler and nova-compute (the fake virt driver, with a
+# snapshot that uploads a small qcow2: lib/imagegov_devcloud_virt.py), and Cinder
 # (lib/cinder.sh).
 
 # shellcheck disable=SC2034  # used by the entry script
@@ -104,13 +105,28 @@ nova_setup_steps() {
     bg_step cinder-setup setup_cinder
 }
 
+# Nova loads compute_driver as nova.virt.<value>, so the devcloud's own driver
+# (lib/imagegov_devcloud_virt.py, see nova.conf) is copied into the venv's
+# nova/virt/ on every start of nova-compute: a reinstalled venv gets it again.
+install_virt_driver() {
+    local virt
+    virt=$(echo "$VENV"/lib/python3*/site-packages/nova/virt)
+    [[ -d $virt ]] || die "nova is not installed in $VENV (run: $0 install --nova)"
+    cmp -s "$DEVCLOUD_HOME/lib/imagegov_devcloud_virt.py" "$virt/imagegov_devcloud.py" \
+        || install -m 644 "$DEVCLOUD_HOME/lib/imagegov_devcloud_virt.py" "$virt/imagegov_devcloud.py"
+}
+
 start_nova_service() {
     local name=$1 confs=(--config-file "$ETC/nova/nova.conf")
     if svc_alive "$name"; then
         log "$name already running"
         return 0
     fi
-    [[ $name == nova-compute ]] || confs+=(--config-file "$ETC/nova/nova-db.conf")
+    if [[ $name == nova-compute ]]; then
+        install_virt_driver
+    else
+        confs+=(--config-file "$ETC/nova/nova-db.conf")
+    fi
     spawn "$name" "$LOGS/$name.log" "$VENV/bin/$name" "${confs[@]}"
 }
 

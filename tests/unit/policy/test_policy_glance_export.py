@@ -21,6 +21,7 @@ def test_default_policy_becomes_glance_settings():
     assert '"publicize_image": "role:admin"' in settings['policy_yaml'].splitlines()
     assert '[image_format]' in settings['glance_api_conf'].splitlines()
     assert sorted(note.split(':')[0] for note in settings['not_exported']) == [
+        'capture-own-servers',
         'format-integrity',
         'max-image-size',
         'narrow-in-use-admin',

@@ -216,5 +216,6 @@ def test_default_policy_loads():
         'access_protection',
         'access_protection',
         'format_integrity',
+        'expression',
         'required_properties',
     ]

@@ -34,7 +34,7 @@ class NamePattern(Rule):
             'check_with': 'regex',
         }
     }
-    default_actions = ('create', 'update', 'upload', 'publish', 'share')
+    default_actions = ('create', 'update', 'upload', 'publish', 'share', 'capture')
     default_message = "image name '{found}' does not match {expected}; rename the image"
 
     def setup(self, params: Mapping[str, Any]) -> None:

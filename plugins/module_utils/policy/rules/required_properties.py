@@ -47,7 +47,7 @@ class RequiredProperties(Rule):
             'valuesrules': {'type': 'string', 'check_with': 'regex'},
         },
     }
-    default_actions = ('create', 'update', 'upload', 'publish', 'share')
+    default_actions = ('create', 'update', 'upload', 'publish', 'share', 'capture')
     placeholders = ('property',)
     default_message = "{image}: property '{property}' is {found}, expected {expected}"
     kind_messages = {

@@ -43,7 +43,7 @@ class RestrictedVisibility(Rule):
             'schema': {'type': 'string', 'empty': False},
         },
     }
-    default_actions = ('create', 'update', 'upload', 'publish', 'share')
+    default_actions = ('create', 'update', 'upload', 'publish', 'share', 'capture')
     default_message = (
         '{image}: only a user with role {expected} may make an image {found}; '
         'keep it private or shared, or ask an administrator to publish it'

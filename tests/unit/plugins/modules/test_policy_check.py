@@ -109,7 +109,7 @@ def test_every_problem_is_reported_with_its_index_and_field():
         "requests[3]: field 'actor.roles[1]': must be of string type, got 1",
         "requests[4]: field 'action': must not be null",
         "requests[4]: field 'imgae': unknown field; expected one of: action, actor, content, current, data_source, "
-        'image, source, usage',
+        'image, server, source, usage',
         "requests[5]: field 'action': required field is missing",
         "requests[5]: field 'data_source.kind': unallowed value 'ftp'; expected one of: url, file, glance",
     ]
