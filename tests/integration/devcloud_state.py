@@ -15,6 +15,7 @@ WITH_NOVA = os.environ.get('IMAGEGOV_TEST_NOVA', '1') != '0'
 
 
 def nova_running() -> bool:
+    """The whole Nova tier answers, Cinder included (devcloud status --nova lists it)."""
     return (
         subprocess.run([str(DEVCLOUD), 'status', '--nova'], capture_output=True, text=True, check=False).returncode == 0
     )

@@ -4,6 +4,7 @@ catalog's prune and its series rotation."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,8 +12,6 @@ from types import SimpleNamespace
 import pytest
 from glance_double import GlanceDouble, Response
 from test_catalog_reconciler import OWNER, SINGLES, Run, catalog
-from test_catalog_reconciler import files as files  # noqa: F401  (the fixture)
-from test_catalog_series import builds as builds  # noqa: F401  (the fixture)
 from test_catalog_series import named, series
 from test_image_reconciler import Gate, reconciler
 
@@ -65,6 +64,28 @@ def digests(tmp_path):
     return DigestCache(str(tmp_path / 'cache'))
 
 
+@pytest.fixture
+def files(tmp_path):
+    # As test_catalog_reconciler's: the SINGLES catalog names a.raw and b.raw.
+    paths = {}
+    for label in 'abcd':
+        path = tmp_path / f'{label}.raw'
+        path.write_bytes(label.encode() * 8192)
+        paths[label] = (path, hashlib.sha256(path.read_bytes()).hexdigest())
+    return paths
+
+
+@pytest.fixture
+def builds(tmp_path):
+    # As test_catalog_series's: three builds of the series.
+    found = {}
+    for version in ('1', '2', '3'):
+        path = tmp_path / f'build-{version}.raw'
+        path.write_bytes(version.encode() * 4096)
+        found[version] = (path, hashlib.sha512(path.read_bytes()).hexdigest())
+    return found
+
+
 def test_the_default_policy_refuses_to_delete_an_image_a_detached_volume_uses(digests):
     glance = GlanceDouble()
     image = glance.add('img', b'a')
@@ -90,7 +111,7 @@ def test_protect_in_use_protects_for_a_volume_and_a_protected_delete_names_it(di
         reconciler(glance, Gate(), digests).absent([protected], lookup)
 
 
-def test_prune_keeps_a_managed_image_a_volume_uses(tmp_path, files):  # noqa: F811
+def test_prune_keeps_a_managed_image_a_volume_uses(tmp_path, files):
     glance = GlanceDouble(owner=OWNER)
     left = glance.add('left', b'x', **{MANAGED_BY_PROPERTY: 'gold'})
     used = glance.add('used', b'y', **{MANAGED_BY_PROPERTY: 'gold'})
@@ -107,7 +128,7 @@ def test_prune_keeps_a_managed_image_a_volume_uses(tmp_path, files):  # noqa: F8
     assert glance.images[used['id']]['status'] == 'active'
 
 
-def test_series_rotation_keeps_a_build_a_volume_uses(tmp_path, builds):  # noqa: F811
+def test_series_rotation_keeps_a_build_a_volume_uses(tmp_path, builds):
     glance = GlanceDouble(owner=OWNER)
     for versions in (['1'], ['2', '1'], ['3']):
         run = Run(glance, tmp_path)
