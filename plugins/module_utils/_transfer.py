@@ -236,13 +236,15 @@ class Transfer:
                 'Check the name and the source_cloud account.'
             )
         visibility = p['visibility'] or ('shared' if p['members'] else 'private')
+        # Keystone only: a project that does not exist stops the run before any Glance request.
+        members = None if p['members'] is None else [self.module.resolve_project(m) for m in p['members']]
         try:
             outcome, content = self._copy(
                 src_glance, image, label, p['name'] or image['name'], p['properties'], p['tags'], visibility, True
             )
             result: dict[str, Any] = {}
-            if p['members'] is not None:
-                self._share(outcome, [self.module.resolve_project(member) for member in p['members']])
+            if members is not None:
+                self._share(outcome, members)
                 result['members'] = outcome.after.get('members', [])
         except BaseException:
             for reconciler in reversed(self.reconcilers):
