@@ -18,7 +18,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ._content import PRESCAN_BYTES, ContentScanner, SourceError, StoredData, _ThreadedHash, header_facts
+from ._content import (
+    GLANCE_HASH,
+    PRESCAN_BYTES,
+    ContentScanner,
+    SourceError,
+    StoredData,
+    _ThreadedHash,
+    header_facts,
+)
 from ._errors import ImagegovError
 from ._glance import Glance
 from ._identity import DigestCache
@@ -108,12 +116,7 @@ def source_label(cloud: Any, conn: Any) -> str:
 
 
 class SourceImage(StoredData):
-    """The data of an image in the source cloud, streamed through its Glance download.
-
-    A whole read is verified as it streams: the last chunk is held back until the digest in
-    the source's ``os_hash_algo`` equals its ``os_hash_value``, so bytes changed behind
-    Glance's back (its store edited, a broken disk) never complete an upload.
-    """
+    """The data of an image in the source cloud, streamed through its Glance download."""
 
     def __init__(self, glance: Glance, image: dict[str, Any], cloud: str) -> None:
         super().__init__(glance, image['id'])
@@ -126,40 +129,73 @@ class SourceImage(StoredData):
 
     def stream(self, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
         length, chunks = super().stream(first_bytes)
-        if first_bytes is not None:
-            return length, self._counted(chunks)
-        if length is not None and self.image.get('size') is not None and length != self.image['size']:
+        if first_bytes is None and None not in (length, self.image.get('size')) and length != self.image['size']:
             raise SourceError(
                 f'{self.label}: Glance announces {length} bytes for a download of an image of '
                 f'{self.image["size"]} bytes. Nothing was sent to the destination.'
             )
-        return length, self._verified(chunks)
+        return length, self._counted(chunks)
 
     def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
             self.bytes_read += len(chunk)
             yield chunk
 
-    def _verified(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        digest = _ThreadedHash(self.algo)
+
+class VerifyingScanner(ContentScanner):
+    """The upload's one read (hashed, inspected), holding back the last chunk until the
+    source's digest is complete: bytes changed behind the source Glance's back (its store
+    edited, a broken disk) never complete an upload. The digest is the scanner's own when
+    the source uses Glance's usual algorithm, so the stream is hashed once per algorithm."""
+
+    def __init__(self, source: SourceImage) -> None:
+        self.verify_algo, self.verify_expected = source.algo, source.expected
+        self.own_hash = None
+        if source.algo not in (GLANCE_HASH, 'sha256'):
+            self.own_hash = _ThreadedHash(source.algo)
+        super().__init__(source, GLANCE_HASH)
+
+    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         held = None
         try:
-            for chunk in self._counted(chunks):
+            for chunk in super()._counted(chunks):  # each chunk is hashed before it comes out
+                if self.own_hash is not None:
+                    self.own_hash.update(chunk)
                 if held is not None:
                     yield held
-                digest.update(chunk)
                 held = chunk
-            found = digest.hexdigest()
-        finally:
-            digest.close()
-        if found != self.expected:
-            raise SourceError(
-                f'{self.label}: the bytes read have {self.algo} {found}, but the source Glance '
-                f'recorded {self.expected} for it - its stored data was changed or damaged. '
-                'The last chunk was not sent and the destination image was removed.'
-            )
+            found = self._digest()
+            if found != self.verify_expected:
+                raise SourceError(
+                    f'{self.source.label}: the bytes read have {self.verify_algo} {found}, but the source Glance '
+                    f'recorded {self.verify_expected} for it - its stored data was changed or damaged. '
+                    'The last chunk was not sent and the destination image was removed.'
+                )
+        except BaseException as exc:
+            self.error = self.error or exc
+            if self.own_hash is not None:
+                self.own_hash.close()
+            raise
         if held is not None:
             yield held
+
+    def _digest(self) -> str:
+        if self.own_hash is not None:
+            return self.own_hash.hexdigest()
+        if self.verify_algo == 'sha256':
+            return self.sha256.hexdigest()
+        return self.glance_hash.hexdigest()
+
+
+class RunDigests(DigestCache):
+    """Digests of this run only: a copy is verified against Glance's hashes at both ends, so
+    nothing is kept on (or written to) the host the module runs on."""
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def flush(self) -> None:
+        self._pending = {}
 
 
 def source_facts(source: SourceImage) -> dict[str, Any]:
@@ -199,17 +235,78 @@ def source_records(cloud: str, image: dict[str, Any]) -> dict[str, str]:
     }
 
 
+class StoreTargeting:
+    """The destination's Glance, with every upload and import aimed at the chosen stores of a
+    multi-store Glance (one store for a plain upload, any number for an import)."""
+
+    def __init__(self, glance: Glance, stores: list[str] | None, all_stores: bool) -> None:
+        self._glance = glance
+        self._stores = stores
+        self._all_stores = all_stores
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._glance, name)
+
+    def upload(self, image_id: str, chunks: Any) -> None:
+        self._glance.upload(image_id, chunks, store=self._stores[0] if self._stores else None)
+
+    def start_import(self, image_id: str, method: str, uri: str | None = None, method_fields: Any = None) -> None:
+        extra: dict[str, Any] = {}
+        if self._stores:
+            extra['stores'] = self._stores
+        if self._all_stores:
+            extra.update(all_stores=True, all_stores_must_succeed=True)
+        self._glance.start_import(image_id, method, uri, method_fields=method_fields, extra=extra or None)
+
+
 class TransferReconciler(ImageReconciler):
     """The image reconciler with a source in another cloud: a plan never reads the data
-    (the source's hash is known; the header was read for the policy already)."""
+    (the source's hash is known; the header was read for the policy already), and a
+    glance-download import is judged on what the destination's Glance stored."""
+
+    glance_download: dict[str, Any] | None = None
+
+    def _scanner(self, content: ContentRequest) -> ContentScanner:
+        return VerifyingScanner(content.source)
 
     def _upload(self, image: dict[str, Any], content: ContentRequest) -> dict[str, Any]:
+        if content.import_method == 'glance-download':
+            return self._glance_download(image, content)
         if not self.check_mode:
             return super()._upload(image, content)
         self._record(Kind.UPLOAD, f'upload ({content.import_method}) from {content.source.label}')
         facts = dict(content.prescan or {})
         self._ask('upload', image, image, facts)
         return dict(image, status='active', size=facts.get('size'), virtual_size=facts.get('virtual_size'))
+
+    def _glance_download(self, image: dict[str, Any], content: ContentRequest) -> dict[str, Any]:
+        """The destination's Glance copies the image from the source region itself: nothing
+        passes through this host, so what it stored must have the source's hash and size,
+        and is judged again by the policy, before the task returns (else it is removed)."""
+        source = content.source
+        self._record(Kind.UPLOAD, f'import (glance-download) of {source.label}')
+        if self.check_mode:
+            self._ask('upload', image, image, content.prescan)
+            return dict(image, status='active', size=source.image.get('size'))
+        self.glance.start_import(image['id'], 'glance-download', method_fields=self.glance_download)
+        stored = self._wait_active(image['id'])
+        if stored.get('status') not in ('active', 'deactivated'):
+            return stored  # wait=false
+        algo = source.algo
+        if (stored.get('os_hash_algo'), stored.get('os_hash_value'), stored.get('size')) != (
+            algo,
+            source.expected,
+            source.image.get('size'),
+        ):
+            raise SourceError(
+                f'The destination Glance stored {stored.get("size")} bytes with {stored.get("os_hash_algo")} '
+                f'{stored.get("os_hash_value")} from {source.label}, which has {source.image.get("size")} bytes '
+                f'with {algo} {source.expected}: the copy was removed.'
+            )
+        facts = self._stored_facts(stored)
+        self.outcome.content = dict(facts, identity='verified')
+        self._ask('upload', stored, stored, facts)
+        return stored
 
 
 class Transfer:
@@ -225,10 +322,12 @@ class Transfer:
         self.sources: list[SourceImage] = []
         self.bytes_sent = 0
         self.started = time.monotonic()
+        self.source_region: str | None = None
+        self._destination_checked = False
 
     def run(self) -> dict[str, Any]:
         p = self.params
-        src_glance, label = self._connect_source()
+        src_glance, label, self.source_region = self._connect_source()
         image = src_glance.find(p['image'], 'Option image', f'Give its id, as it is in cloud {label}.')
         if image is None:
             raise TransferError(
@@ -291,7 +390,7 @@ class Transfer:
                 f'Could not configure the connection to the source cloud: {exc}. Check option source_cloud.'
             ) from exc
         self.module._keep_connection_secrets(conn)
-        return Glance(conn), source_label(cloud, conn)
+        return Glance(conn), source_label(cloud, conn), conn.config.get_region_name()
 
     def _copy(
         self,
@@ -327,18 +426,26 @@ class Transfer:
                 desired.properties[key] = linked
         desired.properties.update(source_records(label, image))
         glance = self.module.glance
+        self._check_destination(glance)
         found = glance.images_named(name, owner=self.module.caller['project_id'])
+        stores, all_stores = self.params['stores'], self.params['all_stores']
         reconciler = TransferReconciler(
-            glance,
+            StoreTargeting(glance, stores, all_stores) if stores or all_stores else glance,
             self.module.caller['project_id'],
             self.module.check_mode,
             self.params['wait'],
             self.params['timeout'],
             self.gate,
-            DigestCache(),
+            RunDigests(),
             operations=self.operations,
         )
         self.reconcilers.append(reconciler)
+        if self.params['import_method'] == 'glance-download':
+            reconciler.glance_download = {
+                'glance_image_id': image['id'],
+                'glance_region': self.source_region,
+                'glance_service_interface': self.params['interface'] or 'public',
+            }
         content = ContentRequest(
             source,
             self.params['import_method'],
@@ -353,6 +460,43 @@ class Transfer:
         if streamed and not self.module.check_mode and source.bytes_read > before:
             self.bytes_sent += streamed['size']
         return outcome, streamed
+
+    def _check_destination(self, glance: Glance) -> None:
+        """The import method and stores asked for must be what the destination's Glance
+        offers: read once, before anything is created there."""
+        if self._destination_checked:
+            return
+        self._destination_checked = True
+        p = self.params
+        if p['import_method'] == 'glance-download':
+            methods = glance.import_methods()
+            if 'glance-download' not in methods:
+                raise TransferError(
+                    'Option import_method: the destination Glance does not offer glance-download (it offers '
+                    f'{", ".join(methods) or "none"}). Use import_method put (streamed through this host).'
+                )
+            if not self.source_region:
+                raise TransferError(
+                    'Option import_method: glance-download needs the source region; give region_name in source_cloud.'
+                )
+        if p['stores'] or p['all_stores']:
+            known = glance.store_ids()
+            if not known:
+                raise TransferError(
+                    'Options stores / all_stores: the destination Glance has no multiple stores (/v2/info/stores). '
+                    'Leave them out.'
+                )
+            unknown = sorted(set(p['stores'] or []) - set(known))
+            if unknown:
+                raise TransferError(
+                    f'Option stores: the destination Glance has no store {", ".join(unknown)} '
+                    f'(it has {", ".join(known)}).'
+                )
+            if p['import_method'] == 'put' and (p['all_stores'] or len(p['stores'] or []) > 1):
+                raise TransferError(
+                    'Options stores / all_stores: a plain upload (import_method put) reaches one store; '
+                    'use import_method glance-direct for several.'
+                )
 
     def _related(
         self, src_glance: Glance, image: dict[str, Any], label: str, key: str, option: str | None

@@ -85,9 +85,24 @@ options:
     description:
       - V(put) uploads the stream in one request; V(glance-direct) stages it and runs the destination's
         interoperable import.
+      - V(glance-download) asks the destination's Glance to copy the image from the source region itself
+        (Glance's interoperable import between regions of one Keystone; the destination must list it in
+        C(/v2/info/import), which is checked before anything is created). No byte passes through this
+        host; what the destination stored must have the source's size and hash and is judged by the policy
+        before the task returns, or it is removed. The source region is O(source_cloud)'s C(region_name).
     type: str
-    choices: [put, glance-direct]
+    choices: [put, glance-direct, glance-download]
     default: put
+  stores:
+    description:
+      - Stores of a multi-store destination Glance (C(/v2/info/stores)) to put the copy in. O(import_method=put)
+        reaches one store; the import methods any number.
+    type: list
+    elements: str
+  all_stores:
+    description: Put the copy in every store of a multi-store destination Glance (an import method is needed).
+    type: bool
+    default: false
   on_content_change:
     description:
       - What to do when the destination's copy holds other bytes than the source (Glance's hashes differ).
@@ -176,10 +191,12 @@ class ImageTransferModule(ImagegovModule):
         kernel=dict(type='str'),
         ramdisk=dict(type='str'),
         members=dict(type='list', elements='str'),
-        import_method=dict(type='str', default='put', choices=['put', 'glance-direct']),
+        import_method=dict(type='str', default='put', choices=['put', 'glance-direct', 'glance-download']),
+        stores=dict(type='list', elements='str'),
+        all_stores=dict(type='bool', default=False),
         on_content_change=dict(type='str', default='replace', choices=['replace', 'fail']),
     )
-    module_kwargs = dict(supports_check_mode=True)
+    module_kwargs = dict(supports_check_mode=True, mutually_exclusive=[('stores', 'all_stores')])
 
     def run(self) -> None:
         self.exit(**Transfer(self).run())

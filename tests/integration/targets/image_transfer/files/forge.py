@@ -12,5 +12,7 @@ conn = openstack.connect(cloud=cloud)
 image = conn.image.post(
     '/images', json=dict(properties, name=name, disk_format='raw', container_format='bare', visibility='private')
 ).json()
-conn.image.put(f'/images/{image["id"]}/file', data=os.urandom(1 << 20), headers={'Content-Type': 'application/octet-stream'})
+conn.image.put(
+    f'/images/{image["id"]}/file', data=os.urandom(1 << 20), headers={'Content-Type': 'application/octet-stream'}
+)
 print(image['id'])
