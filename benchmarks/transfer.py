@@ -277,8 +277,9 @@ class ModuleRunner:
         """write_bytes of a module run that handles no image data (image_info)."""
         self.log.unlink(missing_ok=True)
         extra = dict(bench_dest=dst_cloud, bench_name='none', ansible_python_interpreter=str(self.interpreter))
+        command = [self.ansible_playbook, '-i', 'localhost,', '-c', 'local', '-e', json.dumps(extra)]
         subprocess.run(
-            [self.ansible_playbook, '-i', 'localhost,', '-c', 'local', '-e', json.dumps(extra), str(self.floor_playbook)],
+            [*command, str(self.floor_playbook)],
             env=self.env,
             cwd=self.dir,
             capture_output=True,
