@@ -146,10 +146,13 @@ class VerifyingScanner(ContentScanner):
     """The upload's one read (hashed, inspected), holding back the last chunk until the
     source's digest is complete: bytes changed behind the source Glance's back (its store
     edited, a broken disk) never complete an upload. The digest is the scanner's own when
-    the source uses Glance's usual algorithm, so the stream is hashed once per algorithm."""
+    the source uses Glance's usual algorithm, so the stream is hashed once, in one thread
+    beside the one that moves the bytes."""
 
     def __init__(self, source: SourceImage) -> None:
         self.verify_algo, self.verify_expected = source.algo, source.expected
+        # No sha256 of its own: the copy is proven by the Glances' algorithm at both ends.
+        self.with_sha256 = source.algo == 'sha256'
         self.own_hash = None
         if source.algo not in (GLANCE_HASH, 'sha256'):
             self.own_hash = _ThreadedHash(source.algo)

@@ -45,7 +45,7 @@ options:
     description:
       - The cloud to copy from - a C(clouds.yaml) name or a dict of connection settings (as O(cloud)).
         Its secrets are never shown. Only O(api_timeout) of the destination's connection options applies
-        to it; give a dict (for example C({cloud: prod, region_name: RegionTwo})) for anything else.
+        to it; give a dict (a C(cloud) name with a C(region_name), for example) for anything else.
     type: raw
     required: true
   image:
