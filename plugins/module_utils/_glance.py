@@ -226,6 +226,11 @@ class Glance:
         body = self._call('GET', '/info/import', 'Reading the import methods').json()
         return list((body.get('import-methods') or {}).get('value') or [])
 
+    def image_tasks(self, image_id: str) -> list[dict[str, Any]]:
+        """The import tasks of an image (/v2/images/{id}/tasks), newest first."""
+        response = self._call('GET', f'/images/{image_id}/tasks', f'Reading the tasks of image {image_id}')
+        return response.json().get('tasks', [])
+
     def store_ids(self) -> list[str] | None:
         """The stores of a multi-store Glance (/v2/info/stores); None when it has none."""
         response = self._call('GET', '/info/stores', 'Reading the stores', expect=(200, 404, 410))

@@ -28,9 +28,9 @@ from ._content import (
     header_facts,
 )
 from ._errors import ImagegovError
-from ._glance import Glance
+from ._glance import Glance, GlanceError
 from ._identity import DigestCache
-from ._image import ContentRequest, ImageReconciler, desired_image
+from ._image import ContentRequest, ImageReconciler, ImageRequestError, desired_image
 from ._members import MemberReconciler, share_view
 from ._operations import Kind, OperationLog
 from ._redact import redact_url
@@ -282,6 +282,33 @@ class TransferReconciler(ImageReconciler):
         self._ask('upload', image, image, facts)
         return dict(image, status='active', size=facts.get('size'), virtual_size=facts.get('virtual_size'))
 
+    def _wait_imported(self, image_id: str) -> dict[str, Any]:
+        """Wait for the import; a failed import task (Glance could not fetch or store the
+        data) is an error at once, with Glance's message, instead of a wait for the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            image = self.glance.get_image(image_id)
+            if image is None or image.get('status') in ('active', 'deactivated', 'killed', 'deleted'):
+                return self._wait_active(image_id)
+            if not self.wait and image.get('status') != 'queued':
+                return image
+            try:
+                tasks = self.glance.image_tasks(image_id)
+            except GlanceError:  # a Glance that does not show them: wait for the status alone
+                tasks = []
+            failed = [task for task in tasks if task.get('status') == 'failure']
+            if failed:
+                raise ImageRequestError(
+                    f'Glance could not import image {image_id} by glance-download: {failed[0].get("message")}. '
+                    'It was removed.'
+                )
+            if time.monotonic() > deadline:
+                raise ImageRequestError(
+                    f'Image {image_id} was still {image.get("status")} after {self.timeout} s (option timeout). '
+                    'It was removed; raise timeout and run again.'
+                )
+            time.sleep(1)
+
     def _glance_download(self, image: dict[str, Any], content: ContentRequest) -> dict[str, Any]:
         """The destination's Glance copies the image from the source region itself: nothing
         passes through this host, so what it stored must have the source's hash and size,
@@ -292,7 +319,7 @@ class TransferReconciler(ImageReconciler):
             self._ask('upload', image, image, content.prescan)
             return dict(image, status='active', size=source.image.get('size'))
         self.glance.start_import(image['id'], 'glance-download', method_fields=self.glance_download)
-        stored = self._wait_active(image['id'])
+        stored = self._wait_imported(image['id'])
         if stored.get('status') not in ('active', 'deactivated'):
             return stored  # wait=false
         algo = source.algo

@@ -45,6 +45,7 @@ class GlanceDouble(Glance):
         self.remote: GlanceDouble | None = None  # the other region glance-download reads from
         self.methods = ['glance-direct', 'web-download', 'copy-image']
         self.stores: list[str] | None = None
+        self.tasks: dict[str, list[dict]] = {}
         # image id -> statuses the next reads see, one each: another run uploading into it.
         self.status_script: dict[str, list[str]] = {}
         self._failures: dict[str, int] = {}
@@ -166,6 +167,9 @@ class GlanceDouble(Glance):
     def start_import(self, image_id: str, method: str, uri: str | None = None, method_fields=None, extra=None) -> None:
         self._log('import', image_id, method, *([extra] if extra else []))
         if method == 'glance-download':  # another region's Glance: ``remote``
+            if self.remote is None:  # Glance cannot reach it: the task fails, the image stays queued
+                self.tasks[image_id] = [{'status': 'failure', 'message': 'URI does not pass filtering'}]
+                return
             data = self.remote.data[(method_fields or {})['glance_image_id']]
         else:
             data = self.staged.pop(image_id) if method == 'glance-direct' else self.web[uri]
@@ -174,6 +178,10 @@ class GlanceDouble(Glance):
     def import_methods(self) -> list[str]:
         self._log('get', 'info/import')
         return list(self.methods)
+
+    def image_tasks(self, image_id: str) -> list[dict]:
+        self._log('get', f'tasks/{image_id}')
+        return list(self.tasks.get(image_id, []))
 
     def store_ids(self) -> list[str] | None:
         self._log('get', 'info/stores')

@@ -11,6 +11,7 @@ import pytest
 from glance_double import GlanceDouble
 
 from ansible_collections.imagegov.openstack.plugins.module_utils._content import SourceError
+from ansible_collections.imagegov.openstack.plugins.module_utils._image import ImageRequestError
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate, PolicyRefusal
 from ansible_collections.imagegov.openstack.plugins.module_utils._transfer import (
     SOURCE_HASH_PROPERTY,
@@ -256,3 +257,11 @@ def test_stores_are_checked_and_passed_on(clouds):
     Run(source, dest, name='other', all_stores=True, import_method='glance-direct')()
     imports = [call for call in dest.calls if call[0] == 'import']
     assert imports[0][3] == {'all_stores': True, 'all_stores_must_succeed': True}
+
+
+def test_a_failed_glance_download_is_reported_at_once_and_removed(clouds):
+    source, dest, _data = clouds
+    dest.methods = ['glance-download']  # dest.remote unset: Glance cannot fetch the source
+    with pytest.raises(ImageRequestError, match='URI does not pass filtering'):
+        Run(source, dest, import_method='glance-download')()
+    assert [image for image in dest.images.values() if image['status'] != 'deleted'] == []
