@@ -109,10 +109,12 @@ def source_label(cloud: Any, conn: Any) -> str:
     (without credentials) and region."""
     if isinstance(cloud, str):
         return cloud
-    auth = (conn.config.config.get('auth') or {}) if conn is not None else {}
-    region = conn.config.get_region_name() if conn is not None else None
-    url = redact_url(str(auth.get('auth_url') or (cloud or {}).get('auth', {}).get('auth_url') or 'unknown'))
-    return f'{url} {region}' if region else url
+    region = conn.config.get_region_name()
+    if isinstance(cloud.get('cloud'), str):
+        name = cloud['cloud']
+    else:
+        name = redact_url(str((conn.config.config.get('auth') or {}).get('auth_url') or 'unknown'))
+    return f'{name} {region}' if region else name
 
 
 class SourceImage(StoredData):
@@ -402,7 +404,7 @@ class Transfer:
             result['content'] = content
         return result
 
-    def _connect_source(self) -> tuple[Glance, str]:
+    def _connect_source(self) -> tuple[Glance, str, str | None]:
         import openstack
         from openstack import exceptions as sdk_exceptions
 

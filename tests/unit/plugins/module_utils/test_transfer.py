@@ -48,6 +48,7 @@ def params(**overrides):
         on_content_change='replace',
         wait=True,
         timeout=60,
+        api_timeout=None,
     )
     return dict(base, **overrides)
 
@@ -265,3 +266,79 @@ def test_a_failed_glance_download_is_reported_at_once_and_removed(clouds):
     with pytest.raises(ImageRequestError, match='URI does not pass filtering'):
         Run(source, dest, import_method='glance-download')()
     assert [image for image in dest.images.values() if image['status'] != 'deleted'] == []
+
+
+def test_members_are_shared_by_project_at_the_destination(clouds):
+    source, dest, _data = clouds
+    plan = Run(source, dest, check_mode=True, members=['beta'])()
+    assert plan['members'] == ['p-beta'] and 'add member p-beta' in plan['operations']
+    shared = Run(source, dest, members=['beta'])()
+    assert shared['image']['visibility'] == 'shared' and shared['members'] == ['p-beta']
+    assert dest.members[shared['id']] == {'p-beta': 'pending'}
+    again = Run(source, dest, members=['beta'])()
+    assert not again['changed'] and again['members'] == ['p-beta']
+
+
+def test_kernel_option_maps_to_a_destination_image(clouds):
+    source, dest, _data = clouds
+    kernel = source.add('vmlinuz', b'kernel bytes', disk_format='aki', container_format='aki')
+    next(iter(source.images.values()))['kernel_id'] = kernel['id']
+    with pytest.raises(TransferError, match="Option kernel: no image 'dest-kernel'"):
+        Run(source, dest, kernel='dest-kernel')()
+    mapped = dest.add('dest-kernel', b'k', disk_format='aki', container_format='aki')
+    result = Run(source, dest, kernel='dest-kernel')()
+    assert result['image']['kernel_id'] == mapped['id']
+    assert len(dest.images) == 2  # the source's kernel was not transferred
+
+
+def test_a_kernel_the_source_does_not_show_is_an_error(clouds):
+    source, dest, _data = clouds
+    next(iter(source.images.values()))['ramdisk_id'] = 'gone'
+    with pytest.raises(TransferError, match='ramdisk_id gone, which is not visible'):
+        Run(source, dest)()
+
+
+def test_the_source_connection_and_its_label(monkeypatch):
+    import openstack
+    from openstack import exceptions as sdk_exceptions
+
+    from ansible_collections.imagegov.openstack.plugins.module_utils import _transfer
+
+    made = []
+
+    def connect(**options):
+        if options.get('cloud') == 'broken':
+            raise sdk_exceptions.ConfigException('no such cloud')
+        made.append(options)
+        config = SimpleNamespace(
+            config={'auth': {'auth_url': 'https://user:secret@keystone.example/v3'}},
+            get_region_name=lambda: options.get('region_name'),
+        )
+        return SimpleNamespace(config=config, image=None)
+
+    monkeypatch.setattr(openstack, 'connect', connect)
+    kept = []
+    module = SimpleNamespace(params=params(api_timeout=30), gate=None, _keep_connection_secrets=kept.append)
+    for cloud, label in (
+        ('prod', 'prod'),
+        ({'cloud': 'prod', 'region_name': 'RegionTwo'}, 'prod RegionTwo'),
+        ({'auth': {'auth_url': 'x'}, 'region_name': 'R1'}, 'https://***@keystone.example/v3 R1'),
+    ):
+        module.params['source_cloud'] = cloud
+        _glance, got, _region = _transfer.Transfer(module)._connect_source()
+        assert got == label
+    assert made[0] == {'cloud': 'prod', 'api_timeout': 30} and len(kept) == 3
+    module.params['source_cloud'] = 'broken'
+    with pytest.raises(TransferError, match='no such cloud'):
+        _transfer.Transfer(module)._connect_source()
+    module.params['source_cloud'] = 42
+    with pytest.raises(TransferError, match='clouds.yaml name or a dict'):
+        _transfer.Transfer(module)._connect_source()
+
+
+def test_a_download_of_another_length_is_refused():
+    glance = GlanceDouble()
+    image = glance.add('x', b'abc')
+    image['size'] = 4
+    with pytest.raises(SourceError, match='announces 3 bytes'):
+        SourceImage(glance, image, 'src').stream()
