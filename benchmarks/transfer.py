@@ -256,7 +256,7 @@ class ModuleRunner:
                 glance_put_ms=glance_ms(dst_log, 'PUT', image['id']),
                 size=image['size'],
                 os_hash_value=image['os_hash_value'],
-                temp_files=sum(1 for _ in (self.dir / 'tmp').rglob('*') if 'ansible-tmp' not in str(_)),
+                temp_files=sum(1 for path in (self.dir / 'tmp').rglob('*') if 'ansible-tmp' not in str(path)),
             )
         finally:
             dst.delete(image['id'])
@@ -292,7 +292,7 @@ def merged_clouds(path: Path) -> Path:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--size-gib', type=float, default=2)
     parser.add_argument('--rounds', type=int, default=2)
     parser.add_argument('--source', default='devcloud-alpha')

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """An interpreter for one task that runs the real one as its child and, once the child is
 reaped, appends what the child did to $IMAGEGOV_IO_LOG: Linux adds a reaped child's I/O
 counters to its parent's /proc/<pid>/io, so write_bytes there counts every byte the module
@@ -10,11 +9,17 @@ import os
 import resource
 import subprocess
 import sys
+from pathlib import Path
+
+
+def counters() -> dict:
+    return dict(line.split(': ') for line in Path('/proc/self/io').read_text().splitlines())
+
 
 python = os.environ['IMAGEGOV_REAL_PYTHON']
-before = dict(line.split(': ') for line in open('/proc/self/io').read().splitlines())
+before = counters()
 code = subprocess.run([python, *sys.argv[1:]], check=False).returncode
-after = dict(line.split(': ') for line in open('/proc/self/io').read().splitlines())
+after = counters()
 record = {key: int(after[key]) - int(before[key]) for key in after}
 record['maxrss_kb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 record['returncode'] = code
