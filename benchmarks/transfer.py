@@ -218,6 +218,8 @@ class ModuleRunner:
     def run(self, src_cloud: str, dst_cloud: str, dst: Cloud, source_id: str, dst_log: Path, tag: str) -> dict:
         self.log.unlink(missing_ok=True)
         name = f'bench-transfer-module-{tag}'
+        logs = {'source': STATE_DIR / 'state' / 'logs' / 'glance.log', 'destination': dst_log}
+        offsets = {side: path.stat().st_size for side, path in logs.items()}
         extra = dict(
             bench_source=src_cloud,
             bench_dest=dst_cloud,
@@ -235,6 +237,15 @@ class ModuleRunner:
             check=False,
         )
         playbook_seconds = time.perf_counter() - t0
+        requests = {}
+        for side, path in logs.items():
+            with path.open('rb') as stream:
+                stream.seek(offsets[side])
+                lines = stream.read().decode(errors='replace').splitlines()
+            # The source cloud may serve other users meanwhile: only the requests naming the source image.
+            requests[side] = [
+                line for line in lines if line.startswith('req:') and (side == 'destination' or source_id in line)
+            ]
         found = dst.find(name)
         for image in found:
             dst.made.add(image['id'])
@@ -256,6 +267,8 @@ class ModuleRunner:
                 glance_put_ms=glance_ms(dst_log, 'PUT', image['id']),
                 size=image['size'],
                 os_hash_value=image['os_hash_value'],
+                requests={side: len(lines) for side, lines in requests.items()},
+                request_lines={side: [line.split('"')[1] for line in lines] for side, lines in requests.items()},
                 temp_files=sum(1 for path in (self.dir / 'tmp').rglob('*') if 'ansible-tmp' not in str(path)),
             )
         finally:
@@ -354,6 +367,10 @@ def main() -> int:
         f'  image_transfer   {mod["seconds"]:7.2f} s  {size / MIB / mod["seconds"]:7.1f} MiB/s '
         f'(whole ansible-playbook {mod["playbook_seconds"]:.2f} s; CPU {mod["cpu_user"]:.1f} user '
         f'+ {mod["cpu_system"]:.1f} sys s)'
+    )
+    print(
+        f'  Glance requests  source {mod["requests"]["source"]}, destination {mod["requests"]["destination"]} '
+        f'(bare: 1 + 2): {mod["request_lines"]}'
     )
     print(f'  ratio bare/module {ratio:.3f}  (goal >= {GOAL_RATIO})  {"PASS" if goals["ratio"] else "MISS"}')
     print(f'  peak RSS         {rss_mb:.1f} MB  (goal <= {GOAL_RSS_MB:g})  {"PASS" if goals["peak_rss"] else "MISS"}')
