@@ -16,9 +16,12 @@ into a bare PUT, between the same two clouds in the same run.
    streamed copy (two sha512 + sha256 + format inspection on the way), the checks of both
    hashes and the final patch.
 4. Baseline and module alternate (--rounds, default 2: B M B M); the best of each counts.
-   Goals: time ratio baseline / module >= 0.85, peak RSS <= 150 MB, 0 bytes written beyond
-   what a check-mode run of the same task writes (measured first through the same wrapper:
-   Ansible's AnsiballZ writes the module's payload zip, ~300 KiB, for every module run).
+   Goals: time ratio baseline / module >= 0.85, peak RSS <= 150 MB, no image data written
+   locally: the module process writes what a check-mode run of the same task writes (measured
+   first through the same wrapper) - AnsiballZ's payload zip (~300 KiB, every module run),
+   stevedore's entry-point cache (~14 KiB) and tempfile's 4-byte probe, nothing else (strace
+   shows no other file opened for writing); page accounting of those varies by a few KiB
+   between runs, so the goal is "< 1 MiB beyond check mode" (2 GiB of data would be 2 GiB).
 
 The second cloud is started (and stopped again) the way the integration tests start it,
 unless it runs already. Every image made is deleted, also on failure or Ctrl-C.
@@ -359,7 +362,9 @@ def main() -> int:
     goals = {
         'ratio': ratio >= GOAL_RATIO,
         'peak_rss': rss_mb <= GOAL_RSS_MB,
-        'disk_bytes': written - floor <= 0,
+        # Page accounting of the same files (payload zip, stevedore's entry-point cache) varies by a
+        # few KiB between runs; a byte of image data per MiB would already exceed this.
+        'disk_bytes': written - floor < MIB,
     }
     print(f'\ntransfer of {size / GIB:g} GiB, {args.source} -> {args.dest}, best of {args.rounds} rounds each')
     print(f'  bare GET | PUT   {base["seconds"]:7.2f} s  {size / MIB / base["seconds"]:7.1f} MiB/s')
@@ -376,7 +381,7 @@ def main() -> int:
     print(f'  peak RSS         {rss_mb:.1f} MB  (goal <= {GOAL_RSS_MB:g})  {"PASS" if goals["peak_rss"] else "MISS"}')
     print(
         f'  disk bytes       {written - floor} beyond a check-mode run ({written} in all, {floor} in check mode) '
-        f'(goal 0)  {"PASS" if goals["disk_bytes"] else "MISS"}'
+        f'(goal: no image data, < 1 MiB)  {"PASS" if goals["disk_bytes"] else "MISS"}'
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
