@@ -265,7 +265,8 @@ def problem_list(exc: ImagegovError) -> list[dict[str, Any]]:
 def option_secrets(params: dict[str, Any]) -> list[str]:
     """Secret values inside options that are not no_log as a whole: making ``cloud`` no_log
     would mask an innocent cloud name in every output."""
-    secrets = [value for option in ('cloud', 'usage_cloud') for value in cloud_secrets(params.get(option))]
+    options = ('cloud', 'usage_cloud', 'source_cloud')
+    secrets = [value for option in options for value in cloud_secrets(params.get(option))]
     return secrets + url_secrets(params.get('url'))
 
 

@@ -229,8 +229,12 @@ class ContentScanner:
 
     ``glance_hash`` names a second hashlib algorithm (Glance's ``os_hash_algo``): what Glance
     computes of the same bytes must equal it, which proves Glance stored what was read.
-    ``first_bytes`` reads only the start of the source.
+    ``first_bytes`` reads only the start of the source. A subclass without ``with_sha256``
+    skips the sha256 (``facts()['sha256']`` is then None): a copy between Glances is proven
+    by Glance's own algorithm alone.
     """
+
+    with_sha256 = True
 
     def __init__(self, source: Any, glance_hash: str | None = None, first_bytes: int | None = None) -> None:
         if format_inspector is None:
@@ -238,7 +242,7 @@ class ContentScanner:
                 'oslo.utils is required for format inspection: pip install oslo.utils (see requirements.txt).'
             )
         self.source = source
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if self.with_sha256 else None
         self.glance_hash = _ThreadedHash(glance_hash) if glance_hash else None
         self.size = 0
         self.head = b''
@@ -250,7 +254,8 @@ class ContentScanner:
     def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         try:
             for chunk in chunks:
-                self.sha256.update(chunk)
+                if self.sha256 is not None:
+                    self.sha256.update(chunk)
                 if self.glance_hash is not None:
                     self.glance_hash.update(chunk)
                 if len(self.head) < BOOT_FILE_HEAD:
@@ -295,7 +300,7 @@ class ContentScanner:
         ``boot_file``: ``kernel`` or ``ramdisk`` when their header proves one (see _sniff)."""
         facts: dict[str, Any] = {
             'size': self.size,
-            'sha256': self.sha256.hexdigest(),
+            'sha256': self.sha256.hexdigest() if self.sha256 is not None else None,
             'detected_format': None,
             'virtual_size': None,
             'safety_failures': [],

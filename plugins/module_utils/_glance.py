@@ -180,14 +180,17 @@ class Glance:
             headers={'Content-Type': JSON_PATCH},
         ).json()
 
-    def upload(self, image_id: str, chunks: Any) -> None:
+    def upload(self, image_id: str, chunks: Any, store: str | None = None) -> None:
+        headers = {'Content-Type': 'application/octet-stream'}
+        if store:
+            headers['X-Image-Meta-Store'] = store  # multi-store Glance: this store, not the default
         self._call(
             'PUT',
             f'/images/{image_id}/file',
             f'Uploading data to image {image_id}',
             expect=(204,),
             data=chunks,
-            headers={'Content-Type': 'application/octet-stream'},
+            headers=headers,
         )
 
     def stage(self, image_id: str, chunks: Any) -> None:
@@ -200,13 +203,40 @@ class Glance:
             headers={'Content-Type': 'application/octet-stream'},
         )
 
-    def start_import(self, image_id: str, method: str, uri: str | None = None) -> None:
-        body: dict[str, Any] = {'method': {'name': method}}
+    def start_import(
+        self,
+        image_id: str,
+        method: str,
+        uri: str | None = None,
+        method_fields: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """``method_fields`` go into the method (glance-download's glance_image_id...),
+        ``extra`` beside it (multi-store Glance's stores, all_stores...)."""
+        body: dict[str, Any] = {'method': {'name': method, **(method_fields or {})}}
         if uri:
             body['method']['uri'] = uri
+        body.update(extra or {})
         self._call(
             'POST', f'/images/{image_id}/import', f'Importing image {image_id} by {method}', expect=(202,), json=body
         )
+
+    def import_methods(self) -> list[str]:
+        """The interoperable import methods this Glance offers (/v2/info/import)."""
+        body = self._call('GET', '/info/import', 'Reading the import methods').json()
+        return list((body.get('import-methods') or {}).get('value') or [])
+
+    def image_tasks(self, image_id: str) -> list[dict[str, Any]]:
+        """The import tasks of an image (/v2/images/{id}/tasks), newest first."""
+        response = self._call('GET', f'/images/{image_id}/tasks', f'Reading the tasks of image {image_id}')
+        return response.json().get('tasks', [])
+
+    def store_ids(self) -> list[str] | None:
+        """The stores of a multi-store Glance (/v2/info/stores); None when it has none."""
+        response = self._call('GET', '/info/stores', 'Reading the stores', expect=(200, 404, 410))
+        if response.status_code != 200:
+            return None
+        return [store['id'] for store in response.json().get('stores', []) if store.get('id')]
 
     def download(
         self, image_id: str, first_bytes: int | None = None, offset: int = 0

@@ -520,7 +520,7 @@ class ImageReconciler:
                 virtual_size=facts.get('virtual_size'),
                 disk_format=image.get('disk_format') or glance_disk_format(facts.get('detected_format')),
             )
-        scanner = ContentScanner(content.source, GLANCE_HASH)
+        scanner = self._scanner(content)
         try:
             if method == 'glance-direct':
                 self.glance.stage(image['id'], scanner.body())
@@ -543,6 +543,10 @@ class ImageReconciler:
         stored = self._check_stored(self._wait_active(image['id']), facts, content)
         self.digests.remember(facts)
         return self._write(stored, _record_sha256(stored, facts['sha256']))
+
+    def _scanner(self, content: ContentRequest) -> ContentScanner:
+        """The one read of an upload: hashed (sha256 and Glance's algorithm) and inspected."""
+        return ContentScanner(content.source, GLANCE_HASH)
 
     def _check_stored(self, stored: dict[str, Any], facts: dict[str, Any], content: ContentRequest) -> dict[str, Any]:
         """What Glance stored must be what was read; bytes an import plugin rewrote are judged

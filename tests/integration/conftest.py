@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from devcloud_state import DEVCLOUD, REPO, STATE_DIR, WITH_NOVA, nova_running
+import yaml
+from devcloud_state import DEVCLOUD, REPO, SECOND_DIR, STATE_DIR, WITH_NOVA, nova_running, second_cloud
 from http_server import serve
 
 
@@ -65,3 +66,33 @@ def http_root(tmp_path_factory: pytest.TempPathFactory):
     server = serve(str(root))
     yield root, f'http://127.0.0.1:{server.server_address[1]}'
     server.shutdown()
+
+
+@pytest.fixture(scope='session')
+def second_devcloud(devcloud: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The second local cloud (Keystone + Glance, ports +100, entries devcloud2-*), started
+    only when a test asks for it, stopped at the end if this run started it. Yields the
+    extra environment and variables for a target: one clouds.yaml holding both clouds'
+    entries, and the second cloud's Glance log and state directory."""
+    started = second_cloud('status', check=False).returncode != 0
+    if started:
+        result = second_cloud('start', check=False)
+        assert result.returncode == 0, f'second devcloud did not start:\n{result.stderr[-5000:]}'
+    try:
+        merged: dict = {'clouds': {}}
+        for clouds in (devcloud, SECOND_DIR / 'clouds.yaml'):
+            merged['clouds'].update(yaml.safe_load(clouds.read_text())['clouds'])
+        path = tmp_path_factory.mktemp('two-clouds') / 'clouds.yaml'
+        path.touch(mode=0o600)
+        path.write_text(yaml.safe_dump(merged))
+        yield {
+            'env': {'OS_CLIENT_CONFIG_FILE': str(path)},
+            'vars': {
+                'glance2_log': str(SECOND_DIR / 'state' / 'logs' / 'glance.log'),
+                'devcloud_dir': str(STATE_DIR),
+                'devcloud2_dir': str(SECOND_DIR),
+            },
+        }
+    finally:
+        if started:
+            second_cloud('stop', check=False)

@@ -21,6 +21,8 @@ DEFAULT_POLICY_TARGETS = {'policy', 'threats'}
 # policy's no-delete-in-use: without Nova every deletion under it is refused as unchecked;
 # Cinder, part of that tier, for volumes made from images and volume-backed servers).
 NOVA_TARGETS = {'usage', 'catalog', 'catalog_scale', 'threats', 'image_bundle', 'volumes', 'image_capture'}
+# Targets that move images between two clouds: the second local cloud runs for them.
+TWO_CLOUD_TARGETS = {'image_transfer'}
 TARGETS = sorted(
     p.name
     for p in (HERE / 'targets').iterdir()
@@ -29,7 +31,9 @@ TARGETS = sorted(
 
 
 @pytest.mark.parametrize('target', TARGETS)
-def test_target(target: str, ansible_env: dict[str, str], http_root: tuple[Path, str]) -> None:
+def test_target(
+    target: str, ansible_env: dict[str, str], http_root: tuple[Path, str], request: pytest.FixtureRequest
+) -> None:
     if target in NOVA_TARGETS and not nova_running():
         pytest.skip('needs the Nova tier: tests/devcloud/devcloud start --nova (IMAGEGOV_TEST_NOVA=0 skips it)')
     prefix = f'it-{target}-{uuid.uuid4().hex[:6]}'
@@ -39,6 +43,12 @@ def test_target(target: str, ansible_env: dict[str, str], http_root: tuple[Path,
     env = dict(ansible_env)
     if target not in DEFAULT_POLICY_TARGETS:
         env['IMAGEGOV_POLICY'] = str(HERE / 'policies' / 'glance-parity.yml')
+    extra: list[str] = []
+    if target in TWO_CLOUD_TARGETS:
+        second = request.getfixturevalue('second_devcloud')
+        env.update(second['env'])
+        for key, value in second['vars'].items():
+            extra += ['-e', f'{key}={value}']
     result = run_playbook(
         env,
         HERE / 'run_target.yml',
@@ -56,6 +66,7 @@ def test_target(target: str, ansible_env: dict[str, str], http_root: tuple[Path,
         f'glance_log={ansible_env["IMAGEGOV_DEVCLOUD_DIR"]}/state/logs/glance.log',
         '-e',
         f'repo_root={HERE.parents[1]}',
+        *extra,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f'target {target} failed:\n{output[-20000:]}'

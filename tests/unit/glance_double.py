@@ -42,6 +42,10 @@ class GlanceDouble(Glance):
         self.request_count = 0
         self.rewrite: Callable[[bytes], bytes] | None = None
         self.corrupt_upload = False
+        self.remote: GlanceDouble | None = None  # the other region glance-download reads from
+        self.methods = ['glance-direct', 'web-download', 'copy-image']
+        self.stores: list[str] | None = None
+        self.tasks: dict[str, list[dict]] = {}
         # image id -> statuses the next reads see, one each: another run uploading into it.
         self.status_script: dict[str, list[str]] = {}
         self._failures: dict[str, int] = {}
@@ -150,8 +154,8 @@ class GlanceDouble(Glance):
         self.images[image_id] = image
         return copy.deepcopy(image)
 
-    def upload(self, image_id: str, chunks: Any) -> None:
-        self._log('upload', image_id)
+    def upload(self, image_id: str, chunks: Any, store: str | None = None) -> None:
+        self._log('upload', image_id, *([store] if store else []))
         data = b''.join(_chunks(chunks))
         self._store(image_id, data + (b'!' if self.corrupt_upload else b''))
 
@@ -160,10 +164,28 @@ class GlanceDouble(Glance):
         self.staged[image_id] = b''.join(_chunks(chunks))
         self.images[image_id]['status'] = 'uploading'
 
-    def start_import(self, image_id: str, method: str, uri: str | None = None) -> None:
-        self._log('import', image_id, method)
-        data = self.staged.pop(image_id) if method == 'glance-direct' else self.web[uri]
+    def start_import(self, image_id: str, method: str, uri: str | None = None, method_fields=None, extra=None) -> None:
+        self._log('import', image_id, method, *([extra] if extra else []))
+        if method == 'glance-download':  # another region's Glance: ``remote``
+            if self.remote is None:  # Glance cannot reach it: the task fails, the image stays queued
+                self.tasks[image_id] = [{'status': 'failure', 'message': 'URI does not pass filtering'}]
+                return
+            data = self.remote.data[(method_fields or {})['glance_image_id']]
+        else:
+            data = self.staged.pop(image_id) if method == 'glance-direct' else self.web[uri]
         self._store(image_id, self.rewrite(data) if self.rewrite else data)
+
+    def import_methods(self) -> list[str]:
+        self._log('get', 'info/import')
+        return list(self.methods)
+
+    def image_tasks(self, image_id: str) -> list[dict]:
+        self._log('get', f'tasks/{image_id}')
+        return list(self.tasks.get(image_id, []))
+
+    def store_ids(self) -> list[str] | None:
+        self._log('get', 'info/stores')
+        return self.stores
 
     def download(self, image_id: str, first_bytes: int | None = None, offset: int = 0):
         self._log('download', image_id, *([offset] if offset else []))

@@ -5,7 +5,8 @@
 DEVCLOUD_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO_ROOT=$(cd "$DEVCLOUD_HOME/../.." && pwd)
 DEVCLOUD_DIR=${IMAGEGOV_DEVCLOUD_DIR:-$REPO_ROOT/.devcloud}
-VENV=$DEVCLOUD_DIR/venv
+# A second cloud (another DEVCLOUD_DIR, other ports) may run from the first one's venv.
+VENV=${DEVCLOUD_VENV:-$DEVCLOUD_DIR/venv}
 STATE=$DEVCLOUD_DIR/state
 ETC=$STATE/etc
 RUN=$STATE/run
@@ -22,7 +23,7 @@ HOST=127.0.0.1
 # `load_ports fresh` (used by start) ignores them: env vars or defaults only.
 load_ports() {
     unset KEYSTONE_PORT GLANCE_PORT PG_PORT PLACEMENT_PORT NOVA_PORT NEUTRON_PORT \
-        RABBIT_PORT EPMD_PORT RABBIT_DIST_PORT CINDER_PORT
+        RABBIT_PORT EPMD_PORT RABBIT_DIST_PORT CINDER_PORT CLOUD_PREFIX
     if [[ ${1:-} != fresh && -f $RUN/ports.env ]]; then
         # shellcheck disable=SC1091
         . "$RUN/ports.env"
@@ -38,6 +39,9 @@ load_ports() {
     # Own epmd and distribution ports so a system RabbitMQ/Erlang cannot collide.
     EPMD_PORT=${DEVCLOUD_EPMD_PORT:-${EPMD_PORT:-4370}}
     RABBIT_DIST_PORT=${DEVCLOUD_RABBIT_DIST_PORT:-${RABBIT_DIST_PORT:-25673}}
+    # clouds.yaml entries are <prefix>-admin, <prefix>-alpha...: a second cloud's differ.
+    CLOUD_PREFIX=${DEVCLOUD_CLOUD_PREFIX:-${CLOUD_PREFIX:-devcloud}}
+    [[ $CLOUD_PREFIX =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || die "DEVCLOUD_CLOUD_PREFIX: letters, digits, _ . - only"
 }
 
 save_ports() {
@@ -53,6 +57,7 @@ CINDER_PORT=$CINDER_PORT
 RABBIT_PORT=$RABBIT_PORT
 EPMD_PORT=$EPMD_PORT
 RABBIT_DIST_PORT=$RABBIT_DIST_PORT
+CLOUD_PREFIX=$CLOUD_PREFIX
 EOF
 }
 

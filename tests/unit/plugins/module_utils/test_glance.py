@@ -131,3 +131,28 @@ def test_member_and_import_calls():
     api.delete_image(IMAGE_ID)
     assert api.api.calls[3][2]['json'] == {'method': {'name': 'web-download', 'uri': 'http://x/y'}}
     assert [call[0] for call in api.api.calls] == ['GET', 'DELETE', 'PUT', 'POST', 'PUT', 'DELETE']
+
+
+def test_transfer_calls_import_options_stores_and_tasks():
+    api = glance(
+        Response(200, {'import-methods': {'value': ['glance-direct', 'glance-download']}}),
+        Response(200, {'stores': [{'id': 'fs', 'default': 'true'}, {'id': 'ceph'}]}),
+        Response(404, text='no multi-store'),
+        Response(200, {'tasks': [{'status': 'failure', 'message': 'no'}]}),
+        Response(202),
+        Response(204),
+    )
+    assert api.import_methods() == ['glance-direct', 'glance-download']
+    assert api.store_ids() == ['fs', 'ceph']
+    assert api.store_ids() is None
+    assert api.image_tasks(IMAGE_ID) == [{'status': 'failure', 'message': 'no'}]
+    api.start_import(
+        IMAGE_ID, 'glance-download', method_fields={'glance_image_id': 'x'}, extra={'stores': ['fs', 'ceph']}
+    )
+    api.upload(IMAGE_ID, b'data', store='ceph')
+    calls = api.api.calls
+    assert calls[4][2]['json'] == {
+        'method': {'name': 'glance-download', 'glance_image_id': 'x'},
+        'stores': ['fs', 'ceph'],
+    }
+    assert calls[5][2]['headers']['X-Image-Meta-Store'] == 'ceph'
