@@ -89,13 +89,15 @@ def parse_mode(value: Any) -> int | None:
     """An octal file mode (``'0644'``, ``'644'`` or the int 0o644)."""
     if value is None:
         return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    try:
-        mode = int(text, 8)
-    except ValueError:
+    if isinstance(value, bool):
         mode = -1
+    elif isinstance(value, int):
+        mode = value
+    else:
+        try:
+            mode = int(str(value).strip(), 8)
+        except ValueError:
+            mode = -1
     if not 0 <= mode <= 0o7777:
         raise ExportError(f'Option mode: {value!r} is not an octal file mode such as "0644"')
     return mode
@@ -186,10 +188,15 @@ def stale_parts(path: str, keep: str) -> list[str]:
         names = os.listdir(directory or '.')
     except OSError:
         return []
+    # <id>.<hex> only: ".disk." also begins the part files of an export to "disk.raw",
+    # which are not this export's to remove (an image id and a digest have no dot).
     return [
         os.path.join(directory, entry)
         for entry in names
-        if entry.startswith(prefix) and entry.endswith(PART_SUFFIX) and os.path.join(directory, entry) != keep
+        if entry.startswith(prefix)
+        and entry.endswith(PART_SUFFIX)
+        and entry[len(prefix) : -len(PART_SUFFIX)].count('.') == 1
+        and os.path.join(directory, entry) != keep
     ]
 
 
@@ -199,7 +206,7 @@ def open_private(path: str) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0), 0o600)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink != 1:
+        if not _own_regular_file(info):
             raise ExportError(f'{path} is not a regular file of this user with one link: remove it, then run again')
         if stat.S_IMODE(info.st_mode) != 0o600:
             os.fchmod(fd, 0o600)
@@ -207,6 +214,10 @@ def open_private(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _own_regular_file(info: os.stat_result) -> bool:
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and info.st_nlink == 1
 
 
 def hash_file(path: str, algo: str, fd: int | None = None, limit: int | None = None) -> tuple[str, int]:
@@ -236,12 +247,19 @@ class Record:
         self._fd: int | None = None
 
     def read(self) -> dict[str, Any] | None:
+        """The record; None for none, a torn one, or a file not proven ours (a link, another
+        user's: anyone may plant one in a shared directory)."""
         try:
             if self._fd is not None:
                 data = os.pread(self._fd, 1 << 20, 0)
             else:
-                with open(self.path, 'rb') as stream:
-                    data = stream.read(1 << 20)
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+                try:
+                    if not _own_regular_file(os.fstat(fd)):
+                        return None
+                    data = os.pread(fd, 1 << 20, 0)
+                finally:
+                    os.close(fd)
             record = json.loads(data)
         except (OSError, ValueError):
             return None
@@ -297,6 +315,13 @@ class Exporter:
     # -- what is there -----------------------------------------------------------------
     def check_destination(self) -> None:
         directory = os.path.dirname(self.path)
+        if os.path.islink(self.path):
+            # Followed, it would prove (and chmod) a file elsewhere; replaced, a link the
+            # user made would silently become a file. Neither is asked for.
+            raise ExportError(
+                f'Option path: {self.path} is a symbolic link: {self.label} was not exported. Give the path it '
+                'points to, or remove the link.'
+            )
         if os.path.isdir(self.path):
             raise ExportError(f'Option path: {self.path} is a directory; give the path of the file to write')
         if not os.path.isdir(directory):
@@ -330,6 +355,8 @@ class Exporter:
             return self._fetch_plan('force: exported again', part_size)
         record = self.record.read()
         exists = os.path.isfile(self.path)
+        if exists and not self._ours():
+            return self._fetch_plan("the file at path is another user's: exported afresh", part_size)
         if exists and record and {k: record.get(k) for k in ('image', 'options')} == self.wanted():
             output = record.get('output') or {}
             if output.get('identity') == list(file_identity(self.path)):
@@ -345,6 +372,12 @@ class Exporter:
             return Plan('record', reason, self.part, part_size, stored)
         reason = 'no file at path' if not exists else 'the file at path is not (proven to be) this export'
         return self._fetch_plan(reason, part_size)
+
+    def _ours(self) -> bool:
+        """Only a regular file of this user proves anything: another user's (planted in a
+        shared directory) could change after it was hashed."""
+        info = os.lstat(self.path)
+        return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
     def _holds(self, size: Any, algo: Any, value: Any) -> bool:
         """Whether the file at path has this size and digest (read only when the size fits)."""
@@ -371,6 +404,7 @@ class Exporter:
     def apply(self) -> tuple[Plan, dict[str, Any]]:
         """(the plan made under the lock, the output's facts). Changed unless plan.action is
         none or record (and the mode already right)."""
+        self.check_destination()
         with self.record.locked():
             plan = self.plan()  # again: a concurrent run may have finished while this one waited
             if plan.action in ('none', 'record'):
