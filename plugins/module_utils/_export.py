@@ -44,6 +44,7 @@ from ._content import glance_disk_format
 from ._convert import CHUNK_SIZE, HOLE_SIZE, ConvertedImage, Runner, SourceImage, convert, file_identity, inspect_source
 from ._errors import ImagegovError
 from ._ova_pack import pack_ova
+from ._redact import redact_urls_in
 
 try:
     import fcntl
@@ -480,8 +481,9 @@ class Exporter:
             except (requests.RequestException, ConnectionError) as exc:
                 attempts += 1
                 if attempts > RETRIES:
+                    why = redact_urls_in(str(exc))
                     raise ExportError(
-                        f'{self.label}: the download broke off after {have} of {size} bytes ({exc}), '
+                        f'{self.label}: the download broke off after {have} of {size} bytes ({why}), '
                         f'{RETRIES} times resumed. The part file {self.part} keeps them: run again to resume.'
                     ) from exc
                 self.facts['retries'] = attempts

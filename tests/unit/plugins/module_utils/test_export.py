@@ -531,3 +531,18 @@ def test_a_hostile_section_sets_no_link_to_volumes_keys_or_instances(key):
 def test_mode_as_a_number_out_of_range_is_refused(value):
     with pytest.raises(ExportError, match='octal'):
         parse_mode(value)
+
+
+@pytest.mark.parametrize('options', [{}, {'convert_to': 'qcow2'}])
+def test_an_image_replaced_under_the_same_name_is_exported_again(cloud, tmp_path, options):
+    target = tmp_path / 'disk'
+    export(cloud, target, **options)
+    new = cloud.glance.add('gold', b'new' + cloud.data[3:], disk_format='raw')
+    exporter = Exporter(cloud.glance, new, ExportSpec(str(target), **options), run)
+    assert exporter.plan().action == 'download'
+    plan, _output = exporter.apply()
+    assert plan.action == 'download' and exporter.record.read()['image']['id'] == new['id']
+    # The same bytes under a new id: the file is proven by hashing (as stored) or made again.
+    same = cloud.glance.add('gold', b'new' + cloud.data[3:], disk_format='raw')
+    again = Exporter(cloud.glance, same, ExportSpec(str(target), **options), run)
+    assert again.plan().action == ('download' if options else 'record')
