@@ -41,7 +41,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._content import glance_disk_format
-from ._convert import CHUNK_SIZE, HOLE_SIZE, ConvertedImage, Runner, SourceImage, convert, file_identity, inspect_source
+from ._convert import (
+    CHUNK_SIZE,
+    HOLE_SIZE,
+    ConvertedImage,
+    Runner,
+    SourceImage,
+    _write_sparse,
+    convert,
+    file_identity,
+    inspect_source,
+)
 from ._errors import ImagegovError
 from ._ova_pack import pack_ova
 from ._redact import redact_urls_in
@@ -221,25 +231,6 @@ def _own_regular_file(info: os.stat_result) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and info.st_nlink == 1
 
 
-def hash_file(path: str, algo: str, fd: int | None = None, limit: int | None = None) -> tuple[str, int]:
-    """(hex digest, bytes read) of a file's first ``limit`` bytes (all by default)."""
-    digest, read = hashlib.new(algo), 0
-    own = fd is None
-    if own:
-        fd = os.open(path, os.O_RDONLY)
-    try:
-        while limit is None or read < limit:
-            data = os.pread(fd, CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - read), read)
-            if not data:
-                break
-            digest.update(data)
-            read += len(data)
-    finally:
-        if own:
-            os.close(fd)
-    return digest.hexdigest(), read
-
-
 class Record:
     """The record beside the output (see the module docstring), and the lock."""
 
@@ -386,10 +377,14 @@ class Exporter:
             return False
         if os.path.getsize(self.path) != size:
             return False
-        started = time.monotonic()
-        found, _read = hash_file(self.path, algo)
+        started, digest = time.monotonic(), hashlib.new(algo)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            read = _hash_into(digest, fd)
+        finally:
+            os.close(fd)
         self.rehashed_seconds = round(time.monotonic() - started, 3)
-        return found == value
+        return read == size and digest.hexdigest() == value
 
     def _fetch_plan(self, reason: str, part_size: int) -> Plan:
         if part_size >= self.image['size']:
@@ -436,7 +431,7 @@ class Exporter:
                 have = 0
             digest = hashlib.new(self.algo)
             if have:
-                _hex, self.facts['hashed'] = _update_from(digest, fd, have)
+                self.facts['hashed'] = _hash_into(digest, fd, have)
             self.facts['resumed_from'] = have
             have = self._fetch(fd, have, digest)
             os.fsync(fd)
@@ -559,15 +554,17 @@ class Exporter:
         }
 
 
-def _update_from(digest: Any, fd: int, length: int) -> tuple[str, int]:
+def _hash_into(digest: Any, fd: int, length: int | None = None) -> int:
+    """Feed ``digest`` the file's first ``length`` bytes (all of them by default); the
+    number read."""
     read = 0
-    while read < length:
-        data = os.pread(fd, min(CHUNK_SIZE, length - read), read)
+    while length is None or read < length:
+        data = os.pread(fd, CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - read), read)
         if not data:
             break
         digest.update(data)
         read += len(data)
-    return digest.hexdigest(), read
+    return read
 
 
 def _size(path: str) -> int:
@@ -602,19 +599,15 @@ def _move(source: str, path: str) -> None:
             raise
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.imagegov-copy', dir=directory)
+    os.close(fd)
     try:
-        writer = SparseWriter(fd, 0)
         with open(source, 'rb') as stream:
-            for chunk in iter(lambda: stream.read(CHUNK_SIZE), b''):
-                writer.write(chunk)
-        writer.finish()
-        os.fchmod(fd, stat.S_IMODE(os.stat(source).st_mode))
-        os.fsync(fd)
-        os.close(fd)
+            _write_sparse(iter(lambda: stream.read(CHUNK_SIZE), b''), tmp, None)
+        os.chmod(tmp, stat.S_IMODE(os.stat(source).st_mode))
+        with open(tmp, 'rb') as written:
+            os.fsync(written.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise

@@ -546,3 +546,23 @@ def test_an_image_replaced_under_the_same_name_is_exported_again(cloud, tmp_path
     same = cloud.glance.add('gold', b'new' + cloud.data[3:], disk_format='raw')
     again = Exporter(cloud.glance, same, ExportSpec(str(target), **options), run)
     assert again.plan().action == ('download' if options else 'record')
+
+
+def test_a_conversion_on_another_file_system_is_copied_beside_the_file_with_its_holes(tmp_path, monkeypatch):
+    from ansible_collections.imagegov.openstack.plugins.module_utils import _export
+
+    source, target = tmp_path / 'scratch.raw', tmp_path / 'disk.raw'
+    source.write_bytes(disk_bytes())
+    source.chmod(0o640)
+    replace = os.replace
+
+    def cross_device(src, dst):
+        if str(src) == str(source):
+            raise OSError(18, 'Invalid cross-device link')  # EXDEV
+        return replace(src, dst)
+
+    monkeypatch.setattr(_export.os, 'replace', cross_device)
+    _export._move(str(source), str(target))
+    assert target.read_bytes() == disk_bytes() and oct(target.stat().st_mode & 0o777) == '0o640'
+    assert target.stat().st_blocks * 512 <= 8 * HOLE_SIZE
+    assert sorted(os.listdir(tmp_path)) == ['disk.raw', 'scratch.raw']
