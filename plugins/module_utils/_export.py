@@ -200,7 +200,8 @@ def stale_parts(path: str, keep: str) -> list[str]:
     except OSError:
         return []
     # <id>.<hex> only: ".disk." also begins the part files of an export to "disk.raw",
-    # which are not this export's to remove (an image id and a digest have no dot).
+    # which are not this export's to remove (an image id and a digest have no dot); and
+    # this user's only: another user's export in a shared directory is not ours to undo.
     return [
         os.path.join(directory, entry)
         for entry in names
@@ -208,7 +209,15 @@ def stale_parts(path: str, keep: str) -> list[str]:
         and entry.endswith(PART_SUFFIX)
         and entry[len(prefix) : -len(PART_SUFFIX)].count('.') == 1
         and os.path.join(directory, entry) != keep
+        and _owner(os.path.join(directory, entry)) == os.geteuid()
     ]
+
+
+def _owner(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_uid
+    except OSError:
+        return None
 
 
 def open_private(path: str) -> int:
@@ -315,9 +324,15 @@ class Exporter:
                 'points to, or remove the link.'
             )
         if os.path.isdir(self.path):
-            raise ExportError(f'Option path: {self.path} is a directory; give the path of the file to write')
+            raise ExportError(
+                f'Option path: {self.path} is a directory; give the path of the file to write: {self.label} was not '
+                'exported.'
+            )
         if not os.path.isdir(directory):
-            raise ExportError(f'Option path: the directory {directory} does not exist; create it first')
+            raise ExportError(
+                f'Option path: the directory {directory} does not exist; create it first: {self.label} was not '
+                'exported.'
+            )
         if not os.access(directory, os.W_OK | os.X_OK):
             raise ExportError(
                 f'Option path: the directory {directory} is not writable by this user (uid {os.geteuid()}): '

@@ -566,3 +566,13 @@ def test_a_conversion_on_another_file_system_is_copied_beside_the_file_with_its_
     assert target.read_bytes() == disk_bytes() and oct(target.stat().st_mode & 0o777) == '0o640'
     assert target.stat().st_blocks * 512 <= 8 * HOLE_SIZE
     assert sorted(os.listdir(tmp_path)) == ['disk.raw', 'scratch.raw']
+
+
+def test_a_part_file_of_another_user_is_not_removed_as_stale(tmp_path):
+    path = str(tmp_path / 'disk')
+    mine = part_path(path, {'id': '11111111-2222-3333-4444-555555555555'}, 'a' * 128)
+    theirs = part_path(path, {'id': '11111111-2222-3333-4444-666666666666'}, 'b' * 128)
+    for name in (mine, theirs):
+        open(name, 'wb').close()
+    os.chown(theirs, 65534, 65534)
+    assert stale_parts(path, mine) == []
