@@ -41,9 +41,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._content import glance_disk_format
-from ._convert import CHUNK_SIZE, HOLE_SIZE, ConvertedImage, Runner, SourceImage, convert, file_identity, inspect_source
+from ._convert import (
+    CHUNK_SIZE,
+    HOLE_SIZE,
+    ConvertedImage,
+    Runner,
+    SourceImage,
+    _write_sparse,
+    convert,
+    file_identity,
+    inspect_source,
+)
 from ._errors import ImagegovError
 from ._ova_pack import pack_ova
+from ._redact import redact_urls_in
 
 try:
     import fcntl
@@ -89,13 +100,15 @@ def parse_mode(value: Any) -> int | None:
     """An octal file mode (``'0644'``, ``'644'`` or the int 0o644)."""
     if value is None:
         return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    try:
-        mode = int(text, 8)
-    except ValueError:
+    if isinstance(value, bool):
         mode = -1
+    elif isinstance(value, int):
+        mode = value
+    else:
+        try:
+            mode = int(str(value).strip(), 8)
+        except ValueError:
+            mode = -1
     if not 0 <= mode <= 0o7777:
         raise ExportError(f'Option mode: {value!r} is not an octal file mode such as "0644"')
     return mode
@@ -186,11 +199,25 @@ def stale_parts(path: str, keep: str) -> list[str]:
         names = os.listdir(directory or '.')
     except OSError:
         return []
+    # <id>.<hex> only: ".disk." also begins the part files of an export to "disk.raw",
+    # which are not this export's to remove (an image id and a digest have no dot); and
+    # this user's only: another user's export in a shared directory is not ours to undo.
     return [
         os.path.join(directory, entry)
         for entry in names
-        if entry.startswith(prefix) and entry.endswith(PART_SUFFIX) and os.path.join(directory, entry) != keep
+        if entry.startswith(prefix)
+        and entry.endswith(PART_SUFFIX)
+        and entry[len(prefix) : -len(PART_SUFFIX)].count('.') == 1
+        and os.path.join(directory, entry) != keep
+        and _owner(os.path.join(directory, entry)) == os.geteuid()
     ]
+
+
+def _owner(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_uid
+    except OSError:
+        return None
 
 
 def open_private(path: str) -> int:
@@ -199,7 +226,7 @@ def open_private(path: str) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0), 0o600)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink != 1:
+        if not _own_regular_file(info):
             raise ExportError(f'{path} is not a regular file of this user with one link: remove it, then run again')
         if stat.S_IMODE(info.st_mode) != 0o600:
             os.fchmod(fd, 0o600)
@@ -209,23 +236,8 @@ def open_private(path: str) -> int:
     return fd
 
 
-def hash_file(path: str, algo: str, fd: int | None = None, limit: int | None = None) -> tuple[str, int]:
-    """(hex digest, bytes read) of a file's first ``limit`` bytes (all by default)."""
-    digest, read = hashlib.new(algo), 0
-    own = fd is None
-    if own:
-        fd = os.open(path, os.O_RDONLY)
-    try:
-        while limit is None or read < limit:
-            data = os.pread(fd, CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - read), read)
-            if not data:
-                break
-            digest.update(data)
-            read += len(data)
-    finally:
-        if own:
-            os.close(fd)
-    return digest.hexdigest(), read
+def _own_regular_file(info: os.stat_result) -> bool:
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and info.st_nlink == 1
 
 
 class Record:
@@ -236,12 +248,19 @@ class Record:
         self._fd: int | None = None
 
     def read(self) -> dict[str, Any] | None:
+        """The record; None for none, a torn one, or a file not proven ours (a link, another
+        user's: anyone may plant one in a shared directory)."""
         try:
             if self._fd is not None:
                 data = os.pread(self._fd, 1 << 20, 0)
             else:
-                with open(self.path, 'rb') as stream:
-                    data = stream.read(1 << 20)
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+                try:
+                    if not _own_regular_file(os.fstat(fd)):
+                        return None
+                    data = os.pread(fd, 1 << 20, 0)
+                finally:
+                    os.close(fd)
             record = json.loads(data)
         except (OSError, ValueError):
             return None
@@ -297,10 +316,23 @@ class Exporter:
     # -- what is there -----------------------------------------------------------------
     def check_destination(self) -> None:
         directory = os.path.dirname(self.path)
+        if os.path.islink(self.path):
+            # Followed, it would prove (and chmod) a file elsewhere; replaced, a link the
+            # user made would silently become a file. Neither is asked for.
+            raise ExportError(
+                f'Option path: {self.path} is a symbolic link: {self.label} was not exported. Give the path it '
+                'points to, or remove the link.'
+            )
         if os.path.isdir(self.path):
-            raise ExportError(f'Option path: {self.path} is a directory; give the path of the file to write')
+            raise ExportError(
+                f'Option path: {self.path} is a directory; give the path of the file to write: {self.label} was not '
+                'exported.'
+            )
         if not os.path.isdir(directory):
-            raise ExportError(f'Option path: the directory {directory} does not exist; create it first')
+            raise ExportError(
+                f'Option path: the directory {directory} does not exist; create it first: {self.label} was not '
+                'exported.'
+            )
         if not os.access(directory, os.W_OK | os.X_OK):
             raise ExportError(
                 f'Option path: the directory {directory} is not writable by this user (uid {os.geteuid()}): '
@@ -330,6 +362,8 @@ class Exporter:
             return self._fetch_plan('force: exported again', part_size)
         record = self.record.read()
         exists = os.path.isfile(self.path)
+        if exists and not self._ours():
+            return self._fetch_plan("the file at path is another user's: exported afresh", part_size)
         if exists and record and {k: record.get(k) for k in ('image', 'options')} == self.wanted():
             output = record.get('output') or {}
             if output.get('identity') == list(file_identity(self.path)):
@@ -346,16 +380,26 @@ class Exporter:
         reason = 'no file at path' if not exists else 'the file at path is not (proven to be) this export'
         return self._fetch_plan(reason, part_size)
 
+    def _ours(self) -> bool:
+        """Only a regular file of this user proves anything: another user's (planted in a
+        shared directory) could change after it was hashed."""
+        info = os.lstat(self.path)
+        return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
+
     def _holds(self, size: Any, algo: Any, value: Any) -> bool:
         """Whether the file at path has this size and digest (read only when the size fits)."""
         if algo not in hashlib.algorithms_available or not os.path.isfile(self.path):
             return False
         if os.path.getsize(self.path) != size:
             return False
-        started = time.monotonic()
-        found, _read = hash_file(self.path, algo)
+        started, digest = time.monotonic(), hashlib.new(algo)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            read = _hash_into(digest, fd)
+        finally:
+            os.close(fd)
         self.rehashed_seconds = round(time.monotonic() - started, 3)
-        return found == value
+        return read == size and digest.hexdigest() == value
 
     def _fetch_plan(self, reason: str, part_size: int) -> Plan:
         if part_size >= self.image['size']:
@@ -371,6 +415,7 @@ class Exporter:
     def apply(self) -> tuple[Plan, dict[str, Any]]:
         """(the plan made under the lock, the output's facts). Changed unless plan.action is
         none or record (and the mode already right)."""
+        self.check_destination()
         with self.record.locked():
             plan = self.plan()  # again: a concurrent run may have finished while this one waited
             if plan.action in ('none', 'record'):
@@ -401,7 +446,7 @@ class Exporter:
                 have = 0
             digest = hashlib.new(self.algo)
             if have:
-                _hex, self.facts['hashed'] = _update_from(digest, fd, have)
+                self.facts['hashed'] = _hash_into(digest, fd, have)
             self.facts['resumed_from'] = have
             have = self._fetch(fd, have, digest)
             os.fsync(fd)
@@ -446,8 +491,9 @@ class Exporter:
             except (requests.RequestException, ConnectionError) as exc:
                 attempts += 1
                 if attempts > RETRIES:
+                    why = redact_urls_in(str(exc))
                     raise ExportError(
-                        f'{self.label}: the download broke off after {have} of {size} bytes ({exc}), '
+                        f'{self.label}: the download broke off after {have} of {size} bytes ({why}), '
                         f'{RETRIES} times resumed. The part file {self.part} keeps them: run again to resume.'
                     ) from exc
                 self.facts['retries'] = attempts
@@ -523,15 +569,17 @@ class Exporter:
         }
 
 
-def _update_from(digest: Any, fd: int, length: int) -> tuple[str, int]:
+def _hash_into(digest: Any, fd: int, length: int | None = None) -> int:
+    """Feed ``digest`` the file's first ``length`` bytes (all of them by default); the
+    number read."""
     read = 0
-    while read < length:
-        data = os.pread(fd, min(CHUNK_SIZE, length - read), read)
+    while length is None or read < length:
+        data = os.pread(fd, CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - read), read)
         if not data:
             break
         digest.update(data)
         read += len(data)
-    return digest.hexdigest(), read
+    return read
 
 
 def _size(path: str) -> int:
@@ -566,19 +614,15 @@ def _move(source: str, path: str) -> None:
             raise
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.imagegov-copy', dir=directory)
+    os.close(fd)
     try:
-        writer = SparseWriter(fd, 0)
         with open(source, 'rb') as stream:
-            for chunk in iter(lambda: stream.read(CHUNK_SIZE), b''):
-                writer.write(chunk)
-        writer.finish()
-        os.fchmod(fd, stat.S_IMODE(os.stat(source).st_mode))
-        os.fsync(fd)
-        os.close(fd)
+            _write_sparse(iter(lambda: stream.read(CHUNK_SIZE), b''), tmp, None)
+        os.chmod(tmp, stat.S_IMODE(os.stat(source).st_mode))
+        with open(tmp, 'rb') as written:
+            os.fsync(written.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise

@@ -57,9 +57,27 @@ GLANCE_NAMESPACE = 'urn:x-imagegov:ovf:glance-image:1'
 GLANCE_SECTION = 'GlanceImageSection'
 GLANCE_MAX_PROPERTIES = 128  # Glance's image_property_quota
 # Properties a package never sets: Glance's own fields, this collection's bookkeeping (what
-# it records of the image it made), links to another cloud's images, signatures of bytes
-# the package's disk no longer is.
-NOT_CARRIED = frozenset({'kernel_id', 'ramdisk_id'})
+# it records of the image it made), links to another cloud's images, volumes, snapshots,
+# keys and instances (Nova and Cinder follow them when the image boots or is made a
+# volume), signatures of bytes the package's disk no longer is.
+NOT_CARRIED = frozenset(
+    {
+        'kernel_id',
+        'ramdisk_id',
+        'block_device_mapping',
+        'bdm_v2',
+        'root_device_name',
+        'cinder_encryption_key_id',
+        'cinder_encryption_key_deletion_policy',
+        'base_image_ref',
+        'instance_uuid',
+        'image_location',
+        'image_state',
+        'image_type',
+        'owner_id',
+        'user_id',
+    }
+)
 NOT_CARRIED_PREFIXES = ('img_signature', BOOKKEEPING_PREFIX, *KEPT_PROPERTY_PREFIXES)
 OVF_MAX_BYTES = 4 * 1024 * 1024
 MANIFEST_MAX_BYTES = 1024 * 1024

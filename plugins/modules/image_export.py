@@ -34,7 +34,8 @@ description:
     C(os_distro), C(min_ram) as memory, C(imagegov_ovf_cpus) as CPUs) and carries every other
     property of the image in the collection's own section (C(GlanceImageSection), namespace
     C(urn:x-imagegov:ovf:glance-image:1), C(ovf:required=false)), which
-    M(imagegov.openstack.image) restores exactly. C(kernel_id), C(ramdisk_id), signatures
+    M(imagegov.openstack.image) restores exactly. C(kernel_id), C(ramdisk_id), links to volumes,
+    snapshots, keys and instances (C(block_device_mapping), C(bdm_v2), C(cinder_encryption_key_id)...), signatures
     (C(img_signature*)), Glance's C(os_glance*), C(owner_specified.*) and the collection's
     C(imagegov_*) bookkeeping are not carried (listed in RV(export.package) as C(not_carried)).
   - Idempotent. A record beside the file (C(.<name>.imagegov-export)) keeps the image's id
@@ -71,6 +72,8 @@ options:
       - The file to write, on the host the task runs on. Its directory must exist and be
         writable; the part file, the record and (by default) the conversion's scratch
         space go beside it, so it needs room for the image and, converted, its conversion.
+      - A symbolic link at O(path) is refused. A file of another user there is never taken
+        as the export (it is replaced by a rename).
     type: path
     required: true
   container_format:

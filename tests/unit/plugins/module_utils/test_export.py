@@ -461,3 +461,118 @@ def test_an_ova_export_packs_the_converted_disk(cloud, tmp_path):
         assert bundle.verified == ['gold.ovf', 'gold-disk1.vmdk'] and bundle.disk.capacity == len(cloud.data)
     assert sorted(os.listdir(tmp_path)) == ['.gold.ova.imagegov-export', 'gold.ova']
     assert export(cloud, target, container_format='ova')[1].action == 'none'
+
+
+# --- review: attacks on the destination and the package -----------------------------------
+
+
+def test_another_exports_part_file_whose_name_extends_this_one_is_not_stale(tmp_path):
+    # Exporting to "disk" must not remove the part file of an export to "disk.raw" (running
+    # at the same time under its own lock): ".disk." is a prefix of ".disk.raw.<id>.<hash>...".
+    path = str(tmp_path / 'disk')
+    image = {'id': '11111111-2222-3333-4444-555555555555'}
+    mine = part_path(path, image, 'a' * 128)
+    theirs = part_path(str(tmp_path / 'disk.raw'), image, 'a' * 128)
+    stale = part_path(path, {'id': '11111111-2222-3333-4444-666666666666'}, 'b' * 128)
+    for name in (mine, theirs, stale):
+        open(name, 'wb').close()
+    assert stale_parts(path, mine) == [stale]
+
+
+def test_a_symlink_at_path_is_refused_and_its_target_untouched(cloud, tmp_path):
+    # A link planted at path (a shared directory) to a file that holds the image: neither
+    # taken as the export nor chmod-ed through.
+    victim = tmp_path / 'elsewhere'
+    victim.write_bytes(cloud.data)
+    victim.chmod(0o600)
+    target = tmp_path / 'disk.raw'
+    os.symlink(victim, target)
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(target), mode=0o644), run)
+    with pytest.raises(ExportError, match='symbolic link'):
+        exporter.check_destination()
+    with pytest.raises(ExportError, match='symbolic link'):
+        exporter.apply()
+    assert oct(victim.stat().st_mode & 0o777) == '0o600' and target.is_symlink()
+
+
+def test_a_file_of_another_user_at_path_is_not_taken_as_the_export(cloud, tmp_path):
+    # Another user planted the image's bytes at path: they could change them at will, so the
+    # export is made afresh (a new file of this user replaces theirs by a rename).
+    target = tmp_path / 'disk.raw'
+    target.write_bytes(cloud.data)
+    os.chown(target, 65534, 65534)
+    _exporter, plan, _output = export(cloud, target)
+    assert plan.action == 'download' and target.stat().st_uid == os.geteuid()
+    assert target.read_bytes() == cloud.data
+
+
+def test_a_symlink_planted_as_record_is_not_read(cloud, tmp_path):
+    target = tmp_path / 'disk.raw'
+    exporter, *_rest = export(cloud, target)
+    forged = tmp_path / 'forged'
+    os.rename(exporter.record.path, forged)
+    os.symlink(forged, exporter.record.path)
+    assert exporter.record.read() is None
+
+
+@pytest.mark.parametrize(
+    'key', ['block_device_mapping', 'bdm_v2', 'cinder_encryption_key_id', 'base_image_ref', 'instance_uuid']
+)
+def test_a_hostile_section_sets_no_link_to_volumes_keys_or_instances(key):
+    assert not carried_property(key)
+    text = build_ovf(glance_image(hw_qemu_guest_agent='yes'), DISK).decode()
+    line = next(line for line in text.splitlines() if 'hw_qemu_guest_agent' in line)
+    planted = line.replace('hw_qemu_guest_agent', key).replace('"yes"', '"planted"')
+    result = mapped(text.replace(line, line + planted).encode())
+    assert key not in result['properties']
+
+
+@pytest.mark.parametrize('value', [True, -1, 0o10000])
+def test_mode_as_a_number_out_of_range_is_refused(value):
+    with pytest.raises(ExportError, match='octal'):
+        parse_mode(value)
+
+
+@pytest.mark.parametrize('options', [{}, {'convert_to': 'qcow2'}])
+def test_an_image_replaced_under_the_same_name_is_exported_again(cloud, tmp_path, options):
+    target = tmp_path / 'disk'
+    export(cloud, target, **options)
+    new = cloud.glance.add('gold', b'new' + cloud.data[3:], disk_format='raw')
+    exporter = Exporter(cloud.glance, new, ExportSpec(str(target), **options), run)
+    assert exporter.plan().action == 'download'
+    plan, _output = exporter.apply()
+    assert plan.action == 'download' and exporter.record.read()['image']['id'] == new['id']
+    # The same bytes under a new id: the file is proven by hashing (as stored) or made again.
+    same = cloud.glance.add('gold', b'new' + cloud.data[3:], disk_format='raw')
+    again = Exporter(cloud.glance, same, ExportSpec(str(target), **options), run)
+    assert again.plan().action == ('download' if options else 'record')
+
+
+def test_a_conversion_on_another_file_system_is_copied_beside_the_file_with_its_holes(tmp_path, monkeypatch):
+    from ansible_collections.imagegov.openstack.plugins.module_utils import _export
+
+    source, target = tmp_path / 'scratch.raw', tmp_path / 'disk.raw'
+    source.write_bytes(disk_bytes())
+    source.chmod(0o640)
+    replace = os.replace
+
+    def cross_device(src, dst):
+        if str(src) == str(source):
+            raise OSError(18, 'Invalid cross-device link')  # EXDEV
+        return replace(src, dst)
+
+    monkeypatch.setattr(_export.os, 'replace', cross_device)
+    _export._move(str(source), str(target))
+    assert target.read_bytes() == disk_bytes() and oct(target.stat().st_mode & 0o777) == '0o640'
+    assert target.stat().st_blocks * 512 <= 8 * HOLE_SIZE
+    assert sorted(os.listdir(tmp_path)) == ['disk.raw', 'scratch.raw']
+
+
+def test_a_part_file_of_another_user_is_not_removed_as_stale(tmp_path):
+    path = str(tmp_path / 'disk')
+    mine = part_path(path, {'id': '11111111-2222-3333-4444-555555555555'}, 'a' * 128)
+    theirs = part_path(path, {'id': '11111111-2222-3333-4444-666666666666'}, 'b' * 128)
+    for name in (mine, theirs):
+        open(name, 'wb').close()
+    os.chown(theirs, 65534, 65534)
+    assert stale_parts(path, mine) == []
