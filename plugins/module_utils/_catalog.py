@@ -45,6 +45,7 @@ from ._series import (
     series_states,
 )
 from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage, simulated_new_image
+from ._transfer import RunDigests, SourceImage, TransferReconciler, check_source, source_facts, source_records
 from ._usage import blocking_usage
 from .catalog.checksums import ChecksumResolver
 from .catalog.constants import ENTRY_DEACTIVATED, ENTRY_UNMANAGED, MIN_DISK_AUTO
@@ -119,6 +120,10 @@ class CatalogReconciler:
         # Where conversions run, and for which cloud (a catalog's convert_to may differ per
         # cloud); set by the module.
         self.conversion = ConversionSettings()
+        # The Glance of another cloud (an entry's source.cloud): (glance, label, region), set
+        # by the module; each cloud is connected once per run.
+        self.connect_source: Callable[[str], tuple[Glance, str, str | None]] | None = None
+        self._source_clouds: dict[str, tuple[Glance, str, str | None]] = {}
 
     def inventory(self) -> None:
         """Every image of the project, hidden ones included: one paged listing per pass."""
@@ -234,27 +239,45 @@ class CatalogReconciler:
                 item.reason = f'beyond keep_last ({state.series.keep_last})'
             return item
         unchecked = None
-        try:
-            expected = self._expected(image)
-        except ImagegovError as exc:
-            if current is None:
+        mirrored = bool(image.source and image.source.get('cloud'))
+        if mirrored:
+            # Another cloud's image: its Glance's hash is the checksum, read at every run.
+            try:
+                source = self._source_image(image)
+            except ImagegovError as exc:
                 item.action, item.reason = PlanAction.ERROR, str(exc)
                 return item
-            # A stored build is still reconciled (access, retirement) without its checksum
-            # file (old ones vanish upstream); its bytes are left as they are this run.
-            expected, unchecked = {}, f'note: bytes not checked this run: {exc}'
-        source = Source(image.source.get('file'), image.source.get('url'), None) if image.source and expected else None
-        target = image.conversion_for(self.conversion.cloud) if source is not None else None
+            expected = {source.algo: source.expected}
+        else:
+            try:
+                expected = self._expected(image)
+            except ImagegovError as exc:
+                if current is None:
+                    item.action, item.reason = PlanAction.ERROR, str(exc)
+                    return item
+                # A stored build is still reconciled (access, retirement) without its checksum
+                # file (old ones vanish upstream); its bytes are left as they are this run.
+                expected, unchecked = {}, f'note: bytes not checked this run: {exc}'
+            source = (
+                Source(image.source.get('file'), image.source.get('url'), None) if image.source and expected else None
+            )
+        target = image.conversion_for(self.conversion.cloud) if source is not None and not mirrored else None
         if target and 'sha256' not in expected:
             item.action, item.reason = PlanAction.ERROR, 'convert_to needs the sha256 of the source as its checksum'
             return item
         new_bytes = source is not None and (current is None or not _holds(current, expected, target))
-        facts = prescan(source) if new_bytes and (check_mode or image.min_disk == MIN_DISK_AUTO) else None
+        facts = None
+        if new_bytes and (check_mode or image.min_disk == MIN_DISK_AUTO):
+            # A mirror's header comes by a Range request; its size from the source Glance.
+            facts = source_facts(source) if mirrored else prescan(source)
         if facts is not None and target:
             facts = dict(stored_header(facts, target), conversion={'converted_to': target})
         desired = self._desired(image, current, retired_since, check_mode, facts)
         data_source = None
-        if source is not None:
+        if mirrored:
+            data_source = {'kind': 'glance', 'cloud': source.cloud, 'image_id': source.image['id']}
+            desired.properties.update(source_records(source.cloud, source.image))
+        elif source is not None:
             data_source = (
                 {'kind': 'file', 'path': source.filename}
                 if source.filename
@@ -278,13 +301,37 @@ class CatalogReconciler:
             return outcome
 
         try:
-            item = self._run(item, current, gate, check_mode, step)
+            item = self._run(item, current, gate, check_mode, step, mirrored)
         finally:
             if target:
                 content.source.close()
         if unchecked:
             item.operations.append(unchecked)
         return item
+
+    def _source_image(self, image: Any) -> SourceImage:
+        """The entry's source.image in the cloud source.cloud names: active, hashed by its
+        Glance in an algorithm the copy can be verified in, and of the entry's disk_format."""
+        cloud, wanted = image.source['cloud'], image.source['image']
+        if self.connect_source is None:
+            raise ImagegovError('source.cloud: this run cannot connect to other clouds.')
+        if cloud not in self._source_clouds:
+            self._source_clouds[cloud] = self.connect_source(cloud)
+        glance, label = self._source_clouds[cloud][:2]
+        found = glance.find(wanted, 'source.image', f'Give its id, as it is in cloud {label}.')
+        if found is None:
+            raise ImagegovError(
+                f'source.image: no image {wanted!r} (by id or name) is visible in cloud {label}. '
+                'Check the name and the account of that cloud in clouds.yaml.'
+            )
+        source = SourceImage(glance, found, label)
+        check_source(found, source.label)
+        if found.get('disk_format') != image.disk_format:
+            raise ImagegovError(
+                f'{source.label} has disk_format {found.get("disk_format")!r}, the catalog says '
+                f'{image.disk_format!r}: set disk_format {found.get("disk_format")} (a mirror is not converted).'
+            )
+        return source
 
     def _converting(
         self, source: Source, target: str, sha256: str, gate: Any, desired: DesiredImage, data_source: Any
@@ -482,11 +529,18 @@ class CatalogReconciler:
         gate: Any,
         check_mode: bool,
         step: Callable[[ImageReconciler], Outcome],
+        mirrored: bool = False,
     ) -> PlanItem:
         gate.usage_provider = self.usage
-        reconciler = ImageReconciler(
-            self.glance, self.caller_project_id, check_mode, True, self.timeout, gate, self.digests
-        )
+        if mirrored:
+            # Streamed from the source Glance, verified by its hash; nothing kept on this host.
+            reconciler: ImageReconciler = TransferReconciler(
+                self.glance, self.caller_project_id, check_mode, True, self.timeout, gate, RunDigests()
+            )
+        else:
+            reconciler = ImageReconciler(
+                self.glance, self.caller_project_id, check_mode, True, self.timeout, gate, self.digests
+            )
         asked = len(gate.decisions)
         try:
             outcome = step(reconciler)
@@ -513,8 +567,9 @@ def _holds(image: dict[str, Any], expected: dict[str, str], target: str | None =
     its records say (the reconciler proves it on Glance's own hash before anything is skipped)."""
     if target:
         return image.get('disk_format') == target and image.get(SOURCE_SHA256_PROPERTY) == expected.get('sha256')
-    if 'sha512' in expected:
-        return image.get('os_hash_algo') == 'sha512' and image.get('os_hash_value') == expected['sha512']
+    algo = next((algo for algo in expected if algo != 'sha256'), None)
+    if algo:  # sha512 from the catalog, or another cloud's Glance hash
+        return image.get('os_hash_algo') == algo and image.get('os_hash_value') == expected[algo]
     return image.get(SHA256_PROPERTY) == expected.get('sha256')
 
 

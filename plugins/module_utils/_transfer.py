@@ -240,6 +240,30 @@ def source_records(cloud: str, image: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def connect_source(
+    module: Any, cloud: Any, api_timeout: int | None, what: str = 'option source_cloud'
+) -> tuple[Glance, str, str | None]:
+    """The source cloud's Glance (a clouds.yaml name or a dict of connection settings), its
+    label as recorded on copies, and its region; its secrets are kept out of the output."""
+    import openstack
+    from openstack import exceptions as sdk_exceptions
+
+    options = {'api_timeout': api_timeout} if api_timeout else {}
+    try:
+        if isinstance(cloud, dict):
+            conn = openstack.connect(**dict(options, **cloud))
+        elif isinstance(cloud, str):
+            conn = openstack.connect(cloud=cloud, **options)
+        else:
+            raise TransferError(
+                f'{what[0].upper()}{what[1:]}: give a clouds.yaml name or a dict of connection settings.'
+            )
+    except sdk_exceptions.SDKException as exc:
+        raise TransferError(f'Could not configure the connection to the source cloud: {exc}. Check {what}.') from exc
+    module._keep_connection_secrets(conn)
+    return Glance(conn), source_label(cloud, conn), conn.config.get_region_name()
+
+
 class StoreTargeting:
     """The destination's Glance, with every upload and import aimed at the chosen stores of a
     multi-store Glance (one store for a plain upload, any number for an import)."""
@@ -405,24 +429,7 @@ class Transfer:
         return result
 
     def _connect_source(self) -> tuple[Glance, str, str | None]:
-        import openstack
-        from openstack import exceptions as sdk_exceptions
-
-        cloud = self.params['source_cloud']
-        options = {'api_timeout': self.params['api_timeout']} if self.params['api_timeout'] else {}
-        try:
-            if isinstance(cloud, dict):
-                conn = openstack.connect(**dict(options, **cloud))
-            elif isinstance(cloud, str):
-                conn = openstack.connect(cloud=cloud, **options)
-            else:
-                raise TransferError('Option source_cloud: give a clouds.yaml name or a dict of connection settings.')
-        except sdk_exceptions.SDKException as exc:
-            raise TransferError(
-                f'Could not configure the connection to the source cloud: {exc}. Check option source_cloud.'
-            ) from exc
-        self.module._keep_connection_secrets(conn)
-        return Glance(conn), source_label(cloud, conn), conn.config.get_region_name()
+        return connect_source(self.module, self.params['source_cloud'], self.params['api_timeout'])
 
     def _copy(
         self,

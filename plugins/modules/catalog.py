@@ -31,6 +31,11 @@ description:
   - Drift, such as a property edited with the CLI or a changed visibility, shows up in the
     plan and is put back on apply; properties the catalog does not list are removed, except
     Glance's and the collection's own bookkeeping.
+  - An entry whose C(source) is another cloud's image (C(source.cloud), a clouds.yaml name, and
+    C(source.image)) mirrors it as the image_transfer module copies it - streamed cloud to
+    cloud, verified by the Glance hashes at both ends, nothing written on this host. It is
+    unchanged while its C(os_hash_value) equals the source's, and replaced when the source's
+    bytes change.
   - Builds of a series beyond the newest C(keep) are hidden, then deactivated and deleted
     after the catalog's grace periods, counted from when they were retired (recorded in the
     C(imagegov_retired_at) property), and never deleted while in use.
@@ -161,6 +166,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._errors import 
 from ansible_collections.imagegov.openstack.plugins.module_utils._operations import FAILED, UNCHANGED
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate
 from ansible_collections.imagegov.openstack.plugins.module_utils._reports import REPORTS, read_report, write_report
+from ansible_collections.imagegov.openstack.plugins.module_utils._transfer import connect_source
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
 from ansible_collections.imagegov.openstack.plugins.module_utils.catalog import CatalogError, load_catalog
 
@@ -194,6 +200,9 @@ class CatalogModule(ImagegovModule):
         )
         reconciler.conversion = ConversionSettings(
             p['cloud'] if isinstance(p['cloud'], str) else None, p['scratch_dir'], self.run_qemu_img
+        )
+        reconciler.connect_source = lambda cloud: connect_source(
+            self, cloud, p['api_timeout'], f'source.cloud {cloud!r} of the catalog'
         )
         reconciler.inventory()
         plan = reconciler.plan(catalog, p['prune'])

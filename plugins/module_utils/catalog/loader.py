@@ -250,7 +250,9 @@ def _compile(entry: _Entry, files: _SourceFiles) -> tuple[list[CatalogImage], Ca
     bad = {_top(path) for path, _message in found}
     attributes = _merge_attributes(entry, bad)
     if not entry.is_series:
-        content = _content(entry, '', data, {path for path, _message in found}, files, attributes['state'])
+        content = _content(
+            entry, '', data, {path for path, _message in found}, files, attributes['state'], attributes['convert_to']
+        )
         if entry.problems:
             return [], None
         return [CatalogImage(name=data['name'], origin=Origin(entry.source, entry.line), **content, **attributes)], None
@@ -258,7 +260,13 @@ def _compile(entry: _Entry, files: _SourceFiles) -> tuple[list[CatalogImage], Ca
 
 
 def _content(
-    entry: _Entry, prefix: str, data: Mapping[str, Any], bad_paths: set[str], files: _SourceFiles, state: str
+    entry: _Entry,
+    prefix: str,
+    data: Mapping[str, Any],
+    bad_paths: set[str],
+    files: _SourceFiles,
+    state: str,
+    convert_to: Any = None,
 ) -> dict[str, Any]:
     """Where the bytes come from and what they must hash to: source, one checksum, a fixed id."""
     usable = {
@@ -268,19 +276,35 @@ def _content(
         and not any(p == prefix + key or p.startswith(f'{prefix}{key}.') for p in bad_paths)
     }
     given = [key for key in ('sha256', 'checksum', 'checksum_url') if key in data]
+    from_cloud = isinstance(data.get('source'), Mapping) and 'cloud' in data['source']
+    mirrored = from_cloud and 'source' in usable
+    if from_cloud:
+        for key in given:
+            entry.add(
+                f'{prefix}{key}',
+                "leave it out with source.cloud: the copy is verified by the source Glance's own hash "
+                '(os_hash_value), read at every run',
+            )
+        given = ['source.cloud']
     if state != ENTRY_UNMANAGED:
         if 'source' not in data:
             entry.add(
-                f'{prefix}source', 'required field is missing (a file or url; only an unmanaged entry may omit it)'
+                f'{prefix}source',
+                'required field is missing (a file, url or cloud; only an unmanaged entry may omit it)',
             )
         if not given:
             entry.add(
                 f'{prefix}sha256',
                 'a checksum is required: give one of sha256, checksum (sha256:<hex> or sha512:<hex>) or checksum_url',
             )
+    if mirrored and convert_to is not None:
+        entry.add(f'{prefix}source.cloud', "cannot be converted (convert_to): the copy keeps the source image's format")
     if len(given) > 1:
         entry.add(f'{prefix}{given[1]}', f'give only one of sha256, checksum and checksum_url, got {", ".join(given)}')
-    source = files.resolve(entry, prefix, data['source']) if 'source' in usable else None
+    if mirrored:
+        source = {'cloud': data['source']['cloud'], 'image': data['source']['image']}
+    else:
+        source = files.resolve(entry, prefix, data['source']) if 'source' in usable else None
     if 'checksum_url' in usable and source is not None:
         problem = _checksum_url_problem(data['checksum_url'], source)
         if problem:
@@ -396,7 +420,9 @@ def _compile_series(
             else:
                 first_index[text] = index
         state = version.get('state') if f'{prefix}.state' not in bad_paths else None
-        content = _content(entry, f'{prefix}.', version, bad_paths, files, state or attributes['state'])
+        content = _content(
+            entry, f'{prefix}.', version, bad_paths, files, state or attributes['state'], attributes['convert_to']
+        )
         own = {
             key: version[key]
             for key in VERSION_ATTRIBUTES

@@ -25,7 +25,8 @@ class Origin:
 
 @dataclasses.dataclass
 class CatalogImage:
-    """One Glance image the catalog wants; `source` is {'file': absolute path} or {'url': url}
+    """One Glance image the catalog wants; `source` is {'file': absolute path}, {'url': url} or
+    {'cloud': clouds.yaml name, 'image': name or id} (another cloud's image, mirrored)
     (None for an unmanaged entry without one). `expected` is the checksum the catalog gives
     ({'sha256': hex} or {'sha512': hex}); with `checksum_url` it is filled in at plan time."""
 

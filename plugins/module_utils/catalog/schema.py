@@ -146,8 +146,19 @@ def _check_url(field: str, value: Any, error: ErrorCallback) -> None:
 
 
 def _check_source(field: str, value: Any, error: ErrorCallback) -> None:
-    if isinstance(value, dict) and ('file' in value) == ('url' in value):
-        error(field, f'must have exactly one of file or url, got {"both" if "file" in value else "neither"}')
+    if not isinstance(value, dict):
+        return
+    given = [key for key in ('file', 'url', 'cloud') if key in value]
+    if len(given) != 1:
+        error(
+            field,
+            'must have exactly one of file, url or cloud (with image), '
+            f'got {" and ".join(given) if given else "neither"}',
+        )
+    elif 'cloud' in value and 'image' not in value:
+        error(f'{field}.image', 'required with source.cloud: the name or id of the image in that cloud')
+    elif 'image' in value and 'cloud' not in value:
+        error(f'{field}.image', 'goes with source.cloud (the clouds.yaml name of the cloud holding the image)')
 
 
 def _check_duration(field: str, value: Any, error: ErrorCallback) -> None:
@@ -244,6 +255,10 @@ SOURCE_SCHEMA: dict[str, Any] = {
     'schema': {
         'file': {'type': 'string', 'empty': False},
         'url': {'type': 'string', 'empty': False, 'check_with': _check_url},
+        # Another cloud's image (clouds.yaml name, image name or id): mirrored, verified by
+        # the Glance hashes at both ends instead of a checksum in the catalog.
+        'cloud': {'type': 'string', 'empty': False},
+        'image': {'type': 'string', 'empty': False},
     },
 }
 

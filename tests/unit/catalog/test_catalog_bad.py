@@ -126,7 +126,7 @@ def test_missing_libraries_are_named(monkeypatch):
             [
                 "c.yml:2: field 'defaults': must be of dict type, got []",
                 "c.yml:3: images[0]: field 'name': required field is missing",
-                "c.yml:3: images[0]: field 'source': required field is missing (a file or url; only an unmanaged entry may omit it)",
+                "c.yml:3: images[0]: field 'source': required field is missing (a file, url or cloud; only an unmanaged entry may omit it)",
                 "c.yml:3: images[0]: field 'sha256': a checksum is required: give one of sha256, checksum (sha256:<hex> or sha512:<hex>) or checksum_url",
             ],
         ),
