@@ -344,3 +344,13 @@ def test_the_documented_example_loads():
         'active',
         'retired',
     ]
+
+
+def test_the_documented_mirror_example_loads():
+    text = (PACKAGE.parents[2] / 'docs' / 'catalog.md').read_text(encoding='utf-8')
+    example = text.split('# catalog/mirror.yml', 1)[1].split('\n', 1)[1].split('```', 1)[0]
+    loaded = catalog.load_catalog_texts([('catalog/mirror.yml', example)], check_files=False)
+    (image,) = loaded.images
+    assert image.source == {'cloud': 'region-one', 'image': 'ubuntu-24.04-gold'}
+    assert image.expected == {}
+    assert image.sha256 is None
