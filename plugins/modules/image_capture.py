@@ -38,10 +38,12 @@ description:
     bootable volume on the first device) is snapshotted, a volume is created from that snapshot, and
     that volume is uploaded to Glance (Cinder's os-volume_upload_image, as qcow2 unless the volume was
     made from a raw image); the snapshot and the volume are deleted afterwards, also when the capture
-    fails.
+    fails. Those Cinder still uploads from when a O(wait=false) run ends are deleted by the run that
+    finishes the capture.
   - A capture inherits the properties of the server's image (Nova and Cinder copy them). The
     openstacksdk checksums of that image's file (C(owner_specified.openstack.sha256), C(md5)) and this
-    collection's own bookkeeping properties describe other bytes and are removed.
+    collection's own bookkeeping properties describe other bytes and are removed; the policy judges the
+    image without them.
 extends_documentation_fragment:
   - imagegov.openstack.openstack
   - imagegov.openstack.policy
