@@ -353,6 +353,7 @@ class Capture:
                 return self.outcome
             stored = self._await_image(image['id'], facts)
             self._judge(stored, request, facts)
+            self._check_name_free(stored, request, facts, finished)
             for old in finished:
                 self._retire(old, stored)
             self.outcome.image = self._publish(stored, request)
@@ -499,6 +500,24 @@ class Capture:
         current = {key: value for key, value in stored.items() if key not in dropped}
         final = dict(current, **self._desired(request, facts))
         self.gate.check('upload', final, current, content, data_source={'kind': 'glance'}, server=facts)
+
+    def _check_name_free(
+        self, stored: dict[str, Any], request: CaptureRequest, facts: dict[str, Any], finished: list[dict[str, Any]]
+    ) -> None:
+        """The name checked before the capture may have been taken while it ran (another
+        image, another server's capture under the same name): publishing would make two."""
+        known = {stored['id'], *(image['id'] for image in finished)}
+        taken = [
+            image
+            for image in self.glance.images_named(request.name, owner=self.caller['project_id'])
+            if image['id'] not in known and image.get(CAPTURED_FROM_PROPERTY) != facts['id']
+        ]
+        if taken:
+            raise CaptureError(
+                f'An image named {request.name!r} that was not captured from server {facts["id"]} appeared while '
+                f'the capture ran ({", ".join(image["id"] for image in taken)}). The capture {stored["id"]} was '
+                'removed; choose another name, or remove that image, and run again.'
+            )
 
     def _publish(self, stored: dict[str, Any], request: CaptureRequest) -> dict[str, Any]:
         """One patch: the requested name, visibility and properties, shown in listings, the

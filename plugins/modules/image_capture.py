@@ -30,9 +30,10 @@ description:
   - Idempotent by name and server. An image named O(name) in the caller's project that was captured from
     this server (property C(imagegov_captured_from)) is kept as it is, and nothing is captured; O(force)
     captures anew and renames and hides the earlier capture (asked as C(retire)), or give a new O(name).
-    An image named O(name) that was not captured from this server is an error. A capture left pending
-    by an interrupted run, or one another run is making, is finished (judged, then published or deleted)
-    instead of capturing again.
+    An image named O(name) that was not captured from this server is an error, also one that appears
+    while the capture runs (the capture is then removed, not published as a second image of that name).
+    A capture left pending by an interrupted run, or one another run is making, is finished (judged, then
+    published or deleted) instead of capturing again.
   - A volume-backed server is captured through Cinder, so the image holds the bytes (Nova's own
     createImage would make a zero-byte image pointing at volume snapshots). The root volume (the
     bootable volume on the first device) is snapshotted, a volume is created from that snapshot, and

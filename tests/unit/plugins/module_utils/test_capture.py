@@ -433,3 +433,23 @@ def test_a_volume_capture_left_pending_has_its_scratch_removed_by_the_run_that_f
     outcome = make(glance, FakeNova(glance, qcow2, volume_backed=True), cinder=cinder, timeout=10**5).run(request())
     assert outcome.image['id'] == first.image['id'] and outcome.image['name'] == 'web-golden'
     assert sorted(cinder.volumes) == ['vol-copy', 'vol-other', 'vol-root'] and list(cinder.snapshots) == ['snap-data']
+
+
+def test_a_name_taken_while_the_capture_ran_is_not_published_twice(qcow2):
+    """Another server's capture (or any image) got the name after the check at the start:
+    the capture is removed instead of published as a second image of that name."""
+    glance = GlanceDouble()
+    nova = FakeNova(glance, qcow2)
+    real = nova.create_image
+
+    def create_image(server_id, name, metadata):
+        image_id = real(server_id, name, metadata)
+        glance.add('web-golden', qcow2, **{CAPTURED_FROM_PROPERTY: 'another-server'})
+        return image_id
+
+    nova.create_image = create_image
+    capture = make(glance, nova)
+    with pytest.raises(CaptureError, match="'web-golden' that was not captured from server .* appeared"):
+        capture.run(request())
+    assert [image['name'] for image in live(glance)] == ['web-golden']
+    assert glance.images[next(iter(glance.images))]['status'] == 'deleted'  # the capture
