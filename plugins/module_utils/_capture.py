@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ._content import PRESCAN_BYTES, prescan_head
@@ -207,6 +208,16 @@ class Cinder(_Api):
         )
         return response.json()['os-volume_upload_image']['image_id']
 
+    def volumes_named(self, name: str) -> list[dict[str, Any]]:
+        """Volumes of the caller's project with exactly this name."""
+        body = self.call('GET', '/volumes/detail', f'Looking up volume {name!r}', params={'name': name}).json()
+        return [volume for volume in body.get('volumes', []) if volume.get('name') == name]
+
+    def snapshots_named(self, name: str) -> list[dict[str, Any]]:
+        """Snapshots of the caller's project with exactly this name."""
+        body = self.call('GET', '/snapshots/detail', f'Looking up snapshot {name!r}', params={'name': name}).json()
+        return [snapshot for snapshot in body.get('snapshots', []) if snapshot.get('name') == name]
+
     def delete_volume(self, volume_id: str) -> None:
         self.call('DELETE', f'/volumes/{volume_id}', f'Deleting volume {volume_id}', expect=(202, 404))
 
@@ -334,12 +345,15 @@ class Capture:
             if pending:
                 self.outcome.operations.add(Kind.NOTE, f'finishing the pending capture {image["id"]}')
                 self._undo.add(f'delete {image["id"]}', lambda: self.glance.delete_image(image['id']))
+                if facts['volume_backed']:
+                    self._adopt_scratch(image, facts)
             if not self.wait:
                 self.outcome.pending = True
                 self.outcome.image = image
                 return self.outcome
             stored = self._await_image(image['id'], facts)
             self._judge(stored, request, facts)
+            self._check_name_free(stored, request, facts, finished)
             for old in finished:
                 self._retire(old, stored)
             self.outcome.image = self._publish(stored, request)
@@ -480,10 +494,30 @@ class Capture:
             )
         content = self.stored_facts(stored)
         self.outcome.content = content
-        final = dict(stored, **self._desired(request, facts))
-        for key in (PENDING_PROPERTY, PENDING_NAME_PROPERTY):
-            final.pop(key, None)
-        self.gate.check('upload', final, stored, content, data_source={'kind': 'glance'}, server=facts)
+        # Judged as it will be published: without what publishing removes (the policy reads a
+        # field the image lacks from the current one, so neither has them).
+        dropped = {PENDING_PROPERTY, PENDING_NAME_PROPERTY, *self._inherited(stored, request)}
+        current = {key: value for key, value in stored.items() if key not in dropped}
+        final = dict(current, **self._desired(request, facts))
+        self.gate.check('upload', final, current, content, data_source={'kind': 'glance'}, server=facts)
+
+    def _check_name_free(
+        self, stored: dict[str, Any], request: CaptureRequest, facts: dict[str, Any], finished: list[dict[str, Any]]
+    ) -> None:
+        """The name checked before the capture may have been taken while it ran (another
+        image, another server's capture under the same name): publishing would make two."""
+        known = {stored['id'], *(image['id'] for image in finished)}
+        taken = [
+            image
+            for image in self.glance.images_named(request.name, owner=self.caller['project_id'])
+            if image['id'] not in known and image.get(CAPTURED_FROM_PROPERTY) != facts['id']
+        ]
+        if taken:
+            raise CaptureError(
+                f'An image named {request.name!r} that was not captured from server {facts["id"]} appeared while '
+                f'the capture ran ({", ".join(image["id"] for image in taken)}). The capture {stored["id"]} was '
+                'removed; choose another name, or remove that image, and run again.'
+            )
 
     def _publish(self, stored: dict[str, Any], request: CaptureRequest) -> dict[str, Any]:
         """One patch: the requested name, visibility and properties, shown in listings, the
@@ -495,14 +529,7 @@ class Capture:
         ]
         for key, value in request.properties.items():
             ops.append({'op': 'replace' if key in stored else 'add', 'path': f'/{key}', 'value': value})
-        # Inherited from the server's image, they would describe other bytes or another image's
-        # history (this collection's bookkeeping): only the capture's own mark stays.
-        inherited = [
-            key
-            for key in stored
-            if key in INHERITED_CHECKSUMS or (str(key).startswith(BOOKKEEPING_PREFIX) and key != CAPTURED_FROM_PROPERTY)
-        ]
-        ops += [{'op': 'remove', 'path': f'/{key}'} for key in sorted(inherited) if key not in request.properties]
+        ops += [{'op': 'remove', 'path': f'/{key}'} for key in self._inherited(stored, request)]
         image = self.glance.patch_image(stored['id'], ops)
         self._undo = UndoLog(self.outcome.operations)  # published: nothing to roll back any more
         self.outcome.operations.add(
@@ -510,6 +537,22 @@ class Capture:
             f'published {image["id"]} as {request.name!r} ({request.visibility}) after the policy passed it',
         )
         return image
+
+    @staticmethod
+    def _inherited(stored: dict[str, Any], request: CaptureRequest) -> list[str]:
+        """Properties inherited from the server's image (or written on the hidden capture)
+        that would describe other bytes or another image's history (this collection's
+        bookkeeping): removed when published, so never counted by the verdict either. Only
+        the capture's own mark stays."""
+        return sorted(
+            key
+            for key in stored
+            if (
+                key in INHERITED_CHECKSUMS
+                or (str(key).startswith(BOOKKEEPING_PREFIX) and key != CAPTURED_FROM_PROPERTY)
+            )
+            and key not in request.properties
+        )
 
     def _retire(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         """An earlier capture under the same name (force): renamed and hidden, never deleted."""
@@ -562,6 +605,36 @@ class Capture:
             self.outcome.operations.add(Kind.NOTE, f'volume {clone["id"]} cloned from snapshot {snapshot["id"]}')
             source = self._await_resource(self.cinder.volume, clone['id'], 'volume', 'available')
         return self.cinder.upload_to_image(source['id'], temporary, disk_format)
+
+    def _adopt_scratch(self, image: dict[str, Any], facts: dict[str, Any]) -> None:
+        """The snapshot and clone a run with wait=false made for this pending capture, still in
+        Cinder's hands when that run ended: removed by the run that finishes the capture. Found
+        by the names that run gave them, in the caller's project only, and taken only when they
+        are what it made: a snapshot of one of the server's volumes, and a detached volume cloned
+        from that snapshot or from one since deleted (that run deletes the snapshot it can)."""
+        temporary = str(image.get('name') or '')
+        if not re.fullmatch(r'.+\.capturing-\d{8}T\d{6}Z', temporary):
+            return
+        snapshots = [
+            snapshot
+            for snapshot in self.cinder.snapshots_named(f'{temporary}.snapshot')
+            if snapshot.get('volume_id') in facts['volumes']
+        ]
+        taken = {snapshot['id'] for snapshot in snapshots}
+        clones = [
+            volume
+            for volume in self.cinder.volumes_named(f'{temporary}.volume')
+            if volume.get('snapshot_id')
+            and not volume.get('attachments')
+            and (volume['snapshot_id'] in taken or self.cinder.snapshot(volume['snapshot_id']) is None)
+        ]
+        for snapshot in snapshots:
+            self._scratch.add(f'delete snapshot {snapshot["id"]}', partial(self._remove_snapshot, snapshot['id']))
+        for clone in clones:
+            self._scratch.add(f'delete volume {clone["id"]}', partial(self._remove_volume, clone['id']))
+        if snapshots or clones:
+            found = ', '.join([f'snapshot {s["id"]}' for s in snapshots] + [f'volume {v["id"]}' for v in clones])
+            self.outcome.operations.add(Kind.NOTE, f'{found} of the pending capture to be removed once it is done')
 
     def _await_resource(self, read: Callable[[str], Any], rid: str, what: str, wanted: str) -> dict[str, Any]:
         while True:

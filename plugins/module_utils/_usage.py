@@ -217,6 +217,7 @@ class UsageLookup:
         self, params: dict[str, Any], image_id: str, microversion: str | None
     ) -> tuple[list[dict[str, Any]] | None, int]:
         headers = {'OpenStack-API-Version': f'volume {microversion}'} if microversion else {}
+        filtered = 'glance_metadata' in params
         volumes: list[dict[str, Any]] = []
         url: str | None = '/volumes/detail'
         query: dict[str, Any] | None = params
@@ -226,11 +227,15 @@ class UsageLookup:
             if response.status_code != 200:
                 return None, response.status_code
             body = response.json()
-            # Matched here too: a Cinder or proxy that ignored the filter over-reports nothing.
+            # Matched here too: a volume naming another image (a Cinder or proxy that ignored
+            # the filter) is left out. One the filter matched whose image metadata Cinder does
+            # not show (its volume_image_metadata:show policy, a failed read) counts: an image
+            # is never unused for lack of a field.
             volumes.extend(
                 volume_user(v, self.project_id)
                 for v in body.get('volumes', [])
                 if (v.get('volume_image_metadata') or {}).get('image_id') == image_id
+                or (filtered and 'volume_image_metadata' not in v)
             )
             url = next((link['href'] for link in body.get('volumes_links', []) if link.get('rel') == 'next'), None)
             query = None

@@ -30,18 +30,21 @@ description:
   - Idempotent by name and server. An image named O(name) in the caller's project that was captured from
     this server (property C(imagegov_captured_from)) is kept as it is, and nothing is captured; O(force)
     captures anew and renames and hides the earlier capture (asked as C(retire)), or give a new O(name).
-    An image named O(name) that was not captured from this server is an error. A capture left pending
-    by an interrupted run, or one another run is making, is finished (judged, then published or deleted)
-    instead of capturing again.
+    An image named O(name) that was not captured from this server is an error, also one that appears
+    while the capture runs (the capture is then removed, not published as a second image of that name).
+    A capture left pending by an interrupted run, or one another run is making, is finished (judged, then
+    published or deleted) instead of capturing again.
   - A volume-backed server is captured through Cinder, so the image holds the bytes (Nova's own
     createImage would make a zero-byte image pointing at volume snapshots). The root volume (the
     bootable volume on the first device) is snapshotted, a volume is created from that snapshot, and
     that volume is uploaded to Glance (Cinder's os-volume_upload_image, as qcow2 unless the volume was
     made from a raw image); the snapshot and the volume are deleted afterwards, also when the capture
-    fails.
+    fails. Those Cinder still uploads from when a O(wait=false) run ends are deleted by the run that
+    finishes the capture.
   - A capture inherits the properties of the server's image (Nova and Cinder copy them). The
     openstacksdk checksums of that image's file (C(owner_specified.openstack.sha256), C(md5)) and this
-    collection's own bookkeeping properties describe other bytes and are removed.
+    collection's own bookkeeping properties describe other bytes and are removed; the policy judges the
+    image without them.
 extends_documentation_fragment:
   - imagegov.openstack.openstack
   - imagegov.openstack.policy

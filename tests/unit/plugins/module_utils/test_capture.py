@@ -119,6 +119,7 @@ class FakeCinder:
         self.glance = glance
         self.data = data
         self.fail_upload = fail_upload
+        self.busy_upload = False  # Cinder still uploading from the clone
         self.request_count = 0
         self.calls = []
         self.volumes = {
@@ -135,7 +136,7 @@ class FakeCinder:
 
     def volume(self, volume_id):
         volume = self.volumes.get(volume_id)
-        if volume and volume['status'] == 'uploading':
+        if volume and volume['status'] == 'uploading' and not self.busy_upload:
             volume['status'] = 'available'
         return dict(volume) if volume else None
 
@@ -144,13 +145,20 @@ class FakeCinder:
 
     def create_snapshot(self, volume_id, name):
         self.calls.append(('snapshot', volume_id))
-        snapshot = {'id': f'snap-{uuid.uuid4().hex[:6]}', 'status': 'available', 'volume_id': volume_id}
+        snapshot = {'id': f'snap-{uuid.uuid4().hex[:6]}', 'status': 'available', 'volume_id': volume_id, 'name': name}
         self.snapshots[snapshot['id']] = snapshot
         return dict(snapshot)
 
     def create_volume(self, snapshot_id, size, name):
         self.calls.append(('volume', snapshot_id))
-        volume = {'id': f'vol-{uuid.uuid4().hex[:6]}', 'status': 'available', 'size': size, 'attachments': []}
+        volume = {
+            'id': f'vol-{uuid.uuid4().hex[:6]}',
+            'status': 'available',
+            'size': size,
+            'attachments': [],
+            'name': name,
+            'snapshot_id': snapshot_id,
+        }
         self.volumes[volume['id']] = volume
         return dict(volume)
 
@@ -162,6 +170,12 @@ class FakeCinder:
         image = self.glance.add(name, visibility='private', disk_format=disk_format)
         self.glance._store(image['id'], self.data)
         return image['id']
+
+    def volumes_named(self, name):
+        return [dict(v) for v in self.volumes.values() if v.get('name') == name]
+
+    def snapshots_named(self, name):
+        return [dict(s) for s in self.snapshots.values() if s.get('name') == name]
 
     def delete_volume(self, volume_id):
         self.calls.append(('delete_volume', volume_id))
@@ -366,3 +380,76 @@ def test_a_refused_volume_capture_leaves_no_image_and_no_scratch(qcow2):
     with pytest.raises(PolicyRefusal):
         make(glance, nova, SMALL_DISKS, cinder=cinder).run(request())
     assert live(glance) == [] and cinder.snapshots == {} and list(cinder.volumes) == ['vol-root']
+
+
+BUILD_RECORD_FOR_PUBLIC = """
+version: 1
+rules:
+  - id: built-by-the-pipeline
+    type: required_properties
+    actions: [upload]
+    params: {properties: [imagegov_shared_since]}
+"""
+
+
+def test_the_verdict_is_on_the_image_as_published_not_on_properties_it_loses(qcow2):
+    """Properties inherited from the server's image (or written on the hidden capture by a
+    member) that publishing removes must not count for the policy: the server's image here
+    carries the required property, the capture as published would not."""
+    glance = GlanceDouble()
+    capture = make(glance, FakeNova(glance, qcow2), BUILD_RECORD_FOR_PUBLIC)
+    with pytest.raises(PolicyRefusal, match='built-by-the-pipeline'):
+        capture.run(request())
+    assert live(glance) == []
+    judged = capture.gate.decisions[-1]
+    assert judged.action == 'upload' and not judged.allowed
+
+
+def test_a_volume_capture_left_pending_has_its_scratch_removed_by_the_run_that_finishes_it(qcow2, monkeypatch):
+    """wait=false: Cinder still uploads from the clone when the run ends, so its snapshot and
+    clone cannot go yet; the run that finishes the capture removes them, and only them."""
+    glance = GlanceDouble()
+    nova = FakeNova(glance, qcow2, volume_backed=True)
+    cinder = FakeCinder(glance, qcow2)
+    cinder.busy_upload = True
+    clock = iter(range(0, 10**6, 7))
+    monkeypatch.setattr(_capture.time, 'monotonic', lambda: next(clock))
+    first = make(glance, nova, cinder=cinder, wait=False, timeout=10**5).run(request())
+    assert first.pending
+    (clone,) = [v for v in cinder.volumes if v != 'vol-root']  # left: Cinder was not done with it
+    assert cinder.volumes[clone]['status'] == 'uploading'
+    # Look-alike names that are not that run's: a volume not cloned from a snapshot, and a
+    # clone of another project volume's snapshot that still exists.
+    cinder.snapshots['snap-data'] = {'id': 'snap-data', 'status': 'available', 'volume_id': 'vol-data'}
+    for vid, snapshot_id in (('vol-other', None), ('vol-copy', 'snap-data')):
+        cinder.volumes[vid] = {
+            'id': vid,
+            'status': 'available',
+            'name': f'{first.image["name"]}.volume',
+            'snapshot_id': snapshot_id,
+            'attachments': [],
+        }
+    cinder.busy_upload = False
+    outcome = make(glance, FakeNova(glance, qcow2, volume_backed=True), cinder=cinder, timeout=10**5).run(request())
+    assert outcome.image['id'] == first.image['id'] and outcome.image['name'] == 'web-golden'
+    assert sorted(cinder.volumes) == ['vol-copy', 'vol-other', 'vol-root'] and list(cinder.snapshots) == ['snap-data']
+
+
+def test_a_name_taken_while_the_capture_ran_is_not_published_twice(qcow2):
+    """Another server's capture (or any image) got the name after the check at the start:
+    the capture is removed instead of published as a second image of that name."""
+    glance = GlanceDouble()
+    nova = FakeNova(glance, qcow2)
+    real = nova.create_image
+
+    def create_image(server_id, name, metadata):
+        image_id = real(server_id, name, metadata)
+        glance.add('web-golden', qcow2, **{CAPTURED_FROM_PROPERTY: 'another-server'})
+        return image_id
+
+    nova.create_image = create_image
+    capture = make(glance, nova)
+    with pytest.raises(CaptureError, match="'web-golden' that was not captured from server .* appeared"):
+        capture.run(request())
+    assert [image['name'] for image in live(glance)] == ['web-golden']
+    assert glance.images[next(iter(glance.images))]['status'] == 'deleted'  # the capture

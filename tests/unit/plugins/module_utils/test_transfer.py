@@ -342,3 +342,17 @@ def test_a_download_of_another_length_is_refused():
     image['size'] = 4
     with pytest.raises(SourceError, match='announces 3 bytes'):
         SourceImage(glance, image, 'src').stream()
+
+
+def test_a_refused_upload_of_the_image_removes_its_kernel_copied_first(clouds):
+    source, dest, _data = clouds
+    kernel = source.add('vmlinuz', b'kernel bytes', disk_format='aki', container_format='aki')
+    next(iter(source.images.values()))['kernel_id'] = kernel['id']
+    refuse_gold = (
+        'version: 1\nrules:\n  - id: no-gold-data\n    type: expression\n    actions: [upload]\n'
+        '    params: {assert: "image.name != \'gold\'", path: image.name}\n'
+    )
+    with pytest.raises(PolicyRefusal, match='no-gold-data'):
+        Run(source, dest, policy=refuse_gold)()
+    assert [image['name'] for image in dest.images.values() if image['status'] != 'deleted'] == []
+    assert {image['name'] for image in dest.images.values()} == {'vmlinuz', 'gold'}  # both were made

@@ -205,3 +205,14 @@ def test_a_failed_volume_listing_is_not_checked_never_unused():
     conn = connection(['member'], NO_IMAGES, [servers()], WITH_CINDER, [Response(400, {}), Response(503, {})])
     usage = UsageLookup(conn)(IMAGE)
     assert any('HTTP 503' in entry['reason'] for entry in usage['not_checked'])
+
+
+def test_a_volume_cinders_filter_matched_counts_when_its_image_metadata_is_not_shown():
+    # Cinder leaves volume_image_metadata out of a volume's view when its policy
+    # (volume_extension:volume_image_metadata:show) refuses the caller or reading it fails,
+    # while its glance_metadata filter still matched the volume: the volume uses the image.
+    hidden = volume('v1', image_id=None, project='p-beta', status='in-use', server='s9')
+    conn = connection(['admin'], NO_IMAGES, [servers()], WITH_CINDER, [volumes(hidden, volume('v2', image_id='other'))])
+    usage = UsageLookup(conn)(IMAGE)
+    assert [v['id'] for v in usage['volumes']] == ['v1']
+    assert blocking_usage(usage) == ['volume vol-v1 (v1, project p-beta, status in-use, attached to server s9)']
