@@ -73,6 +73,21 @@ def volume_user(volume: dict[str, Any], default_project: str | None) -> dict[str
     }
 
 
+def _others_unseen(usage: dict[str, Any], resource: str, exposure: str | None) -> None:
+    """Without the admin role, other projects' resources cannot be seen: when the image is or
+    was exposed to them, that part is not checked."""
+    if exposure:
+        usage['not_checked'].append(
+            {
+                'resource': resource,
+                'reason': (
+                    f'{exposure}, and {resource} of other projects are only visible to an admin '
+                    '(see option usage_cloud)'
+                ),
+            }
+        )
+
+
 class UsageLookup:
     """Callable as the policy engine's usage provider: image dict in, usage facts out."""
 
@@ -104,44 +119,17 @@ class UsageLookup:
         servers = self._servers(image['id'], usage)
         if servers is not None:
             usage['servers'] = servers
-            if exposure:
-                usage['not_checked'].append(
-                    {
-                        'resource': 'servers',
-                        'reason': (
-                            f'{exposure}, and servers of other projects are only visible to an admin '
-                            '(see option usage_cloud)'
-                        ),
-                    }
-                )
+            _others_unseen(usage, 'servers', exposure)
         usage['images'] = [
             {'id': other['id'], 'name': other.get('name'), 'as': key, 'owner': other.get('owner')}
             for key in ('kernel_id', 'ramdisk_id')
             for other in self.glance.all_images({key: image['id'], 'visibility': 'all'})
         ]
-        if exposure:
-            usage['not_checked'].append(
-                {
-                    'resource': 'images',
-                    'reason': (
-                        f'{exposure}, and images of other projects are only visible to an admin '
-                        '(see option usage_cloud)'
-                    ),
-                }
-            )
+        _others_unseen(usage, 'images', exposure)
         volumes = self._volumes(image['id'], usage)
         if volumes is not None:
             usage['volumes'] = volumes
-            if exposure:
-                usage['not_checked'].append(
-                    {
-                        'resource': 'volumes',
-                        'reason': (
-                            f'{exposure}, and volumes of other projects are only visible to an admin '
-                            '(see option usage_cloud)'
-                        ),
-                    }
-                )
+            _others_unseen(usage, 'volumes', exposure)
         return usage
 
     def _exposure(self, image: dict[str, Any]) -> str | None:
