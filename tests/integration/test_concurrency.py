@@ -17,7 +17,9 @@ import openstack.config
 import pytest
 from playbook_runner import run_playbook
 
-ROUNDS = 5
+# Three rounds (18 losing image runs) at three fifths of the time five took; how many losing
+# runs met the 409 join depends on timing and is printed, not asserted.
+ROUNDS = 3
 IMAGE_RUNS = 4
 CATALOG_RUNS = 2
 JOINED = 'was created by another run at the same time'
