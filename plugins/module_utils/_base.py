@@ -14,6 +14,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
     import openstack
+    import openstack.config
+    import openstack.connection
     from keystoneauth1 import exceptions as ksa_exceptions
     from openstack import exceptions as sdk_exceptions
 except ImportError:
@@ -128,7 +130,7 @@ class ImagegovModule:
                 options.update(cloud)
                 conn = openstack.connect(**options)
             else:
-                conn = openstack.connect(cloud=cloud, **options)
+                conn = connect_named(cloud, options)
         except sdk_exceptions.SDKException as exc:
             self.fail(
                 f'Could not configure the connection to the cloud: {exc}. '
@@ -255,6 +257,25 @@ class ImagegovModule:
                 f'Cannot reach the cloud: {exc}. Check auth_url in the cloud / auth '
                 'options and that the endpoints are reachable from this host.'
             )
+
+
+def connect_named(cloud: str | None, options: dict[str, Any]):
+    """A connection to a clouds.yaml entry, also in a region of its Keystone catalog that the
+    entry does not list: openstacksdk otherwise refuses every region but the ones an entry
+    names, while a fleet's targets come from the catalog (the clouds inventory plugin)."""
+    region = options.get('region_name')
+    if not cloud or not region:
+        return openstack.connect(cloud=cloud, **options)
+    config = openstack.config.OpenStackConfig()
+    entry = config.cloud_config.get('clouds', {}).get(cloud)
+    if isinstance(entry, dict):
+        listed = entry.get('regions') or entry.get('region_name') or []
+        listed = [listed] if isinstance(listed, str) else list(listed)
+        names = [item.get('name') if isinstance(item, dict) else item for item in listed]
+        if names and region not in names:
+            entry['regions'] = [*listed, region]
+            entry.pop('region_name', None)
+    return openstack.connection.Connection(config=config.get_one(cloud=cloud, **options))
 
 
 def problem_list(exc: ImagegovError) -> list[dict[str, Any]]:

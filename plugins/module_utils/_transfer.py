@@ -248,12 +248,14 @@ def connect_source(
     import openstack
     from openstack import exceptions as sdk_exceptions
 
+    from ._base import connect_named
+
     options = {'api_timeout': api_timeout} if api_timeout else {}
     try:
         if isinstance(cloud, dict):
             conn = openstack.connect(**dict(options, **cloud))
         elif isinstance(cloud, str):
-            conn = openstack.connect(cloud=cloud, **options)
+            conn = connect_named(cloud, options)
         else:
             raise TransferError(
                 f'{what[0].upper()}{what[1:]}: give a clouds.yaml name or a dict of connection settings.'

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from devcloud_state import DEVCLOUD, REPO, SECOND_DIR, STATE_DIR, WITH_NOVA, nova_running, second_cloud
+from devcloud_state import (
+    DEVCLOUD,
+    FLEET_REGIONS,
+    REPO,
+    SECOND_DIR,
+    STATE_DIR,
+    WITH_NOVA,
+    nova_running,
+    regions,
+    second_cloud,
+)
 from http_server import serve
 
 
@@ -96,3 +106,18 @@ def second_devcloud(devcloud: Path, tmp_path_factory: pytest.TempPathFactory):
     finally:
         if started:
             second_cloud('stop', check=False)
+
+
+@pytest.fixture(scope='session')
+def fleet_regions(devcloud: Path):
+    """RegionTwo and RegionThree beside RegionOne: each its own Glance in the one Keystone's
+    catalog, started only when a test asks for them, stopped at the end if this run started them."""
+    started = regions('status', *FLEET_REGIONS, check=False).returncode != 0
+    if started:
+        result = regions('start', *FLEET_REGIONS, check=False)
+        assert result.returncode == 0, f'regions did not start:\n{result.stderr[-5000:]}'
+    try:
+        yield ('RegionOne', *FLEET_REGIONS)
+    finally:
+        if started:
+            regions('stop', *FLEET_REGIONS, check=False)

@@ -46,3 +46,14 @@ def second_cloud(command: str, check: bool = True) -> subprocess.CompletedProces
     """Run a devcloud command (start, stop, status) for the second cloud."""
     env = dict(os.environ, **SECOND_ENV)
     return subprocess.run([str(DEVCLOUD), command], env=env, capture_output=True, text=True, check=check)
+
+
+# More regions of the first cloud, for fleet tests: each its own Glance (devcloud region).
+FLEET_REGIONS = ('RegionTwo', 'RegionThree')
+
+
+def regions(command: str, *names: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `devcloud region COMMAND NAMES...` (start, stop, status) on the first cloud."""
+    return subprocess.run(
+        [str(DEVCLOUD), 'region', command, *names], capture_output=True, text=True, check=check, timeout=300
+    )

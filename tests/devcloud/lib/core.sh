@@ -41,6 +41,8 @@ render_config() {
         DC_PLACEMENT_PORT=$PLACEMENT_PORT DC_NOVA_PORT=$NOVA_PORT \
         DC_NEUTRON_PORT=$NEUTRON_PORT DC_RABBIT_PORT=$RABBIT_PORT DC_CINDER_PORT=$CINDER_PORT \
         DC_EPMD_PORT=$EPMD_PORT DC_RABBIT_DIST_PORT=$RABBIT_DIST_PORT
+    # The first region's Glance; another region's renders the same templates (lib/regions.sh).
+    export DC_GLANCE_NAME=glance DC_GLANCE_DB=glance
     export DC_TRANSPORT_URL="rabbit://devcloud:$RABBIT_PASSWORD@$HOST:$RABBIT_PORT/"
     local key var
     for key in "${PASSWORD_KEYS[@]}"; do

@@ -12,6 +12,8 @@ Environment:
   DC_PASSWORDS      path of the KEY=VALUE passwords file
   DC_GLANCE_URL, and with DC_WITH_NOVA=1 also DC_NOVA_URL, DC_PLACEMENT_URL,
   DC_NEUTRON_URL, DC_CINDER_URL
+  DC_REGIONS        instead of the above: "REGION=GLANCE_URL ..." registers more regions,
+                    each with its own image endpoints and the one identity endpoint
 """
 
 import json
@@ -58,7 +60,7 @@ class Keystone:
         headers = self.call('POST', '/auth/tokens', body, want_headers=True)[1]
         self.token = headers['X-Subject-Token']
 
-    def call(self, method, path, body=None, want_headers=False):
+    def call(self, method, path, body=None, want_headers=False, quiet=False):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header('Content-Type', 'application/json')
@@ -71,6 +73,8 @@ class Keystone:
                 result = json.loads(raw) if raw else None
                 return (result, resp.headers) if want_headers else result
         except urllib.error.HTTPError as exc:
+            if quiet:
+                raise
             body = exc.read()[:500].decode(errors='replace')
             sys.exit(f'seed: {method} {path} -> HTTP {exc.code}: {body}')
 
@@ -119,14 +123,22 @@ class Keystone:
     def grant(self, project_id, user_id, role_id):
         self.call('PUT', f'/projects/{project_id}/users/{user_id}/roles/{role_id}')
 
-    def ensure_service(self, type_, name, url):
+    def ensure_region(self, region):
+        try:
+            self.call('GET', f'/regions/{region}', quiet=True)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            self.call('POST', '/regions', {'region': {'id': region, 'description': 'devcloud region'}})
+
+    def ensure_service(self, type_, name, url, region=REGION):
         service = self.find('services', type=type_)
         if service is None:
             service = self.call('POST', '/services', {'service': {'type': type_, 'name': name, 'enabled': True}})[
                 'service'
             ]
         existing = self.call('GET', '/endpoints?service_id={}'.format(service['id']))['endpoints']
-        by_interface = {e['interface']: e for e in existing}
+        by_interface = {e['interface']: e for e in existing if e.get('region_id') == region}
         for interface in INTERFACES:
             endpoint = by_interface.get(interface)
             if endpoint is None:
@@ -138,7 +150,7 @@ class Keystone:
                             'service_id': service['id'],
                             'interface': interface,
                             'url': url,
-                            'region_id': REGION,
+                            'region_id': region,
                             'enabled': True,
                         }
                     },
@@ -152,6 +164,13 @@ def main():
     pw = read_passwords(env['DC_PASSWORDS'])
     with_nova = env.get('DC_WITH_NOVA') == '1'
     ks = Keystone(env['DC_KEYSTONE_URL'], pw['ADMIN_PASSWORD'])
+    if env.get('DC_REGIONS'):
+        for pair in env['DC_REGIONS'].split():
+            region, _sep, glance_url = pair.partition('=')
+            ks.ensure_region(region)
+            ks.ensure_service('identity', 'keystone', env['DC_KEYSTONE_URL'] + '/v3', region)
+            ks.ensure_service('image', 'glance', glance_url, region)
+        return
 
     roles = {name: ks.ensure_role(name) for name in ('admin', 'member', 'reader', 'service')}
     projects = {

@@ -1,0 +1,160 @@
+"""A catalog reconciled on a fleet: three regions of the local cloud (RegionOne and two more,
+each its own Glance in the one Keystone's catalog) found by the clouds inventory plugin from
+Keystone's catalog, and the reconcile playbook run on them in one ansible-playbook run.
+
+plan -> apply -> apply again (changed=0 on every host) -> one region's Glance stopped: that
+target fails alone, the others complete, and the fleet report says which failed and why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+from devcloud_state import regions
+
+CLOUD = 'devcloud-alpha'
+HERE = Path(__file__).resolve().parent
+RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.MULTILINE)
+
+
+def _recap(output: str) -> dict[str, dict[str, int]]:
+    return {
+        host: {'changed': int(changed), 'failed': int(failed), 'unreachable': int(unreachable)}
+        for host, _ok, changed, unreachable, failed in RECAP.findall(output)
+    }
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, ansible_env: dict[str, str], fleet_regions: tuple[str, ...]):
+    name = f'it-fleet-{uuid.uuid4().hex[:6]}'
+    repo = tmp_path / 'catalog-repo'
+    (repo / '.git').mkdir(parents=True)
+    image = repo / 'small.qcow2'
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', str(image), '16M'], check=True)
+    sha256 = subprocess.run(['sha256sum', str(image)], capture_output=True, text=True, check=True).stdout.split()[0]
+    catalog = {
+        'version': 1,
+        'images': [{'name': name, 'source': {'file': 'small.qcow2'}, 'sha256': sha256, 'disk_format': 'qcow2'}],
+    }
+    (repo / 'catalog.yml').write_text(yaml.safe_dump(catalog))
+    inventory = tmp_path / 'fleet.clouds.yml'
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                'plugin': 'imagegov.openstack.clouds',
+                'clouds': [CLOUD],
+                'regions': 'catalog',
+                'labels': {f'{CLOUD}/RegionThree': {'stage': 'candidate'}},
+                'keyed_groups': [{'key': "imagegov_labels.stage | default('stable')", 'prefix': 'stage'}],
+            }
+        )
+    )
+    if ansible_env['ANSIBLE_COLLECTIONS_PATH'] not in sys.path:
+        sys.path.insert(0, ansible_env['ANSIBLE_COLLECTIONS_PATH'])
+    env = dict(
+        ansible_env,
+        ANSIBLE_INVENTORY_ENABLED='imagegov.openstack.clouds',
+        IMAGEGOV_POLICY=str(HERE / 'policies' / 'glance-parity.yml'),
+    )
+    yield {'name': name, 'repo': repo, 'inventory': inventory, 'env': env, 'reports': tmp_path / 'reports'}
+    regions('start', *fleet_regions[1:], check=False)
+    for region in fleet_regions:
+        conn = _connect(region)
+        for found in conn.image.images(name=f'eq:{name}'):
+            conn.image.delete_image(found.id, ignore_missing=True)
+
+
+def _run(fleet: dict, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / 'ansible-playbook'),
+            '-i',
+            str(fleet['inventory']),
+            'imagegov.openstack.reconcile',
+            '-e',
+            f'catalog={fleet["repo"] / "catalog.yml"}',
+            *extra,
+        ],
+        cwd=fleet['repo'].parent,
+        env=fleet['env'],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def _connect(region: str):
+    """The devcloud's clouds.yaml names RegionOne only: connect to a region as the modules do."""
+    from ansible_collections.imagegov.openstack.plugins.module_utils._base import connect_named
+
+    return connect_named(CLOUD, {'region_name': region})
+
+
+def _images(name: str, region: str) -> list:
+    conn = _connect(region)
+    return [(image.name, image.status, image.hash_value) for image in conn.image.images(name=f'eq:{name}')]
+
+
+def test_the_inventory_lists_the_regions_of_keystones_catalog(fleet: dict):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / 'ansible-inventory'), '-i', str(fleet['inventory']), '--graph'],
+        env=fleet['env'],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for region in ('RegionOne', 'RegionTwo', 'RegionThree'):
+        assert f'{CLOUD}.{region}' in result.stdout
+    assert '@stage_candidate:\n  |  |--devcloud-alpha.RegionThree' in result.stdout, result.stdout
+
+
+def test_a_catalog_reconciled_on_three_regions(fleet: dict):
+    hosts = [f'{CLOUD}.{region}' for region in ('RegionOne', 'RegionTwo', 'RegionThree')]
+    plan = _run(fleet)
+    assert plan.returncode == 0, plan.stdout[-8000:] + plan.stderr[-3000:]
+    report = json.loads((fleet['reports'] / 'fleet.json').read_text())
+    assert [(t['target'], t['counts']['create']) for t in report['targets']] == [
+        (f'{CLOUD}/RegionOne', 1),
+        (f'{CLOUD}/RegionThree', 1),
+        (f'{CLOUD}/RegionTwo', 1),
+    ]
+    assert all(_images(fleet['name'], region) == [] for region in ('RegionOne', 'RegionTwo', 'RegionThree'))
+
+    applied = _run(fleet, '-e', 'apply=true')
+    assert applied.returncode == 0, applied.stdout[-8000:] + applied.stderr[-3000:]
+    recap = _recap(applied.stdout)
+    assert all(recap[host]['changed'] > 0 and recap[host]['failed'] == 0 for host in hosts), recap
+    stored = {region: _images(fleet['name'], region) for region in ('RegionOne', 'RegionTwo', 'RegionThree')}
+    assert all(len(found) == 1 and found[0][1] == 'active' for found in stored.values()), stored
+    # Each region's own Glance holds the bytes: the same hash in all three.
+    assert len({found[0][2] for found in stored.values()}) == 1
+
+    again = _run(fleet, '-e', 'apply=true')
+    assert again.returncode == 0, again.stdout[-8000:]
+    recap = _recap(again.stdout)
+    assert all(recap[host] == {'changed': 0, 'failed': 0, 'unreachable': 0} for host in hosts), recap
+
+    regions('stop', 'RegionTwo')
+    down = _run(fleet, '-e', 'apply=true')
+    assert down.returncode == 2, down.stdout[-8000:]
+    recap = _recap(down.stdout)
+    assert recap[f'{CLOUD}.RegionTwo']['failed'] == 1
+    assert recap[f'{CLOUD}.RegionOne']['failed'] == 0 and recap[f'{CLOUD}.RegionThree']['failed'] == 0
+    report = json.loads((fleet['reports'] / 'fleet.json').read_text())
+    status = {t['target']: (t['status'], t.get('error') or '') for t in report['targets']}
+    assert status[f'{CLOUD}/RegionOne'] == ('ok', '') and status[f'{CLOUD}/RegionThree'] == ('ok', '')
+    assert status[f'{CLOUD}/RegionTwo'][0] == 'failed' and 'RegionTwo' in status[f'{CLOUD}/RegionTwo'][1]
+    summary = (fleet['reports'] / 'fleet.md').read_text()
+    assert f'| `{CLOUD}/RegionTwo` | failed |' in summary and '#### Failed targets' in summary
+    junit = ET.parse(fleet['reports'] / 'fleet.xml').getroot()
+    assert (junit.get('tests'), junit.get('errors')) == ('3', '1')

