@@ -278,6 +278,14 @@ def connect_named(cloud: str | None, options: dict[str, Any]):
     return openstack.connection.Connection(config=config.get_one(cloud=cloud, **options))
 
 
+def configured_region(cloud: str | None) -> str | None:
+    """The region a clouds.yaml entry (or the OS_* variables) gives, read without a request."""
+    try:
+        return openstack.config.OpenStackConfig().get_one(cloud=cloud).region_name or None
+    except Exception:  # the connection reports a broken configuration, with its own words
+        return None
+
+
 def problem_list(exc: ImagegovError) -> list[dict[str, Any]]:
     """The result key ``problems``: one structured entry per problem, whatever the document."""
     return [problem.as_dict() for problem in exc.problems]

@@ -39,6 +39,11 @@ description:
   - Builds of a series beyond the newest C(keep) are hidden, then deactivated and deleted
     after the catalog's grace periods, counted from when they were retired (recorded in the
     C(imagegov_retired_at) property), and never deleted while in use.
+  - The catalog is read for one target - the cloud named in O(cloud), the region in
+    O(region_name) (else the one C(clouds.yaml) gives) and the inventory groups in
+    O(target_groups). Entries whose C(targets) do not select it are left out (and, once
+    managed here, pruned with O(prune=true)); C(overrides) that select it apply (see
+    C(docs/catalog.md)).
 extends_documentation_fragment:
   - imagegov.openstack.openstack
   - imagegov.openstack.policy
@@ -108,6 +113,14 @@ options:
   report_sarif:
     description: Write the policy decisions of the plan to this file, as SARIF 2.1.0.
     type: path
+  target_groups:
+    description:
+      - Inventory groups of the target this run reconciles, for the C(groups) of an entry's
+        C(targets) and of its C(overrides)' C(where). The C(imagegov.openstack.reconcile)
+        playbook passes the host's C(group_names).
+    type: list
+    elements: str
+    default: []
   scratch_dir:
     description:
       - Directory for the conversions of entries with C(convert_to) (see the C(image) module's
@@ -159,7 +172,11 @@ requests:
 
 import json
 
-from ansible_collections.imagegov.openstack.plugins.module_utils._base import ImagegovModule, problem_list
+from ansible_collections.imagegov.openstack.plugins.module_utils._base import (
+    ImagegovModule,
+    configured_region,
+    problem_list,
+)
 from ansible_collections.imagegov.openstack.plugins.module_utils._catalog import CatalogReconciler, summarize
 from ansible_collections.imagegov.openstack.plugins.module_utils._converting import ConversionSettings
 from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
@@ -168,7 +185,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._policy import 
 from ansible_collections.imagegov.openstack.plugins.module_utils._reports import REPORTS, read_report, write_report
 from ansible_collections.imagegov.openstack.plugins.module_utils._transfer import connect_source
 from ansible_collections.imagegov.openstack.plugins.module_utils._usage import USAGE_CLOUD_ARGSPEC
-from ansible_collections.imagegov.openstack.plugins.module_utils.catalog import CatalogError, load_catalog
+from ansible_collections.imagegov.openstack.plugins.module_utils.catalog import CatalogError, Target, load_catalog
 
 
 class CatalogModule(ImagegovModule):
@@ -184,6 +201,7 @@ class CatalogModule(ImagegovModule):
         report_junit=dict(type='path'),
         report_sarif=dict(type='path'),
         scratch_dir=dict(type='path'),
+        target_groups=dict(type='list', elements='str', default=[]),
         **USAGE_CLOUD_ARGSPEC,
     )
     module_kwargs = dict(supports_check_mode=True)
@@ -191,7 +209,7 @@ class CatalogModule(ImagegovModule):
     def run(self) -> None:
         p = self.params
         try:
-            catalog = load_catalog(p['catalog'], source_roots=p['source_roots'])
+            catalog = load_catalog(p['catalog'], source_roots=p['source_roots'], target=self.target())
         except CatalogError as exc:
             self.fail(f'{exc}\nNothing was sent to the cloud.', problems=problem_list(exc))
         usage = self.usage_lookup()
@@ -211,6 +229,12 @@ class CatalogModule(ImagegovModule):
             self.finish(plan, reconciler, changed=any(i.action not in UNCHANGED for i in plan) and not refused)
         done = reconciler.apply(catalog, plan)
         self.finish(done, reconciler, changed=any(i.action not in UNCHANGED + FAILED for i in done))
+
+    def target(self) -> Target:
+        """The cloud, region and groups this run reconciles, known before any request."""
+        cloud = self.params['cloud'] if isinstance(self.params['cloud'], str) else None
+        region = self.params['region_name'] or configured_region(cloud)
+        return Target(cloud, region, tuple(self.params['target_groups']))
 
     def write_reports(self, items: list, plan: list, summary: dict) -> None:
         """Reports are written in check mode too: a plan on a pull request is their purpose."""

@@ -1,6 +1,9 @@
 """A catalog reconciled on a fleet: three regions of the local cloud (RegionOne and two more,
 each its own Glance in the one Keystone's catalog) found by the clouds inventory plugin from
 Keystone's catalog, and the reconcile playbook run on them in one ansible-playbook run.
+The catalog has per-target overrides: RegionTwo stores raw (convert_to), the candidate stage
+(RegionThree, a group the plugin makes from a label) gets a property and a tag, and one image
+goes to RegionOne only.
 
 plan -> apply -> apply again (changed=0 on every host) -> one region's Glance stopped: that
 target fails alone, the others complete, and the fleet report says which failed and why.
@@ -42,7 +45,30 @@ def fleet(tmp_path: Path, ansible_env: dict[str, str], fleet_regions: tuple[str,
     sha256 = subprocess.run(['sha256sum', str(image)], capture_output=True, text=True, check=True).stdout.split()[0]
     catalog = {
         'version': 1,
-        'images': [{'name': name, 'source': {'file': 'small.qcow2'}, 'sha256': sha256, 'disk_format': 'qcow2'}],
+        'images': [
+            {
+                'name': name,
+                'source': {'file': 'small.qcow2'},
+                'sha256': sha256,
+                'disk_format': 'qcow2',
+                'properties': {'os_distro': 'cirros'},
+                'overrides': [
+                    {'where': {'regions': ['RegionTwo']}, 'convert_to': 'raw'},
+                    {
+                        'where': {'groups': ['stage_candidate']},
+                        'properties': {'imagegov_stage': 'candidate'},
+                        'tags': ['candidate'],
+                    },
+                ],
+            },
+            {
+                'name': f'{name}-one',
+                'source': {'file': 'small.qcow2'},
+                'sha256': sha256,
+                'disk_format': 'qcow2',
+                'targets': {'regions': ['RegionOne']},
+            },
+        ],
     }
     (repo / 'catalog.yml').write_text(yaml.safe_dump(catalog))
     inventory = tmp_path / 'fleet.clouds.yml'
@@ -68,8 +94,9 @@ def fleet(tmp_path: Path, ansible_env: dict[str, str], fleet_regions: tuple[str,
     regions('start', *fleet_regions[1:], check=False)
     for region in fleet_regions:
         conn = _connect(region)
-        for found in conn.image.images(name=f'eq:{name}'):
-            conn.image.delete_image(found.id, ignore_missing=True)
+        for image_name in (name, f'{name}-one'):
+            for found in conn.image.images(name=f'eq:{image_name}'):
+                conn.image.delete_image(found.id, ignore_missing=True)
 
 
 def _run(fleet: dict, *extra: str) -> subprocess.CompletedProcess:
@@ -99,9 +126,9 @@ def _connect(region: str):
     return connect_named(CLOUD, {'region_name': region})
 
 
-def _images(name: str, region: str) -> list:
+def _images(name: str, region: str) -> list[dict]:
     conn = _connect(region)
-    return [(image.name, image.status, image.hash_value) for image in conn.image.images(name=f'eq:{name}')]
+    return [image.to_dict() for image in conn.image.images(name=f'eq:{name}')]
 
 
 def test_the_inventory_lists_the_regions_of_keystones_catalog(fleet: dict):
@@ -124,7 +151,7 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
     assert plan.returncode == 0, plan.stdout[-8000:] + plan.stderr[-3000:]
     report = json.loads((fleet['reports'] / 'fleet.json').read_text())
     assert [(t['target'], t['counts']['create']) for t in report['targets']] == [
-        (f'{CLOUD}/RegionOne', 1),
+        (f'{CLOUD}/RegionOne', 2),
         (f'{CLOUD}/RegionThree', 1),
         (f'{CLOUD}/RegionTwo', 1),
     ]
@@ -135,9 +162,20 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
     recap = _recap(applied.stdout)
     assert all(recap[host]['changed'] > 0 and recap[host]['failed'] == 0 for host in hosts), recap
     stored = {region: _images(fleet['name'], region) for region in ('RegionOne', 'RegionTwo', 'RegionThree')}
-    assert all(len(found) == 1 and found[0][1] == 'active' for found in stored.values()), stored
-    # Each region's own Glance holds the bytes: the same hash in all three.
-    assert len({found[0][2] for found in stored.values()}) == 1
+    assert all(len(found) == 1 and found[0]['status'] == 'active' for found in stored.values()), stored
+    one, two, three = (stored[region][0] for region in ('RegionOne', 'RegionTwo', 'RegionThree'))
+    # Each region got what its overrides say, held by its own Glance.
+    assert (one['disk_format'], two['disk_format'], three['disk_format']) == ('qcow2', 'raw', 'qcow2')
+    assert one['hash_value'] == three['hash_value'] != two['hash_value']
+    assert two['size'] == 16 * 1024 * 1024
+    assert three['properties'].get('imagegov_stage') == 'candidate' and three['tags'] == ['candidate']
+    assert 'imagegov_stage' not in one['properties'] and one['tags'] == [] and two['tags'] == []
+    assert one['os_distro'] == two['os_distro'] == three['os_distro'] == 'cirros'
+    assert [len(_images(f'{fleet["name"]}-one', region)) for region in ('RegionOne', 'RegionTwo', 'RegionThree')] == [
+        1,
+        0,
+        0,
+    ]
 
     again = _run(fleet, '-e', 'apply=true')
     assert again.returncode == 0, again.stdout[-8000:]

@@ -22,7 +22,7 @@ from .constants import (
 )
 from .errors import CatalogError, CatalogProblem
 from .loader import catalog_files, load_catalog, load_catalog_documents, load_catalog_texts
-from .model import Catalog, CatalogImage, CatalogSeries, Origin
+from .model import Catalog, CatalogImage, CatalogSeries, Origin, Target
 from .schema import parse_duration, property_text
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     'CatalogProblem',
     'CatalogSeries',
     'Origin',
+    'Target',
     'catalog_files',
     'load_catalog',
     'load_catalog_documents',

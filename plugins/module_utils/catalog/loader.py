@@ -31,7 +31,7 @@ from .constants import (
     VERSION_PLACEHOLDER,
 )
 from .errors import CatalogError, CatalogProblem
-from .model import Catalog, CatalogImage, CatalogSeries, Origin
+from .model import Catalog, CatalogImage, CatalogSeries, Origin, Target
 from .schema import (
     ATTRIBUTES_SCHEMA,
     CATALOG_SCHEMA,
@@ -51,7 +51,10 @@ _NO_LINES = catalog_source.SourceLines(None)
 
 
 def load_catalog(
-    paths: PathLike | Sequence[PathLike], check_files: bool = True, source_roots: Sequence[PathLike] = ()
+    paths: PathLike | Sequence[PathLike],
+    check_files: bool = True,
+    source_roots: Sequence[PathLike] = (),
+    target: Target | None = None,
 ) -> Catalog:
     """Load and merge catalog files and directories of *.yml / *.yaml.
 
@@ -59,6 +62,8 @@ def load_catalog(
     names them; with `check_files` they must exist. Every source file must resolve (symlinks
     followed) inside the catalog's repository (the nearest directory above the catalog file
     that holds `.git`, else the catalog file's directory) or inside one of `source_roots`.
+    With a `target`, entries whose `targets` do not select it are left out and the `overrides`
+    that select it are applied; every entry is validated whatever the target.
     Raises CatalogError listing every problem.
     """
     _require_libraries()
@@ -71,16 +76,19 @@ def load_catalog(
             texts.append((path, catalog_source.read_text(path)))
         except catalog_source.YamlSourceError as exc:
             problems.append(CatalogProblem(path, str(exc)))
-    return _load_texts(texts, problems, _SourceFiles(check_files, source_roots))
+    return _load_texts(texts, problems, _SourceFiles(check_files, source_roots), target)
 
 
 def load_catalog_texts(
-    texts: Iterable[tuple[str, str]], check_files: bool = True, source_roots: Sequence[PathLike] = ()
+    texts: Iterable[tuple[str, str]],
+    check_files: bool = True,
+    source_roots: Sequence[PathLike] = (),
+    target: Target | None = None,
 ) -> Catalog:
     """Build a catalog from (file name, YAML text) pairs, e.g. files read on the controller;
     problems still name the file and line, and relative source files resolve against the file's directory."""
     _require_libraries()
-    return _load_texts(texts, [], _SourceFiles(check_files, source_roots))
+    return _load_texts(texts, [], _SourceFiles(check_files, source_roots), target)
 
 
 def load_catalog_documents(
@@ -99,7 +107,9 @@ def catalog_files(paths: Sequence[PathLike]) -> list[str]:
     return files
 
 
-def _load_texts(texts: Iterable[tuple[str, str]], problems: list[CatalogProblem], files: _SourceFiles) -> Catalog:
+def _load_texts(
+    texts: Iterable[tuple[str, str]], problems: list[CatalogProblem], files: _SourceFiles, target: Target | None = None
+) -> Catalog:
     documents: list[tuple[str, Any, catalog_source.SourceLines]] = []
     for name, text in texts:
         try:
@@ -108,7 +118,7 @@ def _load_texts(texts: Iterable[tuple[str, str]], problems: list[CatalogProblem]
             problems.append(CatalogProblem(name, str(exc), line=catalog_source.yaml_error_line(exc)))
             continue
         documents.append((name, data, lines))
-    return _build(documents, problems, files)
+    return _build(documents, problems, files, target)
 
 
 class _Defaults:
@@ -188,6 +198,7 @@ def _build(
     documents: Sequence[tuple[str, Any, catalog_source.SourceLines]],
     problems: list[CatalogProblem],
     files: _SourceFiles,
+    target: Target | None = None,
 ) -> Catalog:
     entries: list[_Entry] = []
     for name, data, lines in documents:
@@ -199,8 +210,10 @@ def _build(
     images: list[CatalogImage] = []
     series: list[CatalogSeries] = []
     for entry in entries:
-        built_images, built_series = _compile(entry, files)
+        built_images, built_series = _compile(entry, files, target)
         problems.extend(entry.problems)
+        if not _goes_to(entry, target):
+            continue
         images.extend(built_images)
         if built_series is not None:
             series.append(built_series)
@@ -239,7 +252,36 @@ def _check_document(
     return _Defaults({key: value for key, value in raw.items() if key not in invalid}, invalid)
 
 
-def _compile(entry: _Entry, files: _SourceFiles) -> tuple[list[CatalogImage], CatalogSeries | None]:
+def _goes_to(entry: _Entry, target: Target | None) -> bool:
+    """An entry without `targets` goes everywhere; without a target, every entry is loaded."""
+    selector = entry.data.get('targets') if isinstance(entry.data, Mapping) else None
+    return target is None or selector is None or target.matches(selector)
+
+
+def _for_target(data: Mapping[str, Any], bad: set[str], target: Target | None) -> dict[str, Any]:
+    """The entry as its target sees it: the overrides that select the target, in order, over
+    its own fields (properties merged key by key, tags added, the rest replaced)."""
+    merged = dict(data)
+    if target is None or 'overrides' in bad or not isinstance(data.get('overrides'), list):
+        return merged
+    for override in data['overrides']:
+        if not target.matches(override.get('where')):
+            continue
+        for key, value in override.items():
+            if key == 'where' or value is None:
+                continue
+            if key == 'properties':
+                merged[key] = dict(merged.get(key) or {}, **value)
+            elif key == 'tags':
+                merged[key] = sorted(set(merged.get(key) or []) | set(value))
+            else:
+                merged[key] = value
+    return merged
+
+
+def _compile(
+    entry: _Entry, files: _SourceFiles, target: Target | None = None
+) -> tuple[list[CatalogImage], CatalogSeries | None]:
     data = entry.data
     if not isinstance(data, Mapping):
         entry.add(None, f'must be a mapping, got {_kind(data)}')
@@ -248,7 +290,9 @@ def _compile(entry: _Entry, files: _SourceFiles) -> tuple[list[CatalogImage], Ca
     for path, message in found:
         entry.add(path, message)
     bad = {_top(path) for path, _message in found}
-    attributes = _merge_attributes(entry, bad)
+    if not entry.problems:
+        data = _for_target(data, bad, target)
+    attributes = _merge_attributes(entry, bad, data)
     if not entry.is_series:
         content = _content(
             entry, '', data, {path for path, _message in found}, files, attributes['state'], attributes['convert_to']
@@ -342,9 +386,10 @@ def _origin(url: str) -> str:
     return f'{parts.scheme}://{parts.hostname}{"" if parts.port is None else f":{parts.port}"}'
 
 
-def _merge_attributes(entry: _Entry, bad: set[str]) -> dict[str, Any]:
+def _merge_attributes(entry: _Entry, bad: set[str], data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The image's attributes over its file's defaults, with the cross-field checks."""
-    data, defaults = entry.data, entry.defaults.values
+    data = entry.data if data is None else data
+    defaults = entry.defaults.values
     unknown = bad | {key for key in entry.defaults.invalid if key not in entry.data}
 
     def pick(key: str, default: Any) -> Any:

@@ -23,6 +23,28 @@ class Origin:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a catalog is reconciled: a cloud, its region and, on a fleet, the inventory groups
+    of the host (an entry's `targets` and its `overrides`' `where` select by any of them)."""
+
+    cloud: str | None = None
+    region: str | None = None
+    groups: tuple[str, ...] = ()
+
+    def matches(self, selector: Any) -> bool:
+        if not isinstance(selector, dict):
+            return False
+        return (
+            self.cloud in (selector.get('clouds') or ())
+            or self.region in (selector.get('regions') or ())
+            or bool(set(self.groups) & set(selector.get('groups') or ()))
+        )
+
+    def __str__(self) -> str:
+        return '/'.join(part for part in (self.cloud or '(cloud)', self.region) if part)
+
+
 @dataclasses.dataclass
 class CatalogImage:
     """One Glance image the catalog wants; `source` is {'file': absolute path}, {'url': url} or

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._redact import redact_url
@@ -262,7 +262,43 @@ SOURCE_SCHEMA: dict[str, Any] = {
     },
 }
 
+
 # One of them is required (the loader says so, naming all three), unless the entry is unmanaged.
+def _check_selector(field: str, value: Any, error: ErrorCallback) -> None:
+    # Unknown keys are reported on their own.
+    if isinstance(value, Mapping) and set(value) <= set(TARGET_KEYS) and not any(value.get(k) for k in TARGET_KEYS):
+        error(field, f'must name at least one of {", ".join(TARGET_KEYS)}')
+
+
+# Where an entry goes, and where an override applies: a target matches when its cloud, its
+# region or one of its inventory groups is listed.
+TARGET_KEYS = ('clouds', 'regions', 'groups')
+TARGETS_SCHEMA: dict[str, Any] = {
+    'type': 'dict',
+    'check_with': _check_selector,
+    'schema': {key: _NAMES for key in TARGET_KEYS},
+}
+# What may differ per target: the stored format, who may use the image, its metadata.
+OVERRIDABLE = (
+    'convert_to',
+    'visibility',
+    'members',
+    'properties',
+    'tags',
+    'min_disk',
+    'min_ram',
+    'protected',
+    'hidden',
+    'state',
+)
+
+
+def _overrides_schema(extra: Mapping[str, Any]) -> dict[str, Any]:
+    rules = dict({name: ATTRIBUTES_SCHEMA[name] for name in OVERRIDABLE}, **extra)
+    rules['where'] = dict(TARGETS_SCHEMA, required=True)
+    return {'type': 'list', 'schema': {'type': 'dict', 'schema': rules}}
+
+
 CONTENT_SCHEMA: dict[str, Any] = {
     'source': SOURCE_SCHEMA,
     'sha256': {'nullable': True, 'check_with': _check_sha256},
@@ -275,6 +311,8 @@ IMAGE_SCHEMA: dict[str, Any] = dict(
     ATTRIBUTES_SCHEMA,
     **CONTENT_SCHEMA,
     name={'type': 'string', 'required': True, 'empty': False, 'check_with': _check_single_name},
+    targets=TARGETS_SCHEMA,
+    overrides=_overrides_schema({}),
 )
 
 # What a version may set for itself: its content and the metadata that differ per build.
@@ -305,6 +343,8 @@ SERIES_SCHEMA: dict[str, Any] = dict(
         },
     },
     versions={'type': 'list', 'required': True, 'minlength': 1, 'schema': {'type': 'dict', 'schema': VERSION_SCHEMA}},
+    targets=TARGETS_SCHEMA,
+    overrides=_overrides_schema({'keep': {'nullable': True, 'check_with': _check_keep}}),
 )
 
 # `images` is a list of anything here: each item is validated on its own so that
