@@ -196,3 +196,57 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
     assert f'| `{CLOUD}/RegionTwo` | failed |' in summary and '#### Failed targets' in summary
     junit = ET.parse(fleet['reports'] / 'fleet.xml').getroot()
     assert (junit.get('tests'), junit.get('errors')) == ('3', '1')
+
+
+def test_ansible_runner_runs_the_fleet_in_two_slices(fleet: dict, tmp_path: Path):
+    """AWX's job slicing: two jobs, each on every other host of the fleet inventory, each with
+    its own artifacts and its own merged report; together they cover the fleet once."""
+    ansible_runner = pytest.importorskip('ansible_runner', reason='ansible-runner is in tests/requirements.txt')
+    pdd = tmp_path / 'runner'
+    for directory in ('project', 'inventory', 'env'):
+        (pdd / directory).mkdir(parents=True)
+    (pdd / 'inventory' / 'fleet.clouds.yml').write_text(fleet['inventory'].read_text())
+    (pdd / 'project' / 'fleet.yml').write_text(
+        yaml.safe_dump(
+            [
+                {
+                    'name': 'The fleet, as a project playbook',
+                    'ansible.builtin.import_playbook': 'imagegov.openstack.reconcile',
+                    'vars': {'catalog': str(fleet['repo'] / 'catalog.yml')},
+                }
+            ]
+        )
+    )
+    passed = (
+        'PATH',
+        'ANSIBLE_COLLECTIONS_PATH',
+        'ANSIBLE_INVENTORY_ENABLED',
+        'OS_CLIENT_CONFIG_FILE',
+        'IMAGEGOV_POLICY',
+    )
+    (pdd / 'env' / 'envvars').write_text(yaml.safe_dump({name: fleet['env'][name] for name in passed}))
+    hosts = sorted(f'{CLOUD}.{region}' for region in ('RegionOne', 'RegionTwo', 'RegionThree'))
+    covered = []
+    for number, share in enumerate((hosts[0::2], hosts[1::2]), start=1):
+        reports = tmp_path / f'slice-{number}'
+        runner = ansible_runner.run(
+            private_data_dir=str(pdd),
+            playbook='fleet.yml',
+            ident=f'slice-{number}',
+            limit=','.join([*share, 'localhost']),
+            extravars={'apply': True, 'reports_dir': str(reports)},
+            quiet=True,
+        )
+        assert runner.status == 'successful', (pdd / 'artifacts' / f'slice-{number}' / 'stdout').read_text()[-8000:]
+        [stats] = [e['event_data'] for e in runner.events if e['event'] == 'playbook_on_stats']
+        assert sorted(set(stats['ok']) - {'localhost'}) == share and not stats['failures']
+        # Per-target summaries reach AWX as job events, one per host.
+        summaries = [
+            e['event_data']['host']
+            for e in runner.events
+            if e['event'] == 'runner_on_ok' and e['event_data'].get('task') == 'The plan'
+        ]
+        assert sorted(summaries) == share
+        report = json.loads((reports / 'fleet.json').read_text())
+        covered += [target['host'] for target in report['targets']]
+    assert sorted(covered) == hosts

@@ -143,6 +143,7 @@ def _resolve(value, play_vars: dict):
 def test_awx_job_templates_playbook() -> None:
     [play] = yaml.safe_load((AWX / 'job_templates.yml').read_text())
     tasks = {next(k for k in task if k.startswith('awx.awx.')): task for task in play['tasks']}
+    inventories = [t['awx.awx.inventory']['name'] for t in play['tasks'] if 'awx.awx.inventory' in t]
     modules = [next(k for k in task if k.startswith('awx.')) for task in play['tasks']]
     assert set(modules) <= {
         'awx.awx.execution_environment',
@@ -151,6 +152,7 @@ def test_awx_job_templates_playbook() -> None:
         'awx.awx.inventory',
         'awx.awx.host',
         'awx.awx.job_template',
+        'awx.awx.inventory_source',
     }
     assert all(task['name'] for task in play['tasks'])
     project = tasks['awx.awx.project']['awx.awx.project']
@@ -164,10 +166,18 @@ def test_awx_job_templates_playbook() -> None:
         for t in play['tasks']
         if 'awx.awx.job_template' in t
     }
-    assert sorted(templates) == ['Images - apply', 'Images - plan']
+    assert sorted(templates) == ['Images - apply', 'Images - fleet', 'Images - plan']
+    fleet = templates['Images - fleet']
+    assert fleet['playbook'] == 'fleet.yml' and fleet['job_slice_count'] == 2
+    source = tasks['awx.awx.inventory_source']['awx.awx.inventory_source']
+    assert source['inventory'] == fleet['inventory'] and fleet['inventory'] in inventories
+    assert source['source'] == 'scm' and source['source_project'] == project['name']
+    plugin = yaml.safe_load((GITOPS / source['source_path']).read_text())
+    assert plugin['plugin'] == 'imagegov.openstack.clouds' and source['credential'] == credential['name']
     variables = set()
     for template in templates.values():
-        assert template['playbook'] == 'reconcile.yml' and (GITOPS / template['playbook']).is_file()
+        playbook = 'fleet.yml' if template is fleet else 'reconcile.yml'
+        assert template['playbook'] == playbook and (GITOPS / template['playbook']).is_file()
         assert template['project'] == project['name'] and template['credentials'] == [credential['name']]
         assert template['survey_enabled'] is True
         spec = [_resolve(q, play['vars']) for q in template['survey_spec']['spec']]
@@ -181,13 +191,14 @@ def test_awx_job_templates_playbook() -> None:
     assert templates['Images - plan']['extra_vars']['apply'] is False
 
 
-def test_gitops_playbook_syntax(tmp_path: Path) -> None:
+@pytest.mark.parametrize('playbook', ['reconcile.yml', 'fleet.yml'])
+def test_gitops_playbook_syntax(playbook: str, tmp_path: Path) -> None:
     link = tmp_path / 'ansible_collections' / 'imagegov' / 'openstack'
     link.parent.mkdir(parents=True)
     link.symlink_to(REPO)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false')
     result = subprocess.run(
-        [str(BIN / 'ansible-playbook'), '--syntax-check', '-i', 'localhost,', 'reconcile.yml'],
+        [str(BIN / 'ansible-playbook'), '--syntax-check', '-i', 'localhost,', playbook],
         cwd=GITOPS,
         env=env,
         capture_output=True,
