@@ -603,6 +603,19 @@ def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -
     return changes
 
 
+def image_facts(image: dict[str, Any], catalog_name: str) -> dict[str, Any]:
+    """What a report says of one image of the project: no property values but the catalog's own."""
+    facts = {key: image.get(key) for key in ('name', 'id', 'status', 'disk_format', 'container_format', 'visibility')}
+    facts.update(
+        hidden=bool(image.get('os_hidden')),
+        size=image.get('size'),
+        created_at=image.get('created_at'),
+        series=image.get(SERIES_PROPERTY),
+        managed=image.get(MANAGED_BY_PROPERTY) == catalog_name,
+    )
+    return facts
+
+
 def summarize(items: list[PlanItem]) -> dict[str, int]:
     summary: dict[str, int] = {}
     for item in items:

@@ -6,9 +6,13 @@ JUnit XML, SARIF 2.1.0 and a Markdown summary short enough for a pull-request co
 
 from __future__ import annotations
 
+import datetime
+import html
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +53,11 @@ class TargetReport:
     refusals: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     failed_task: str | None = None
+    # Non-waived violations by rule (every mode), the project's images as found, and the
+    # existing images whose metadata the plan puts back (drift, or a catalog edit).
+    violations: dict[str, int] = field(default_factory=dict)
+    images: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    drift: list[dict[str, Any]] = field(default_factory=list)
     sarif_runs: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def counts(self) -> dict[str, int]:
@@ -64,6 +73,9 @@ class TargetReport:
             'summary': self.summary,
             'changes': self.changes,
             'refusals': self.refusals,
+            'violations': self.violations,
+            'drift': self.drift,
+            'images': len(self.images),
         }
         if self.error:
             result.update(error=self.error, failed_task=self.failed_task)
@@ -114,13 +126,22 @@ def read_target(host: str, target: str, directory: str) -> TargetReport:
         report.mode = 'apply'
     if isinstance(plan, dict):
         report.summary = {str(k): int(v) for k, v in (plan.get('summary') or {}).items()}
+        report.images = [image for image in plan.get('images') or [] if isinstance(image, dict)]
+        violations: Counter[str] = Counter()
         for item in plan.get('plan') or []:
+            for decision in item.get('policy') or []:
+                for violation in decision.get('violations') or []:
+                    if (violation.get('exception') or {}).get('status') != 'applied':
+                        violations[str(violation.get('rule'))] += 1
+            if item.get('action') == 'update' and item.get('changes'):
+                report.drift.append({'name': item.get('name'), 'fields': sorted(item['changes'])})
             if item.get('action') in COLUMNS['refused']:
                 report.refusals += _refusals(item)
             elif item.get('action') not in COLUMNS['unchanged']:
                 report.changes.append(
                     {key: item[key] for key in ('name', 'action', 'changes', 'operations', 'id') if key in item}
                 )
+        report.violations = dict(sorted(violations.items()))
         if report.refusals:
             report.status = 'refused'
     sarif = _read_json(os.path.join(directory, SARIF_FILE))
@@ -247,9 +268,138 @@ def render_sarif(targets: list[TargetReport]) -> str:
     )
 
 
+AGE_BUCKETS = ((30, 'under 30 days'), (90, '30-90 days'), (365, '90-365 days'), (None, 'over a year'))
+HTML_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2330;background:#f7f8fa}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
+.card{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:10px 16px;min-width:110px}
+.card b{display:block;font-size:24px}
+table{border-collapse:collapse;background:#fff;margin:4px 0 12px}
+th,td{border:1px solid #dde1e8;padding:4px 10px;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#eef1f5}
+.ok{color:#1a7f37}.refused{color:#9a6700}.failed{color:#cf222e;font-weight:600}
+.zero{color:#9aa3af}.note{color:#57606a}
+""".strip()
+
+
+def _age_bucket(created_at: Any, now: datetime.datetime) -> str:
+    try:
+        created = datetime.datetime.fromisoformat(str(created_at).replace('Z', '+00:00'))
+    except ValueError:
+        return 'unknown'
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=datetime.timezone.utc)
+    days = (now - created).days
+    return next(label for limit, label in AGE_BUCKETS if limit is None or days < limit)
+
+
+def _count_cell(target: str, metric: str, value: int) -> str:
+    css = ' class="zero"' if value == 0 else ''
+    return f'<td data-target="{html.escape(target)}" data-metric="{html.escape(metric)}"{css}>{value}</td>'
+
+
+def _matrix(title: str, targets: list[TargetReport], rows: dict[str, dict[str, int]], metric: str, note: str) -> str:
+    """A table of counts: one row per target, one column per key found in any target."""
+    keys = sorted({key for counts in rows.values() for key in counts})
+    if not keys:
+        return f'<h2>{html.escape(title)}</h2><p class="note">{html.escape(note)}</p>'
+    head = ''.join(f'<th>{html.escape(key)}</th>' for key in keys)
+    body = ''.join(
+        f'<tr><td>{html.escape(t.target)}</td>'
+        + ''.join(_count_cell(t.target, f'{metric}:{key}', rows[t.target].get(key, 0)) for key in keys)
+        + '</tr>'
+        for t in targets
+    )
+    return f'<h2>{html.escape(title)}</h2><table><tr><th>target</th>{head}</tr>{body}</table>'
+
+
+def render_html(targets: list[TargetReport], title: str = 'Image catalog', now: datetime.datetime | None = None) -> str:
+    """One self-contained page (no script, no remote resource) of the fleet's compliance."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    totals = merge(targets)['totals']
+    cards = [
+        ('targets', totals['targets']),
+        ('failed targets', totals['failed_targets']),
+        ('to create', totals['create']),
+        ('to update', totals['update']),
+        ('refused', totals['refused']),
+        ('violations', sum(sum(t.violations.values()) for t in targets)),
+        ('images', sum(len(t.images) for t in targets)),
+    ]
+    parts = [
+        f'<h1>{html.escape(title)}: fleet compliance</h1>',
+        f'<p class="note">{len(targets)} target(s), '
+        f'<span id="written">written {now.strftime("%Y-%m-%d %H:%M UTC")}</span></p>',
+        '<div class="cards">'
+        + ''.join(
+            f'<div class="card" data-metric="total:{html.escape(name)}"><b>{value}</b>{html.escape(name)}</div>'
+            for name, value in cards
+        )
+        + '</div>',
+        '<h2>Targets</h2><table><tr><th>target</th><th>status</th>'
+        + ''.join(f'<th>{column}</th>' for column in COLUMNS)
+        + '<th>violations</th><th>images</th></tr>',
+    ]
+    for t in targets:
+        counts = t.counts()
+        status = f'<td class="{t.status}" data-target="{html.escape(t.target)}" data-metric="status">{t.status}</td>'
+        parts.append(
+            f'<tr><td>{html.escape(t.target)}</td>{status}'
+            + ''.join(_count_cell(t.target, column, counts[column]) for column in COLUMNS)
+            + _count_cell(t.target, 'violations', sum(t.violations.values()))
+            + _count_cell(t.target, 'images', len(t.images))
+            + '</tr>'
+        )
+    parts.append('</table>')
+    failed = [t for t in targets if t.status == 'failed']
+    if failed:
+        parts.append('<h2>Failed targets</h2><ul>')
+        parts += [f'<li class="failed">{html.escape(t.target)}: {html.escape(t.error or "")}</li>' for t in failed]
+        parts.append('</ul>')
+    by = {t.target: t for t in targets}
+    parts.append(
+        _matrix('Violations by rule', targets, {k: t.violations for k, t in by.items()}, 'rule', 'No violations.')
+    )
+    for title_text, metric, key in (
+        ('Images by format', 'format', lambda image: str(image.get('disk_format') or 'none')),
+        ('Images by visibility', 'visibility', lambda image: str(image.get('visibility'))),
+        ('Images by series', 'series', lambda image: str(image.get('series') or '(single images)')),
+        ('Images by age', 'age', lambda image: _age_bucket(image.get('created_at'), now)),
+    ):
+        rows = {k: dict(Counter(key(image) for image in t.images)) for k, t in by.items()}
+        parts.append(_matrix(title_text, targets, rows, metric, 'No images were listed.'))
+    drift = [(t.target, d) for t in targets for d in t.drift]
+    parts.append('<h2>Drift</h2>')
+    if drift:
+        parts.append('<table><tr><th>target</th><th>image</th><th>fields put back</th></tr>')
+        parts += [
+            f'<tr><td>{html.escape(name)}</td><td>{html.escape(str(d["name"]))}</td>'
+            f'<td>{html.escape(", ".join(d["fields"]))}</td></tr>'
+            for name, d in drift
+        ]
+        parts.append('</table>')
+    else:
+        parts.append('<p class="note">Every image matches the catalog.</p>')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<title>{html.escape(title)}: fleet compliance</title><style>{HTML_STYLE}</style></head>'
+        f'<body>{"".join(parts)}</body></html>\n'
+    )
+
+
+_WRITTEN = re.compile(rb'<span id="written">[^<]*</span>')
+
+
+def same_report(old: bytes | None, new: bytes) -> bool:
+    """Equal but for the time a page was written: the report is not written again for that alone."""
+    return old is not None and _WRITTEN.sub(b'', old) == _WRITTEN.sub(b'', new)
+
+
 RENDERERS = (
     ('fleet.json', render_json),
     ('fleet.md', render_markdown),
     ('fleet.xml', render_junit),
     ('fleet.sarif', render_sarif),
+    ('fleet.html', render_html),
 )

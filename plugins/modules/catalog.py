@@ -103,6 +103,9 @@ options:
     description:
       - Write the plan, with each item's policy decisions, to this JSON file. Reports are
         written in check mode too, since a plan is what check mode is for.
+      - The file also lists the project's images as this run found them (C(images) - name,
+        id, status, formats, visibility, hidden, size, creation time, series and whether this
+        catalog manages it), for fleet reports.
     type: path
   report_json:
     description: Write the policy decisions of the plan to this file, as JSON.
@@ -177,7 +180,11 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._base import (
     configured_region,
     problem_list,
 )
-from ansible_collections.imagegov.openstack.plugins.module_utils._catalog import CatalogReconciler, summarize
+from ansible_collections.imagegov.openstack.plugins.module_utils._catalog import (
+    CatalogReconciler,
+    image_facts,
+    summarize,
+)
 from ansible_collections.imagegov.openstack.plugins.module_utils._converting import ConversionSettings
 from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
 from ansible_collections.imagegov.openstack.plugins.module_utils._operations import FAILED, UNCHANGED
@@ -236,10 +243,15 @@ class CatalogModule(ImagegovModule):
         region = self.params['region_name'] or configured_region(cloud)
         return Target(cloud, region, tuple(self.params['target_groups']))
 
-    def write_reports(self, items: list, plan: list, summary: dict) -> None:
+    def write_reports(self, items: list, plan: list, summary: dict, images: list) -> None:
         """Reports are written in check mode too: a plan on a pull request is their purpose."""
         decisions = [decision for item in items for decision in item.decisions]
-        outputs = [('report_plan', lambda: json.dumps({'plan': plan, 'summary': summary}, indent=2, sort_keys=True))]
+        document = {
+            'plan': plan,
+            'summary': summary,
+            'images': [image_facts(image, self.params['name']) for image in images],
+        }
+        outputs = [('report_plan', lambda: json.dumps(document, indent=2, sort_keys=True))]
         outputs += [
             (
                 option,
@@ -268,7 +280,7 @@ class CatalogModule(ImagegovModule):
             caller=self.caller,
             requests=reconciler.glance.request_count + reconciler.usage.request_count,
         )
-        self.write_reports(items, plan, result['summary'])
+        self.write_reports(items, plan, result['summary'], reconciler.listed)
         failed = [item for item in items if item.action in FAILED]
         if failed:
             lines = [f'{item.name} ({item.origin or item.id}): {item.action.value}: {item.reason}' for item in failed]

@@ -12,6 +12,8 @@ description:
   - Reads what each target's catalog run left in its report directory (C(plan.json), or
     C(applied.json) after an apply, C(policy.sarif), and C(failed.json) when the run failed)
     and writes one report for the fleet into O(dest) - C(fleet.json), C(fleet.xml) (JUnit),
+    C(fleet.html) (a self-contained page of the fleet's compliance - per target and rule the
+    violations; the images by format, visibility, series and age; drift),
     C(fleet.sarif) (SARIF 2.1.0, one run per target told apart by C(automationDetails.id)) and
     C(fleet.md), a Markdown summary short enough for a pull-request comment (per target:
     creates, replaces, updates, deletes, refusals; then the failed targets and the refusals
@@ -25,12 +27,14 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reads the targets' reports and returns the merged summary without writing.
+    details: Writes the report in check mode too, as the catalog module writes its reports.
   diff_mode:
     support: none
   idempotent:
     support: full
-    details: Files are written only when their content changes.
+    details: >-
+      The report is an output of the run, like the catalog module's reports - it never makes the
+      task changed; a file is rewritten only when its content changes (not for the time alone).
 options:
   targets:
     description: The targets, each with its inventory host, its target name and its report directory.
@@ -51,7 +55,7 @@ options:
         type: path
         required: true
   dest:
-    description: Directory for C(fleet.json), C(fleet.xml), C(fleet.sarif) and C(fleet.md).
+    description: Directory for C(fleet.json), C(fleet.xml), C(fleet.sarif), C(fleet.md) and C(fleet.html).
     type: path
     required: true
   title:
@@ -102,7 +106,9 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._fleet import (
     FleetReportError,
     merge,
     read_target,
+    render_html,
     render_markdown,
+    same_report,
 )
 from ansible_collections.imagegov.openstack.plugins.module_utils._reports import read_report, write_report
 
@@ -130,17 +136,20 @@ def main() -> None:
         targets = [read_target(t['host'], t['target'], t['reports_dir']) for t in p['targets']]
     except FleetReportError as exc:
         module.fail_json(msg=str(exc))
-    files, changed = {}, False
+    files = {}
     markdown = render_markdown(targets, p['title'])
     for name, render in RENDERERS:
         path = os.path.abspath(os.path.join(p['dest'], name))
         files[name] = path
-        data = (markdown if render is render_markdown else render(targets)).encode()
+        if render is render_markdown:
+            data = markdown.encode()
+        elif render is render_html:
+            data = render_html(targets, p['title']).encode()
+        else:
+            data = render(targets).encode()
         try:
-            if read_report(path, 'dest') != data:
-                changed = True
-                if not module.check_mode:
-                    write_report(module, path, data, 'dest')
+            if not same_report(read_report(path, 'dest'), data):
+                write_report(module, path, data, 'dest')
         except ImagegovError as exc:
             module.fail_json(msg=str(exc))
     merged = merge(targets)
@@ -148,7 +157,7 @@ def main() -> None:
         {key: target[key] for key in ('host', 'target', 'status', 'counts', 'error') if key in target}
         for target in merged['targets']
     ]
-    module.exit_json(changed=changed, totals=merged['totals'], targets=summary, files=files, markdown=markdown)
+    module.exit_json(changed=False, totals=merged['totals'], targets=summary, files=files, markdown=markdown)
 
 
 if __name__ == '__main__':

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -25,6 +26,20 @@ from devcloud_state import regions
 
 CLOUD = 'devcloud-alpha'
 HERE = Path(__file__).resolve().parent
+OUTPUT = HERE.parents[1] / 'tests' / 'output' / 'fleet'
+# Chromium as a person's browser would load the page, minus what this closed network refuses.
+CHROMIUM = [
+    'chromium',
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+]
+CELL = re.compile(r'<(?:td|div)([^>]*data-metric="([^"]+)"[^>]*)>(?:<b>)?([^<]*)')
 RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.MULTILINE)
 
 
@@ -119,6 +134,26 @@ def _run(fleet: dict, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
+def _browser(page: Path, tmp_path: Path) -> dict[tuple[str | None, str], str]:
+    """The page rendered by headless Chromium: a screenshot in tests/output/fleet/, and the
+    numbers of the DOM it built, by (target, metric)."""
+    assert shutil.which('chromium'), 'the fleet report is checked in Chromium: apt-get install chromium (./dev does)'
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    common = [*CHROMIUM, f'--user-data-dir={tmp_path / "chromium"}', '--window-size=1280,1600']
+    shot = subprocess.run(
+        [*common, f'--screenshot={OUTPUT / "fleet.png"}', page.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert shot.returncode == 0 and (OUTPUT / 'fleet.png').stat().st_size > 10_000, shot.stderr[-3000:]
+    dom = subprocess.run([*common, '--dump-dom', page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-3000:]
+    (OUTPUT / 'fleet.dom.html').write_text(dom.stdout)
+    cells = {}
+    for attributes, metric, value in CELL.findall(dom.stdout):
+        target = re.search(r'data-target="([^"]+)"', attributes)
+        cells[target.group(1) if target else None, metric] = value.strip()
+    return cells
+
+
 def _connect(region: str):
     """The devcloud's clouds.yaml names RegionOne only: connect to a region as the modules do."""
     from ansible_collections.imagegov.openstack.plugins.module_utils._base import connect_named
@@ -180,7 +215,24 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
     again = _run(fleet, '-e', 'apply=true')
     assert again.returncode == 0, again.stdout[-8000:]
     recap = _recap(again.stdout)
-    assert all(recap[host] == {'changed': 0, 'failed': 0, 'unreachable': 0} for host in hosts), recap
+    assert all(recap[host] == {'changed': 0, 'failed': 0, 'unreachable': 0} for host in [*hosts, 'localhost']), recap
+
+    # The fleet's compliance page, as a person opens it: the numbers of the JSON report.
+    report = json.loads((fleet['reports'] / 'fleet.json').read_text())
+    cells = _browser(fleet['reports'] / 'fleet.html', fleet['repo'].parent)
+    for target in report['targets']:
+        assert cells[target['target'], 'status'] == target['status'] == 'ok'
+        for column, count in target['counts'].items():
+            assert cells[target['target'], column] == str(count), (target['target'], column)
+        assert cells[target['target'], 'images'] == str(target['images'])
+    # Images by format: what each target's run listed (project alpha holds other tests' images too).
+    for region in ('RegionOne', 'RegionTwo', 'RegionThree'):
+        listed = json.loads((fleet['reports'] / f'{CLOUD}.{region}' / 'applied.json').read_text())['images']
+        formats = [image['disk_format'] or 'none' for image in listed]
+        for disk_format in set(formats):
+            assert cells[f'{CLOUD}/{region}', f'format:{disk_format}'] == str(formats.count(disk_format))
+    assert int(cells[f'{CLOUD}/RegionTwo', 'format:raw']) >= 1
+    assert cells[None, 'total:targets'] == '3'
 
     regions('stop', 'RegionTwo')
     down = _run(fleet, '-e', 'apply=true')
