@@ -15,9 +15,9 @@ description:
     C(fleet.html) (a self-contained page of the fleet's compliance - per target and rule the
     violations; the images by format, visibility, series and age; drift),
     C(fleet.sarif) (SARIF 2.1.0, one run per target told apart by C(automationDetails.id)) and
-    C(fleet.md), a Markdown summary short enough for a pull-request comment (per target:
-    creates, replaces, updates, deletes, refusals; then the failed targets and the refusals
-    with their rule).
+    C(fleet.md), a Markdown summary short enough for a pull-request comment - per target the
+    creates, replaces, updates, deletes and refusals, then the failed targets and the refusals
+    with their rule.
   - A target without a plan counts as failed, so a target that never got to plan cannot pass
     unnoticed.
   - The C(imagegov.openstack.reconcile) playbook runs it after the targets on a fleet.

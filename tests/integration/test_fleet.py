@@ -141,10 +141,16 @@ def _browser(page: Path, tmp_path: Path) -> dict[tuple[str | None, str], str]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     common = [*CHROMIUM, f'--user-data-dir={tmp_path / "chromium"}', '--window-size=1280,1600']
     shot = subprocess.run(
-        [*common, f'--screenshot={OUTPUT / "fleet.png"}', page.as_uri()], capture_output=True, text=True, timeout=120
+        [*common, f'--screenshot={OUTPUT / "fleet.png"}', page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert shot.returncode == 0 and (OUTPUT / 'fleet.png').stat().st_size > 10_000, shot.stderr[-3000:]
-    dom = subprocess.run([*common, '--dump-dom', page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = subprocess.run(
+        [*common, '--dump-dom', page.as_uri()], capture_output=True, text=True, timeout=120, check=False
+    )
     assert dom.returncode == 0, dom.stderr[-3000:]
     (OUTPUT / 'fleet.dom.html').write_text(dom.stdout)
     cells = {}
