@@ -36,6 +36,9 @@ COLUMNS = {
 }
 # A pull-request comment stays readable (and under the forges' size limits).
 MARKDOWN_REFUSALS = 50
+# Never at the start of a line here, so only what forms links, images, HTML, code, emphasis or
+# table cells anywhere is escaped; '://' and 'www.' lose their autolink.
+_MARKDOWN_SPECIAL = re.compile(r'[\\`*_\[\]<>|~]|(?<=:)//|(?<=www)\.')
 
 
 class FleetReportError(Exception):
@@ -181,7 +184,15 @@ def render_json(targets: list[TargetReport]) -> str:
 
 
 def _cell(text: Any) -> str:
-    return str(text).replace('|', '\\|').replace('\n', ' ')
+    """Text for a Markdown table or list: image names, messages and errors may come from a
+    project member's image (a pruned one's name), so nothing in them may become a link, an
+    image, HTML or formatting in a pull-request comment."""
+    return _MARKDOWN_SPECIAL.sub(lambda match: '\\' + '\\'.join(match.group(0)), str(text).replace('\n', ' '))
+
+
+def _code(text: Any) -> str:
+    """A code span that no backtick in the text can end early."""
+    return '`' + str(text).replace('`', "'").replace('\n', ' ').replace('|', '\\|') + '`'
 
 
 def render_markdown(targets: list[TargetReport], title: str = 'Image catalog') -> str:
@@ -200,21 +211,21 @@ def render_markdown(targets: list[TargetReport], title: str = 'Image catalog') -
     ]
     for target in targets:
         counts = target.counts()
-        cells = [f'`{_cell(target.target)}`', target.status] + [str(counts[c]) for c in COLUMNS]
+        cells = [_code(target.target), target.status] + [str(counts[c]) for c in COLUMNS]
         lines.append('| ' + ' | '.join(cells) + ' |')
     failed = [target for target in targets if target.status == 'failed']
     if failed:
         lines += ['', '#### Failed targets', '']
         lines += [
-            f'- `{_cell(t.target)}`: {_cell(t.error)}' + (f' (task: {_cell(t.failed_task)})' if t.failed_task else '')
+            f'- {_code(t.target)}: {_cell(t.error)}' + (f' (task: {_cell(t.failed_task)})' if t.failed_task else '')
             for t in failed
         ]
     refusals = [(target.target, refusal) for target in targets for refusal in target.refusals]
     if refusals:
         lines += ['', '#### Refusals', '']
         for name, refusal in refusals[:MARKDOWN_REFUSALS]:
-            rule = f'[{refusal["rule"]}] ' if refusal.get('rule') else ''
-            lines.append(f'- `{_cell(name)}` **{_cell(refusal["image"])}**: {rule}{_cell(refusal["message"])}')
+            rule = f'\\[{_cell(refusal["rule"])}\\] ' if refusal.get('rule') else ''
+            lines.append(f'- {_code(name)} **{_cell(refusal["image"])}**: {rule}{_cell(refusal["message"])}')
         if len(refusals) > MARKDOWN_REFUSALS:
             lines.append(f'- ... and {len(refusals) - MARKDOWN_REFUSALS} more (see fleet.json)')
     return '\n'.join(lines) + '\n'

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import html.parser
 import json
+import re
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
@@ -96,7 +97,7 @@ def test_totals_and_markdown_summary(fleet_dirs):
     assert '| `c/ok` | ok | 1 | 0 | 0 | 0 | 0 | 1 |' in text
     assert '| `c/failed` | failed |' in text
     assert '- `c/failed`: The image service for c:R3 has no supported versions (task: Plan)' in text
-    assert '- `c/refused` **win-2022**: [formats]' in text
+    assert '- `c/refused` **win-2022**: \\[formats\\]' in text
 
 
 def test_markdown_stays_short_for_a_pull_request(tmp_path: Path):
@@ -207,3 +208,15 @@ def test_a_page_written_again_only_for_the_time_is_the_same_report(fleet_dirs):
     assert first != later and fleet.same_report(first.encode(), later.encode())
     assert not fleet.same_report(first.encode(), first.replace('c/ok', 'c/other').encode())
     assert not fleet.same_report(None, first.encode())
+
+
+def test_markdown_gives_a_member_named_image_no_link_html_or_table_cell(tmp_path: Path):
+    hostile = 'x](http://evil.example/a) <img src=x onerror=alert(1)> | www.evil.example **bold** `code'
+    decision = _refused_decision().as_dict()
+    _write(tmp_path, 'plan.json', _plan({'name': hostile, 'action': 'refused', 'policy': [decision]}))
+    text = fleet.render_markdown([fleet.read_target('h', 'cloud/`region|x', str(tmp_path))])
+    line = next(line for line in text.splitlines() if 'evil' in line)
+    unescaped = re.compile(r'(?<!\\)(\]\(|<img|\*\*bold|`code|\| www)')
+    assert not unescaped.search(line), line
+    assert 'http://' not in line and 'www.evil' not in line  # no autolink either
+    assert "| `cloud/'region\\|x` | refused |" in text
