@@ -72,6 +72,10 @@ ANSIBLE_DOCS_LABELS = {
 }
 
 
+ENVVAR_REF = re.compile(r':envvar:`([A-Z][A-Z0-9_\\]*)`')
+ENVVAR_DEFINED = re.compile(r'^\.\. envvar:: ([A-Z][A-Z0-9_\\]*)$', re.MULTILINE)
+
+
 def _load_collection_tree():
     spec = importlib.util.spec_from_file_location('collection_tree', REPO / 'tests' / 'sanity' / 'collection_tree.py')
     module = importlib.util.module_from_spec(spec)
@@ -263,11 +267,14 @@ def test_docs_lint(checks_bin: Path, collection: Path, tools_env: dict[str, str]
     assert result.returncode == 0 and not result.stdout.strip(), _output(result)
 
 
-def _ansible_docs_page() -> str:
+def _ansible_docs_page(envvars: set[str]) -> str:
     sections = [
         f'.. _{label}:\n\n{title}\n{"-" * len(title)}\n\n{ANSIBLE_DOCS}{page}\n'
         for label, (title, page) in ANSIBLE_DOCS_LABELS.items()
     ]
+    # Ansible's own settings that plugin docs name (an inventory plugin's cache), described there.
+    config = f'{ANSIBLE_DOCS}reference_appendices/config.html'
+    sections += [f'.. envvar:: {name}\n\n   An Ansible setting: {config}\n' for name in sorted(envvars)]
     return ":orphan:\n\nAnsible's own documentation\n===========================\n\n" + '\n'.join(sections)
 
 
@@ -283,12 +290,16 @@ def test_docs_site_builds(checks_bin: Path, tools_env: dict[str, str], tmp_path:
     pages = [docs, '--config-file', site / 'antsibull-docs.cfg', 'collection', '--use-current', '--squash-hierarchy']
     result = _run([*pages, '--fail-on-error', '--dest-dir', site / 'rst', COLLECTION], site, tools_env)
     assert result.returncode == 0, _output(result)
-    (site / 'rst' / 'ansible_docs.rst').write_text(_ansible_docs_page())
+    texts = [page.read_text() for page in (site / 'rst').glob('*.rst')]
+    referenced = {name.replace('\\', '') for text in texts for name in ENVVAR_REF.findall(text)}
+    defined = {name.replace('\\', '') for text in texts for name in ENVVAR_DEFINED.findall(text)}
+    (site / 'rst' / 'ansible_docs.rst').write_text(_ansible_docs_page(referenced - defined))
     build = [checks_bin / 'sphinx-build', '-q', '-b', 'html', '-W', '--keep-going', '-c', site, site / 'rst']
     result = _run([*build, site / 'html'], site, tools_env)
     assert result.returncode == 0, _output(result)
     built = {page.name for page in (site / 'html').glob('*.html')}
     expected = {f'{module}_module.html' for module in MODULES} | {f'{role}_role.html' for role in ROLES}
+    expected |= {f'{plugin.stem}_inventory.html' for plugin in (REPO / 'plugins' / 'inventory').glob('*.py')}
     assert expected <= built, sorted(built)
 
 
