@@ -15,8 +15,13 @@ description:
     C(regions) list), or with O(regions=catalog) the regions of Keystone's service catalog
     that hold an image endpoint, asked once per cloud (and cached with O(cache)).
   - Every host is in the group C(imagegov_fleet), in C(cloud_<cloud>) and in
-    C(region_<region>); O(labels) give hosts variables to group by, with O(keyed_groups),
-    O(groups) and O(compose) as in Ansible's own inventory plugins.
+    C(region_<region>) (characters other than letters, digits and C(_) become C(_), so
+    C(group_vars/region_eu_test_1.yml) is region C(eu-test-1)'s); O(labels) give hosts
+    variables to group by, with O(keyed_groups), O(groups) and O(compose) as in Ansible's own
+    inventory plugins.
+  - With O(clouds_yaml_path), hosts carry C(imagegov_clouds_yaml), the file their modules
+    must read (the reconcile playbook sets C(OS_CLIENT_CONFIG_FILE) from it).
+  - Results are cached (O(cache)) only when every cloud could be read.
   - A cloud whose catalog cannot be read is a warning naming the cloud and the reason; the
     cloud stays in the inventory with the regions C(clouds.yaml) gives, in the group
     C(imagegov_unreachable), so a play on the fleet fails on it and says why, while the other
@@ -110,11 +115,14 @@ cache_timeout: 3600
 # ansible-playbook -i fleet.clouds.yml imagegov.openstack.reconcile -e catalog=catalog/
 """
 
+import os
+import re
 import sys
 import traceback
 from typing import Any
 
 from ansible.errors import AnsibleParserError
+from ansible.inventory.group import to_safe_group_name
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 try:
@@ -127,6 +135,7 @@ else:
     OPENSTACKSDK_IMPORT_ERROR = None
 
 FLEET_GROUP = 'imagegov_fleet'
+_UNSAFE_HOST = re.compile(r'[/\\\s]')
 UNREACHABLE_GROUP = 'imagegov_unreachable'
 
 
@@ -151,10 +160,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 targets = None
         if targets is None:
             targets = self._targets(path)
-            if self.get_option('cache'):
+            # A cloud that could not be read is asked again next time, not remembered as down.
+            if self.get_option('cache') and not any(target['unreachable'] for target in targets):
                 self._cache[cache_key] = targets
+        names: dict[str, str] = {}
         for target in targets:
-            self._add_target(target)
+            host = self._host_name(target)
+            label = f'{target["cloud"]}/{target["region"]}' if target['region'] else target['cloud']
+            if host in names:
+                raise AnsibleParserError(
+                    f'{path}: targets {names[host]} and {label} would both be host {host}; '
+                    'give option hostname_format both {cloud} and {region}'
+                )
+            names[host] = label
+            self._add_target(host, target)
 
     def _targets(self, path: str) -> list[dict[str, Any]]:
         """[{cloud, region, unreachable}] in clouds.yaml's order, regions sorted."""
@@ -178,7 +197,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             regions = configured
             if self.get_option('regions') == 'catalog':
                 try:
-                    regions = self._catalog_regions(config, name)
+                    found = self._catalog_regions(config, name)
+                    if not found:
+                        raise LookupError(
+                            f'no region of its Keystone catalog offers the {self.get_option("service_type")} service'
+                        )
+                    regions = found
                 except Exception as exc:  # any failure of one cloud is reported, the others go on
                     unreachable = f'{type(exc).__name__}: {exc}'
                     if self.get_option('strict_discovery'):
@@ -205,6 +229,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except Exception as exc:
             raise AnsibleParserError(f'{path}: cannot read clouds.yaml: {exc}') from exc
 
+    @property
+    def _clouds_yaml(self) -> str | None:
+        """The clouds.yaml of option clouds_yaml_path the hosts' modules must read too."""
+        found = [file for file in self.get_option('clouds_yaml_path') or [] if os.path.isfile(file)]
+        return found[0] if found else None
+
     def _catalog_regions(self, config, name: str) -> list[str]:
         cloud = config.get_one(cloud=name)
         connection = openstack.connection.Connection(config=cloud)
@@ -222,14 +252,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             }
         )
 
-    def _add_target(self, target: dict[str, Any]) -> None:
+    def _host_name(self, target: dict[str, Any]) -> str:
         cloud, region = target['cloud'], target['region']
         host = self.get_option('hostname_format').format(cloud=cloud, region=region) if region else cloud
+        # Host names become report directories: no path separator, no hidden or parent directory.
+        return _UNSAFE_HOST.sub('_', host).lstrip('.') or '_'
+
+    def _add_target(self, host: str, target: dict[str, Any]) -> None:
+        cloud, region = target['cloud'], target['region']
         self.inventory.add_host(host, group=self.inventory.add_group(FLEET_GROUP))
-        self.inventory.add_host(host, group=self.inventory.add_group(self._sanitize_group_name(f'cloud_{cloud}')))
+        self.inventory.add_host(host, group=self.inventory.add_group(_group(f'cloud_{cloud}')))
         if region:
-            group = self.inventory.add_group(self._sanitize_group_name(f'region_{region}'))
-            self.inventory.add_host(host, group=group)
+            self.inventory.add_host(host, group=self.inventory.add_group(_group(f'region_{region}')))
         if target['unreachable']:
             self.inventory.add_host(host, group=self.inventory.add_group(UNREACHABLE_GROUP))
         labels = self._labels(cloud, region)
@@ -239,6 +273,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             'imagegov_target': f'{cloud}/{region}' if region else cloud,
             'imagegov_labels': labels,
             'imagegov_unreachable': target['unreachable'],
+            'imagegov_clouds_yaml': self._clouds_yaml,
             'ansible_connection': 'local',
             # The controller's own Python, which has openstacksdk (as ansible_playbook_python).
             'ansible_python_interpreter': sys.executable,
@@ -261,3 +296,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             elif found is not None:
                 raise AnsibleParserError(f'labels.{key} must be a mapping of label names to values, not {found!r}')
         return merged
+
+
+def _group(name: str) -> str:
+    """The plugin's own groups are always valid names (region_eu_test_1), whatever
+    TRANSFORM_INVALID_GROUP_CHARS says, so group_vars/ files can be named for them."""
+    return to_safe_group_name(name, force=True, silent=True)

@@ -28,7 +28,7 @@ else:
 from ._errors import ImagegovError
 from ._glance import Glance, GlanceError
 from ._policy import POLICY_ARGSPEC, PolicyGate, load_module_policy
-from ._redact import cloud_secrets, redact_urls_in, scrub, url_secrets
+from ._redact import cloud_secrets, redact_url, redact_urls_in, scrub, url_secrets
 from ._usage import UsageLookup
 from .policy import PolicyError
 
@@ -111,8 +111,24 @@ class ImagegovModule:
         reader account that may list every project's servers); one lookup per run."""
         if self._usage is None:
             cloud = self.params.get('usage_cloud')
-            self._usage = UsageLookup(self.conn if cloud is None else self._connect(cloud, own_auth=False))
+            if cloud is None:
+                self._usage = UsageLookup(self.conn)
+            else:
+                usage_conn = self._connect(cloud, own_auth=False)
+                self._same_keystone(usage_conn)
+                self._usage = UsageLookup(usage_conn)
         return self._usage
+
+    def _same_keystone(self, usage_conn: Any) -> None:
+        """Another cloud's Nova and Cinder know nothing of this cloud's images: their empty
+        answer would read as 'unused' (a fleet run with one usage_cloud for every target)."""
+        wanted, given = keystone_of(self.conn), keystone_of(usage_conn)
+        if wanted and given and wanted != given:
+            self.fail(
+                f'Option usage_cloud is an account of another cloud (Keystone {redact_url(given)}) than '
+                f'option cloud (Keystone {redact_url(wanted)}): its servers and volumes say nothing of this '
+                "cloud's images. Give each target its own usage_cloud (on a fleet: a host or group variable)."
+            )
 
     def usage_of(self, image: dict[str, Any]) -> dict[str, Any]:
         """The policy's usage provider: connects for usage only when a rule asks."""
@@ -276,6 +292,17 @@ def connect_named(cloud: str | None, options: dict[str, Any]):
             entry['regions'] = [*listed, region]
             entry.pop('region_name', None)
     return openstack.connection.Connection(config=config.get_one(cloud=cloud, **options))
+
+
+def keystone_of(conn: Any) -> str | None:
+    """The Keystone a connection authenticates with, comparable across spellings of its URL."""
+    try:
+        url = str((conn.config.config.get('auth') or {}).get('auth_url') or '').rstrip('/')
+    except (AttributeError, TypeError):  # a connection without openstacksdk's config
+        return None
+    for suffix in ('/v3', '/v2.0'):
+        url = url.removesuffix(suffix)
+    return url or None
 
 
 def configured_region(cloud: str | None) -> str | None:

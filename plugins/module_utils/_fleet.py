@@ -38,7 +38,10 @@ COLUMNS = {
 MARKDOWN_REFUSALS = 50
 # Never at the start of a line here, so only what forms links, images, HTML, code, emphasis or
 # table cells anywhere is escaped; '://' and 'www.' lose their autolink.
-_MARKDOWN_SPECIAL = re.compile(r'[\\`*_\[\]<>|~]|(?<=:)//|(?<=www)\.')
+_MARKDOWN_SPECIAL = re.compile(r'[\\`*_\[\]<>|~#@!&]|(?<=:)//|(?<=www)\.')
+_XML_INVALID = re.compile(r'[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
+# Line breaks of any kind (CommonMark takes a lone CR as one) and other control characters.
+_CONTROL = re.compile(r'[\x00-\x1f\x7f\u0085\u2028\u2029]')
 
 
 class FleetReportError(Exception):
@@ -147,13 +150,16 @@ def read_target(host: str, target: str, directory: str) -> TargetReport:
         report.violations = dict(sorted(violations.items()))
         if report.refusals:
             report.status = 'refused'
-    sarif = _read_json(os.path.join(directory, SARIF_FILE))
+    # A policy report is this run's only beside this run's plan.
+    sarif = _read_json(os.path.join(directory, SARIF_FILE)) if isinstance(plan, dict) else None
     if isinstance(sarif, dict):
         for run in sarif.get('runs') or []:
             run = dict(run, automationDetails={'id': f'imagegov/{target}/'})
             report.sarif_runs.append(run)
     if isinstance(failed, dict):
-        report.status = 'failed'
+        # The catalog module fails the task when the policy refuses an item: that target was
+        # refused (its plan says by which rules), not broken.
+        report.status = 'refused' if report.refusals else 'failed'
         report.error = str(failed.get('message') or 'the target failed')
         report.failed_task = failed.get('task')
     elif plan is None:
@@ -187,12 +193,12 @@ def _cell(text: Any) -> str:
     """Text for a Markdown table or list: image names, messages and errors may come from a
     project member's image (a pruned one's name), so nothing in them may become a link, an
     image, HTML or formatting in a pull-request comment."""
-    return _MARKDOWN_SPECIAL.sub(lambda match: '\\' + '\\'.join(match.group(0)), str(text).replace('\n', ' '))
+    return _MARKDOWN_SPECIAL.sub(lambda match: '\\' + '\\'.join(match.group(0)), _CONTROL.sub(' ', str(text)))
 
 
 def _code(text: Any) -> str:
     """A code span that no backtick in the text can end early."""
-    return '`' + str(text).replace('`', "'").replace('\n', ' ').replace('|', '\\|') + '`'
+    return '`' + _CONTROL.sub(' ', str(text)).replace('`', "'").replace('|', '\\|') + '`'
 
 
 def render_markdown(targets: list[TargetReport], title: str = 'Image catalog') -> str:
@@ -267,7 +273,8 @@ def render_junit(targets: list[TargetReport], name: str = 'imagegov fleet') -> s
     suites.set('failures', str(failures))
     suites.set('errors', str(errors))
     ET.indent(suites)
-    return ET.tostring(suites, encoding='unicode', xml_declaration=True) + '\n'
+    # An image name may hold characters XML 1.0 cannot carry at all: they go, the rest stays.
+    return _XML_INVALID.sub('', ET.tostring(suites, encoding='unicode', xml_declaration=True)) + '\n'
 
 
 def render_sarif(targets: list[TargetReport]) -> str:

@@ -120,10 +120,11 @@ options:
     description:
       - Inventory groups of the target this run reconciles, for the C(groups) of an entry's
         C(targets) and of its C(overrides)' C(where). The C(imagegov.openstack.reconcile)
-        playbook passes the host's C(group_names).
+        playbook passes the host's C(group_names) on a fleet.
+      - Not given, the groups are unknown and a catalog that selects by C(groups) is an error
+        (rather than left out here, and pruned).
     type: list
     elements: str
-    default: []
   scratch_dir:
     description:
       - Directory for the conversions of entries with C(convert_to) (see the C(image) module's
@@ -208,7 +209,7 @@ class CatalogModule(ImagegovModule):
         report_junit=dict(type='path'),
         report_sarif=dict(type='path'),
         scratch_dir=dict(type='path'),
-        target_groups=dict(type='list', elements='str', default=[]),
+        target_groups=dict(type='list', elements='str'),
         **USAGE_CLOUD_ARGSPEC,
     )
     module_kwargs = dict(supports_check_mode=True)
@@ -239,9 +240,13 @@ class CatalogModule(ImagegovModule):
 
     def target(self) -> Target:
         """The cloud, region and groups this run reconciles, known before any request."""
-        cloud = self.params['cloud'] if isinstance(self.params['cloud'], str) else None
-        region = self.params['region_name'] or configured_region(cloud)
-        return Target(cloud, region, tuple(self.params['target_groups']))
+        given = self.params['cloud']
+        cloud = given if isinstance(given, str) else None
+        region = self.params['region_name']
+        if region is None:
+            region = given.get('region_name') if isinstance(given, dict) else configured_region(cloud)
+        groups = self.params['target_groups']
+        return Target(cloud, region, None if groups is None else tuple(groups))
 
     def write_reports(self, items: list, plan: list, summary: dict, images: list) -> None:
         """Reports are written in check mode too: a plan on a pull request is their purpose."""

@@ -258,6 +258,29 @@ def _goes_to(entry: _Entry, target: Target | None) -> bool:
     return target is None or selector is None or target.matches(selector)
 
 
+_UNKNOWN_HOW = {
+    'clouds': 'give option cloud as a clouds.yaml name',
+    'regions': 'give region_name (or set it in clouds.yaml)',
+    'groups': 'run it on the fleet (the reconcile playbook on the clouds inventory) or give target_groups',
+}
+
+
+def _check_target_known(entry: _Entry, data: Mapping[str, Any], bad: set[str], target: Target | None) -> None:
+    """A selector by what this run does not know of its target would leave the entry out (and
+    prune it): that is refused, naming what to give."""
+    if target is None:
+        return
+    selectors = [('targets', data.get('targets'))] if 'targets' not in bad else []
+    if 'overrides' not in bad and isinstance(data.get('overrides'), list):
+        selectors += [(f'overrides[{i}].where', o.get('where')) for i, o in enumerate(data['overrides'])]
+    for field, selector in selectors:
+        for key in target.unknown(selector):
+            entry.add(
+                f'{field}.{key}',
+                f"selects by {key}, but this run does not know its target's {key}: {_UNKNOWN_HOW[key]}",
+            )
+
+
 def _for_target(data: Mapping[str, Any], bad: set[str], target: Target | None) -> dict[str, Any]:
     """The entry as its target sees it: the overrides that select the target, in order, over
     its own fields (properties merged key by key, tags added, the rest replaced)."""
@@ -268,7 +291,8 @@ def _for_target(data: Mapping[str, Any], bad: set[str], target: Target | None) -
         if not target.matches(override.get('where')):
             continue
         for key, value in override.items():
-            if key == 'where' or value is None:
+            # An explicit null undoes a conversion on the targets it selects; elsewhere it is no change.
+            if key == 'where' or (value is None and key != 'convert_to'):
                 continue
             if key == 'properties':
                 merged[key] = dict(merged.get(key) or {}, **value)
@@ -290,6 +314,7 @@ def _compile(
     for path, message in found:
         entry.add(path, message)
     bad = {_top(path) for path, _message in found}
+    _check_target_known(entry, data, bad, target)
     if not entry.problems:
         data = _for_target(data, bad, target)
     attributes = _merge_attributes(entry, bad, data)

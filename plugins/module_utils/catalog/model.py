@@ -26,11 +26,20 @@ class Origin:
 @dataclasses.dataclass(frozen=True)
 class Target:
     """Where a catalog is reconciled: a cloud, its region and, on a fleet, the inventory groups
-    of the host (an entry's `targets` and its `overrides`' `where` select by any of them)."""
+    of the host (an entry's `targets` and its `overrides`' `where` select by any of them).
+    None is unknown (a cloud given as settings, no region, a run that is not on a fleet):
+    selecting by an unknown dimension is an error, never a silent 'not here'."""
 
     cloud: str | None = None
     region: str | None = None
-    groups: tuple[str, ...] = ()
+    groups: tuple[str, ...] | None = None
+
+    def unknown(self, selector: Any) -> list[str]:
+        """The dimensions a selector uses that this target does not know."""
+        if not isinstance(selector, dict):
+            return []
+        known = {'clouds': self.cloud, 'regions': self.region, 'groups': self.groups}
+        return [key for key, value in known.items() if selector.get(key) and value is None]
 
     def matches(self, selector: Any) -> bool:
         if not isinstance(selector, dict):
@@ -38,7 +47,7 @@ class Target:
         return (
             self.cloud in (selector.get('clouds') or ())
             or self.region in (selector.get('regions') or ())
-            or bool(set(self.groups) & set(selector.get('groups') or ()))
+            or bool(set(self.groups or ()) & set(selector.get('groups') or ()))
         )
 
     def __str__(self) -> str:

@@ -58,14 +58,29 @@ def test_without_a_target_every_entry_is_loaded_as_written():
 
 
 def test_entries_go_only_to_the_targets_they_select():
-    assert _load(Target('prod', 'eu-2')).names == ['everywhere', 'only-prod']
-    assert _load(Target('lab', 'eu-1')).names == ['everywhere', 'noble-2', 'noble-1']
+    assert _load(Target('prod', 'eu-2', ())).names == ['everywhere', 'only-prod']
+    assert _load(Target('lab', 'eu-1', ())).names == ['everywhere', 'noble-2', 'noble-1']
     assert _load(Target('lab', 'eu-9', ('stage_candidate',))).names == ['everywhere', 'noble-2', 'noble-1']
-    assert _load(Target('lab', 'eu-9')).names == ['everywhere']
+    assert _load(Target('lab', 'eu-9', ())).names == ['everywhere']
+
+
+@pytest.mark.parametrize(
+    ('target', 'fields'),
+    [
+        (Target('prod', 'eu-2'), ['overrides[1].where.groups', 'targets.groups', 'overrides[0].where.groups']),
+        (Target(None, 'eu-2', ()), ['targets.clouds']),
+        (Target('prod', None, ()), ['overrides[0].where.regions', 'targets.regions']),
+    ],
+)
+def test_selecting_by_what_the_run_does_not_know_is_an_error_not_a_prune(target: Target, fields: list[str]):
+    with pytest.raises(catalog.CatalogError) as raised:
+        _load(target)
+    assert [problem.field for problem in raised.value.problems] == fields
+    assert 'but this run does not know its target' in raised.value.problems[0].message
 
 
 def test_overrides_apply_to_the_targets_they_select():
-    ceph = _load(Target('prod', 'ceph-1')).image('everywhere')
+    ceph = _load(Target('prod', 'ceph-1', ())).image('everywhere')
     assert ceph.conversion_for('prod') == 'raw'
     assert ceph.properties == {'os_distro': 'debian', 'hw_disk_bus': 'scsi'}
     assert ceph.tags == ['ceph'] and ceph.visibility == 'private'
@@ -74,7 +89,7 @@ def test_overrides_apply_to_the_targets_they_select():
 
 
 def test_a_series_keep_can_differ_per_target():
-    stable = _load(Target('lab', 'eu-1'))
+    stable = _load(Target('lab', 'eu-1', ()))
     candidate = _load(Target('lab', 'eu-1', ('stage_candidate',)))
     assert stable.get_series('noble').keep == 1 and stable.image('noble-1').desired_state == 'hidden'
     assert candidate.get_series('noble').keep == 2 and candidate.image('noble-1').desired_state == 'active'
@@ -101,7 +116,7 @@ images:
     {entry}
 """
     with pytest.raises(catalog.CatalogError) as raised:
-        catalog.load_catalog_texts([('catalog.yml', text)], check_files=False, target=Target('a', 'r'))
+        catalog.load_catalog_texts([('catalog.yml', text)], check_files=False, target=Target('a', 'r', ()))
     [problem] = raised.value.problems
     assert (problem.source, problem.line, problem.field) == ('catalog.yml', 3, field)
     assert message in problem.message
@@ -118,10 +133,10 @@ def test_the_documented_fleet_example_loads():
 
     ceph = load(Target('prod', 'eu-1', ('storage_ceph',)))
     assert ceph.names == ['debian-12', 'windows-2022'] and ceph.image('debian-12').convert_to == 'raw'
-    candidate = load(Target('sovereign', 'eu-test-1')).image('debian-12')
+    candidate = load(Target('sovereign', 'eu-test-1', ())).image('debian-12')
     assert (candidate.visibility, candidate.members, candidate.properties['imagegov_stage']) == (
         'shared',
         ['qa'],
         'candidate',
     )
-    assert load(Target('sovereign', 'eu-1')).names == ['debian-12']
+    assert load(Target('sovereign', 'eu-1', ())).names == ['debian-12']

@@ -147,3 +147,14 @@ def test_other_files_are_not_taken(tmp_path: Path, name: str):
     from ansible_collections.imagegov.openstack.plugins.inventory.clouds import InventoryModule
 
     assert not InventoryModule().verify_file(str(tmp_path / name))
+
+
+def test_two_targets_may_not_become_one_host(tmp_path: Path):
+    result = _inventory(tmp_path, {'clouds': ['prod'], 'hostname_format': '{cloud}'}, '--list')
+    assert result.returncode != 0
+    assert 'targets prod/eu-1 and prod/eu-2 would both be host prod' in _said(result)
+
+
+def test_the_clouds_yaml_read_is_the_one_the_modules_read(tmp_path: Path):
+    listing = _listing(tmp_path, {'clouds': ['lab'], 'clouds_yaml_path': [str(tmp_path / 'clouds.yaml')]})
+    assert listing['_meta']['hostvars']['lab.lab-1']['imagegov_clouds_yaml'] == str(tmp_path / 'clouds.yaml')

@@ -220,3 +220,30 @@ def test_markdown_gives_a_member_named_image_no_link_html_or_table_cell(tmp_path
     assert not unescaped.search(line), line
     assert 'http://' not in line and 'www.evil' not in line  # no autolink either
     assert "| `cloud/'region\\|x` | refused |" in text
+
+
+def test_control_characters_neither_break_a_line_nor_the_xml(tmp_path: Path):
+    decision = _refused_decision().as_dict()
+    name = 'x\r### All targets compliant\x1b\x00 @org/admins'
+    _write(tmp_path, 'plan.json', _plan({'name': name, 'action': 'refused', 'policy': [decision]}))
+    targets = [fleet.read_target('h', 't', str(tmp_path))]
+    text = fleet.render_markdown(targets)
+    line = next(line for line in text.splitlines() if 'compliant' in line)
+    assert line.startswith('- `t`') and '\\#\\#\\#' in line and '\\@org' in line
+    ET.fromstring(fleet.render_junit(targets).split('?>', 1)[1])  # well-formed
+
+
+def test_a_refused_target_is_refused_not_failed_though_its_task_failed(fleet_dirs):
+    _write(
+        fleet_dirs['refused'],
+        'failed.json',
+        {'task': 'Apply the plan', 'message': '1 catalog item(s) cannot be applied'},
+    )
+    refused = fleet.read_target('c.refused', 'c/refused', str(fleet_dirs['refused']))
+    assert refused.status == 'refused' and refused.error.startswith('1 catalog item')
+
+
+def test_a_target_without_a_plan_publishes_no_old_policy_report(tmp_path: Path):
+    _write(tmp_path, 'policy.sarif', engine.render_sarif([_refused_decision()], POLICY))
+    _write(tmp_path, 'failed.json', {'task': 'Plan', 'message': 'Keystone is down'})
+    assert fleet.read_target('h', 't', str(tmp_path)).sarif_runs == []
