@@ -40,13 +40,16 @@ CHROMIUM = [
     '--disable-sync',
 ]
 CELL = re.compile(r'<(?:td|div)([^>]*data-metric="([^"]+)"[^>]*)>(?:<b>)?([^<]*)')
-RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.MULTILINE)
+RECAP = re.compile(
+    r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=\d+\s+rescued=(\d+)',
+    re.MULTILINE,
+)
 
 
 def _recap(output: str) -> dict[str, dict[str, int]]:
     return {
-        host: {'changed': int(changed), 'failed': int(failed), 'unreachable': int(unreachable)}
-        for host, _ok, changed, unreachable, failed in RECAP.findall(output)
+        host: {'changed': int(changed), 'failed': int(failed), 'unreachable': int(unreachable), 'rescued': int(rescued)}
+        for host, _ok, changed, unreachable, failed, rescued in RECAP.findall(output)
     }
 
 
@@ -221,7 +224,8 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
     again = _run(fleet, '-e', 'apply=true')
     assert again.returncode == 0, again.stdout[-8000:]
     recap = _recap(again.stdout)
-    assert all(recap[host] == {'changed': 0, 'failed': 0, 'unreachable': 0} for host in [*hosts, 'localhost']), recap
+    unchanged = {'changed': 0, 'failed': 0, 'unreachable': 0, 'rescued': 0}
+    assert all(recap[host] == unchanged for host in [*hosts, 'localhost']), recap
 
     # The fleet's compliance page, as a person opens it: the numbers of the JSON report.
     report = json.loads((fleet['reports'] / 'fleet.json').read_text())
@@ -244,8 +248,12 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
     down = _run(fleet, '-e', 'apply=true')
     assert down.returncode == 2, down.stdout[-8000:]
     recap = _recap(down.stdout)
-    assert recap[f'{CLOUD}.RegionTwo']['failed'] == 1
-    assert recap[f'{CLOUD}.RegionOne']['failed'] == 0 and recap[f'{CLOUD}.RegionThree']['failed'] == 0
+    # RegionTwo fails alone: the others complete, the report is written, and the run then
+    # fails naming the target and why.
+    assert recap[f'{CLOUD}.RegionTwo']['rescued'] == 1
+    assert recap[f'{CLOUD}.RegionOne'] == recap[f'{CLOUD}.RegionThree'] == unchanged
+    assert recap['localhost']['failed'] == 1
+    assert re.search(rf'1 target\(s\) failed .*{CLOUD}/RegionTwo: Plan', down.stdout), down.stdout[-3000:]
     report = json.loads((fleet['reports'] / 'fleet.json').read_text())
     status = {t['target']: (t['status'], t.get('error') or '') for t in report['targets']}
     assert status[f'{CLOUD}/RegionOne'] == ('ok', '') and status[f'{CLOUD}/RegionThree'] == ('ok', '')
