@@ -49,13 +49,13 @@ def log(message: str) -> None:
 class BenchCloud:
     """An authenticated connection to the cloud a benchmark measures, and its Glance v2 endpoint."""
 
-    def __init__(self, cloud: str) -> None:
+    def __init__(self, cloud: str, region: str | None = None) -> None:
         import openstack
         import requests
 
         self.requests = requests
         try:
-            self.conn = openstack.connect(cloud=cloud)
+            self.conn = openstack.connect(cloud=cloud, **({'region_name': region} if region else {}))
             self.conn.session.get_token()
         except Exception as exc:  # unknown cloud entry, Keystone down, bad password...
             raise RuntimeError(

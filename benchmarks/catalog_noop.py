@@ -217,8 +217,8 @@ def make_catalog(
 
 
 class Cloud(BenchCloud):
-    def __init__(self, cloud: str) -> None:
-        super().__init__(cloud)
+    def __init__(self, cloud: str, region: str | None = None) -> None:
+        super().__init__(cloud, region)
         self.token = self.conn.session.get_token()
         self.local = threading.local()
         self.lock = threading.Lock()
