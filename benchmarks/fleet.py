@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     devcloud_clouds = clouds_yaml_path()
     state = Path(os.environ.get('IMAGEGOV_DEVCLOUD_DIR', REPO / '.devcloud'))
-    started = subprocess.run([str(DEVCLOUD), 'region', 'status', *REGIONS[1:]], capture_output=True).returncode != 0
+    status = subprocess.run([str(DEVCLOUD), 'region', 'status', *REGIONS[1:]], capture_output=True, check=False)
+    started = status.returncode != 0
     if started:
         log(f'starting {", ".join(REGIONS[1:])}')
         subprocess.run([str(DEVCLOUD), 'region', 'start', *REGIONS[1:]], check=True, capture_output=True)
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 for problem in cloud.cleanup(prefix):
                     log(f'clean-up: {problem}')
         if started:
-            subprocess.run([str(DEVCLOUD), 'region', 'stop', *REGIONS[1:]], capture_output=True)
+            subprocess.run([str(DEVCLOUD), 'region', 'stop', *REGIONS[1:]], capture_output=True, check=False)
         shutil.rmtree(workdir, ignore_errors=True)
     result['load_after'] = os.getloadavg()
     args.json.parent.mkdir(parents=True, exist_ok=True)
