@@ -58,7 +58,9 @@ def fleet_clouds_yaml(source: Path, target: Path, cloud: str) -> None:
     target.chmod(0o600)
 
 
-def run_fleet(env: dict[str, str], inventory: Path, catalog: Path, logs: list[RequestLog], cwd: Path, limit: str):
+def run_fleet(
+    env: dict[str, str], inventory: Path, catalog: Path, name: str, logs: list[RequestLog], cwd: Path, limit: str
+):
     marks = [log_.mark() for log_ in logs]
     command = [
         str(Path(sys.executable).parent / 'ansible-playbook'),
@@ -70,7 +72,7 @@ def run_fleet(env: dict[str, str], inventory: Path, catalog: Path, logs: list[Re
         '--limit',
         f'{limit},localhost',
         '-e',
-        json.dumps({'catalog': str(catalog), 'reports_dir': str(cwd / 'reports')}),
+        json.dumps({'catalog': str(catalog), 'catalog_set_name': name, 'reports_dir': str(cwd / 'reports')}),
     ]
     start = time.perf_counter()
     proc = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
@@ -156,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         one, fleet = [], []
         for number in range(args.rounds):
             for runs, limit in ((one, f'{args.cloud}.RegionOne'), (fleet, 'imagegov_fleet')):
-                run = run_fleet(env, inventory, workdir / 'catalog.yml', logs, workdir, limit)
+                run = run_fleet(env, inventory, workdir / 'catalog.yml', prefix, logs, workdir, limit)
                 noop = all(t['counts']['unchanged'] == len(images) and t['status'] == 'ok' for t in run['targets'])
                 if not noop:
-                    raise RuntimeError(f'not a no-op: {run["targets"]}')
+                    raise RuntimeError(f'not a no-op: {[(t["target"], t["summary"]) for t in run["targets"]]}')
                 run.update(round=number + 1, hosts=len(run['targets']))
                 runs.append(run)
                 log(
