@@ -148,7 +148,8 @@ def test_check_mode_reads_the_header_only_and_asks_the_policy(clouds):
 def test_a_tampered_source_never_completes_an_upload_and_leaves_nothing(clouds):
     source, dest, _data = clouds
     image_id = next(iter(source.images))
-    source.data[image_id] = source.data[image_id][:-1] + b'X'  # behind Glance's back
+    stored = source.data[image_id]
+    source.data[image_id] = stored[:-1] + bytes([stored[-1] ^ 0xFF])  # behind Glance's back
     with pytest.raises(SourceError, match='changed or damaged'):
         Run(source, dest)()
     assert [image for image in dest.images.values() if image['status'] != 'deleted'] == []
