@@ -1,6 +1,9 @@
 """Integration tests: real ansible-playbook runs against the local Keystone + Glance.
 
 The cloud is started once per test run (a no-op when it already runs) and left as found.
+The targets' streams (target_streams.py) start with the first integration test; the tests
+are ordered so that the targets come last, those that count Glance's requests at the very
+end, when nothing else runs against the cloud.
 """
 
 from __future__ import annotations
@@ -24,6 +27,16 @@ from devcloud_state import (
     second_cloud,
 )
 from http_server import serve
+from target_streams import (
+    EXCLUSIVE_TARGETS,
+    NOVA_TARGETS,
+    STREAMS,
+    STREAMS_RUNNING,
+    TWO_CLOUD_TARGETS,
+    run_target,
+)
+
+HERE = Path(__file__).resolve().parent
 
 
 def _collections_path(tmp_root: Path) -> str:
@@ -121,3 +134,69 @@ def fleet_regions(devcloud: Path):
     finally:
         if started:
             regions('stop', *FLEET_REGIONS, check=False)
+
+
+def _target(item: pytest.Item) -> str | None:
+    if item.path.parent == HERE and item.path.name == 'test_targets.py':
+        return item.callspec.params['target']
+    return None
+
+
+def _selected_targets(session: pytest.Session) -> set[str]:
+    return {target for item in session.items if (target := _target(item))}
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The other integration tests first (the streams run beside them), then the targets that
+    share the streams, then the exclusive ones; tests outside tests/integration keep their places."""
+
+    def rank(item: pytest.Item) -> int:
+        target = _target(item)
+        return 0 if target is None else 2 if target in EXCLUSIVE_TARGETS else 1
+
+    places = [i for i, item in enumerate(items) if item.path.is_relative_to(HERE)]
+    for place, item in zip(places, sorted((items[i] for i in places), key=rank), strict=True):
+        items[place] = item
+
+
+@pytest.fixture(scope='session')
+def target_runner(request: pytest.FixtureRequest, ansible_env: dict[str, str], http_root: tuple[Path, str]):
+    """Runs one target's playbook; the second local cloud is started first when a selected
+    target needs it (here, in the main thread, not in a stream's)."""
+    extra_env: dict[str, str] = {}
+    extra: list[str] = []
+    if TWO_CLOUD_TARGETS & _selected_targets(request.session):
+        second = request.getfixturevalue('second_devcloud')
+        extra_env = second['env']
+        for key, value in second['vars'].items():
+            extra += ['-e', f'{key}={value}']
+    nova = nova_running()
+
+    def run(target: str) -> subprocess.CompletedProcess:
+        if target in NOVA_TARGETS and not nova:
+            return subprocess.CompletedProcess([], 0, 'skipped: no Nova tier failed=0 ok=0', '')
+        two_clouds = target in TWO_CLOUD_TARGETS
+        return run_target(target, ansible_env, http_root, extra_env if two_clouds else {}, extra if two_clouds else [])
+
+    return run
+
+
+@pytest.fixture(scope='session', autouse=True)
+def target_streams(request: pytest.FixtureRequest) -> None:
+    """Starts the shared targets' streams with the first integration test of the run."""
+    shared = _selected_targets(request.session) - EXCLUSIVE_TARGETS
+    if shared:
+        STREAMS_RUNNING.start(shared, request.getfixturevalue('target_runner'))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not STREAMS_RUNNING.seconds:
+        return
+    terminalreporter.section('integration target streams')
+    for number, stream in enumerate(STREAMS, 1):
+        times = [
+            f'{target} {STREAMS_RUNNING.seconds[target]:.0f}s' for target in stream if target in STREAMS_RUNNING.seconds
+        ]
+        if times:
+            total = sum(STREAMS_RUNNING.seconds[target] for target in stream if target in STREAMS_RUNNING.seconds)
+            terminalreporter.write_line(f'stream {number} ({total:.0f}s): ' + ', '.join(times))

@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_targets import run_playbook
+from playbook_runner import run_playbook
 
 HERE = Path(__file__).resolve().parent
 PARITY_POLICY = HERE / 'policies' / 'glance-parity.yml'
