@@ -103,10 +103,20 @@ options:
     description:
       - Write the plan, with each item's policy decisions, to this JSON file. Reports are
         written in check mode too, since a plan is what check mode is for.
-      - The file also lists the project's images as this run found them (C(images) - name,
-        id, status, formats, visibility, hidden, size, creation time, series and whether this
-        catalog manages it), for fleet reports.
+      - The file holds every item, noop ones included, whatever O(return_noop) says, and
+        lists the project's images as this run found them (C(images) - name, id, status,
+        formats, visibility, hidden, size, creation time, series and whether this catalog
+        manages it), for fleet reports.
     type: path
+  return_noop:
+    description:
+      - Return the items with nothing to do (action C(noop)) in RV(plan) too.
+      - By default the task result holds only the items that change, are kept, refused or
+        failed, so that a catalog of thousands of images gives a small result to Ansible,
+        AWX's job events and callback plugins; RV(summary) counts every item, and
+        O(report_plan) writes the whole plan to a file.
+    type: bool
+    default: false
   report_json:
     description: Write the policy decisions of the plan to this file, as JSON.
     type: path
@@ -157,9 +167,10 @@ EXAMPLES = r"""
 RETURN = r"""
 plan:
   description:
-    - One item per catalog image and per pruned image, in catalog order, prune last, each
-      with name, action, origin (file and line), operations, changes (field before and
-      after), policy (decisions), reason (for refused, kept and error items) and id.
+    - One item per catalog image and per pruned image that is not C(noop) (all of them with
+      O(return_noop=true)), in catalog order, prune last, each with name, action, origin
+      (file and line), operations, changes (field before and after), policy (decisions),
+      reason (for refused, kept and error items) and id.
   returned: always
   type: list
   elements: dict
@@ -188,7 +199,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._catalog import
 )
 from ansible_collections.imagegov.openstack.plugins.module_utils._converting import ConversionSettings
 from ansible_collections.imagegov.openstack.plugins.module_utils._errors import ImagegovError
-from ansible_collections.imagegov.openstack.plugins.module_utils._operations import FAILED, UNCHANGED
+from ansible_collections.imagegov.openstack.plugins.module_utils._operations import FAILED, UNCHANGED, PlanAction
 from ansible_collections.imagegov.openstack.plugins.module_utils._policy import PolicyGate
 from ansible_collections.imagegov.openstack.plugins.module_utils._reports import REPORTS, read_report, write_report
 from ansible_collections.imagegov.openstack.plugins.module_utils._transfer import connect_source
@@ -210,6 +221,7 @@ class CatalogModule(ImagegovModule):
         report_sarif=dict(type='path'),
         scratch_dir=dict(type='path'),
         target_groups=dict(type='list', elements='str'),
+        return_noop=dict(type='bool', default=False),
         **USAGE_CLOUD_ARGSPEC,
     )
     module_kwargs = dict(supports_check_mode=True)
@@ -248,15 +260,19 @@ class CatalogModule(ImagegovModule):
         groups = self.params['target_groups']
         return Target(cloud, region, None if groups is None else tuple(groups))
 
-    def write_reports(self, items: list, plan: list, summary: dict, images: list) -> None:
+    def write_reports(self, items: list, summary: dict, images: list) -> None:
         """Reports are written in check mode too: a plan on a pull request is their purpose."""
         decisions = [decision for item in items for decision in item.decisions]
-        document = {
-            'plan': plan,
-            'summary': summary,
-            'images': [image_facts(image, self.params['name']) for image in images],
-        }
-        outputs = [('report_plan', lambda: json.dumps(document, indent=2, sort_keys=True))]
+
+        def plan_document() -> str:
+            document = {
+                'plan': [item.as_dict() for item in items],
+                'summary': summary,
+                'images': [image_facts(image, self.params['name']) for image in images],
+            }
+            return json.dumps(document, indent=2, sort_keys=True)
+
+        outputs = [('report_plan', plan_document)]
         outputs += [
             (
                 option,
@@ -277,15 +293,15 @@ class CatalogModule(ImagegovModule):
         return PolicyGate(self.gate.policy, lambda: self.caller, self.ansible.warn)
 
     def finish(self, items: list, reconciler: CatalogReconciler, changed: bool) -> None:
-        plan = [item.as_dict() for item in items]
+        returned = items if self.params['return_noop'] else [i for i in items if i.action != PlanAction.NOOP]
         result = dict(
             changed=changed,
-            plan=plan,
+            plan=[item.as_dict() for item in returned],
             summary=summarize(items),
             caller=self.caller,
             requests=reconciler.glance.request_count + reconciler.usage.request_count,
         )
-        self.write_reports(items, plan, result['summary'], reconciler.listed)
+        self.write_reports(items, result['summary'], reconciler.listed)
         failed = [item for item in items if item.action in FAILED]
         if failed:
             lines = [f'{item.name} ({item.origin or item.id}): {item.action.value}: {item.reason}' for item in failed]
