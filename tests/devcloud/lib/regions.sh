@@ -43,7 +43,9 @@ start_region() {
     local region=$1 name port db
     name=$(region_service "$region")
     port=$(region_port "$region")
-    db=glance_$(tr 'A-Z-' 'a-z_' <<<"$region")
+    # Lower case for PostgreSQL, plus a digest of the exact name: Region-Two and region_two
+    # are two regions, so two databases.
+    db=glance_$(tr 'A-Z-' 'a-z_' <<<"$region")_$(printf '%s' "$region" | sha256sum | cut -c1-8)
     if region_up "$region"; then
         log "$name already running"
         return 0
@@ -54,10 +56,10 @@ start_region() {
         "$VENV/bin/python" "$DEVCLOUD_HOME/lib/render.py" "$DEVCLOUD_HOME/templates/glance" "$ETC/$name"
     ) || die "rendering the configuration of $name failed"
     mkdir -p "$DATA/$name/images" "$DATA/$name/staging" "$DATA/$name/tasks"
-    if [[ ! -f $STATE/done/$name-db ]]; then
+    if [[ ! -f $STATE/done/$db ]]; then
         "$VENV/bin/glance-manage" --config-file "$ETC/$name/glance-api.conf" db_sync >>"$LOGS/setup.log" 2>&1 \
             || fail_with_log "database setup of $name failed" "$LOGS/setup.log"
-        touch "$STATE/done/$name-db"
+        touch "$STATE/done/$db"
     fi
     require_free_port "$name" "$port"
     spawn "$name" "$LOGS/$name.log" "$VENV/bin/uwsgi" --ini "$ETC/$name/uwsgi.ini"
@@ -118,14 +120,14 @@ cmd_region() {
             local asked=() wanted=()
             if (($#)); then asked=("$@"); else mapfile -t asked < <(known_regions); fi
             for region in "${asked[@]}"; do
-                if known_regions | grep -qx -- "$region"; then wanted+=("$region"); fi
+                if known_regions | grep -qxF -- "$region"; then wanted+=("$region"); fi
             done
             stop_regions "${wanted[@]}"
             ;;
         status)
             print_regions
             for region in "$@"; do
-                known_regions | grep -qx -- "$region" && region_up "$region" || return 3
+                known_regions | grep -qxF -- "$region" && region_up "$region" || return 3
             done
             ;;
         *) die "usage: $0 region start REGION... | stop [REGION...] | status [REGION...]" ;;
