@@ -138,6 +138,40 @@ class Validator(cerberus.Validator if cerberus else object):  # type: ignore[mis
             self._error(field, f'invalid date {quote(value)}; expected YYYY-MM-DD or an ISO 8601 date-time')
 
 
+# One validator per (schema, validator class), reused: building one normalises and hashes
+# its schema, which costs more than validating a catalog entry (a catalog of 10,000 entries
+# spent most of its load time there). The schemas are module constants; the entry keeps
+# the schema itself so that its id is never reused for another.
+_CHECKERS: dict[tuple[int, type], tuple[Mapping[str, Any], Any, bool]] = {}
+
+
+# Rules that make Cerberus' normalisation change a document. A schema without any of them
+# is validated without normalising: that pass copies and re-hashes the schema at every
+# level of every document (most of the load time of a catalog of 10,000 entries) and
+# would return the document unchanged. A key of this name anywhere (a field called
+# 'default' too) keeps the normalisation: slower, never wrong.
+_NORMALISING_RULES = frozenset(
+    ('default', 'default_setter', 'coerce', 'rename', 'rename_handler', 'purge_unknown', 'purge_readonly', 'readonly')
+)
+
+
+def _normalises(schema: Any) -> bool:
+    if isinstance(schema, Mapping):
+        return any(key in _NORMALISING_RULES or _normalises(value) for key, value in schema.items())
+    if isinstance(schema, (list, tuple)):
+        return any(_normalises(value) for value in schema)
+    return False
+
+
+def _checker(schema: Mapping[str, Any], validator: type) -> tuple[Any, bool]:
+    key = (id(schema), validator)
+    cached = _CHECKERS.get(key)
+    if cached is None or cached[0] is not schema:
+        checker = validator(schema, error_handler=_FlatErrorHandler)
+        cached = _CHECKERS[key] = (schema, checker, _normalises(schema))
+    return cached[1], cached[2]
+
+
 def validate(
     document: Mapping[str, Any],
     schema: Mapping[str, Any],
@@ -145,8 +179,8 @@ def validate(
     validator: type = Validator,
 ) -> tuple[dict, list[FieldProblem]]:
     """Validate and normalise (schema defaults); field paths are prefixed with `prefix`."""
-    checker = validator(schema, error_handler=_FlatErrorHandler)
-    if checker.validate(dict(document)):
+    checker, normalise = _checker(schema, validator)
+    if checker.validate(dict(document), normalize=normalise):
         return checker.document, []
     problems = [(field_path(tuple(prefix) + steps), message) for steps, message in checker.errors]
     return dict(document), problems
