@@ -1,9 +1,10 @@
 """Integration tests: real ansible-playbook runs against the local Keystone + Glance.
 
 The cloud is started once per test run (a no-op when it already runs) and left as found.
-The targets' streams (target_streams.py) start with the first integration test; the tests
-are ordered so that the targets come last, those that count Glance's requests at the very
-end, when nothing else runs against the cloud.
+The targets' streams (target_streams.py) start with the first integration test that leaves
+the cloud's services running (tests marked ``restarts_cloud`` run first, before them); the
+tests are ordered so that the targets come last, those that count Glance's requests at the
+very end, when nothing else runs against the cloud.
 """
 
 from __future__ import annotations
@@ -146,11 +147,24 @@ def _selected_targets(session: pytest.Session) -> set[str]:
     return {target for item in session.items if (target := _target(item))}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        'markers', 'restarts_cloud: the test restarts a service of the local cloud; it runs before the streams start'
+    )
+
+
+def _restarts_cloud(item: pytest.Item) -> bool:
+    return item.get_closest_marker('restarts_cloud') is not None
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The other integration tests first (the streams run beside them), then the targets that
-    share the streams, then the exclusive ones; tests outside tests/integration keep their places."""
+    """The tests that restart the cloud's services first, then the other integration tests
+    (the streams run beside them), then the targets that share the streams, then the
+    exclusive ones; tests outside tests/integration keep their places."""
 
     def rank(item: pytest.Item) -> int:
+        if _restarts_cloud(item):
+            return -1
         target = _target(item)
         return 0 if target is None else 2 if target in EXCLUSIVE_TARGETS else 1
 
@@ -181,9 +195,12 @@ def target_runner(request: pytest.FixtureRequest, ansible_env: dict[str, str], h
     return run
 
 
-@pytest.fixture(scope='session', autouse=True)
+@pytest.fixture(autouse=True)
 def target_streams(request: pytest.FixtureRequest) -> None:
-    """Starts the shared targets' streams with the first integration test of the run."""
+    """Starts the shared targets' streams with the first integration test that does not
+    restart the cloud's services (a restart mid-stream fails the targets' requests)."""
+    if STREAMS_RUNNING.threads or _restarts_cloud(request.node):
+        return
     shared = _selected_targets(request.session) - EXCLUSIVE_TARGETS
     if shared:
         STREAMS_RUNNING.start(shared, request.getfixturevalue('target_runner'))

@@ -46,6 +46,7 @@ def exported_settings(devcloud: Path, ansible_env: dict[str, str], tmp_path: Pat
         subprocess.run([str(DEVCLOUD), 'glance-settings', '--reset'], env=env, check=True)
 
 
+@pytest.mark.restarts_cloud
 def test_member_cli_is_held_to_the_exported_policy(exported_settings, devcloud: Path, tmp_path: Path) -> None:
     assert exported_settings['policy_rules'] == {'publicize_image': 'role:admin', 'communitize_image': 'role:admin'}
     data = tmp_path / 'disk.raw'
