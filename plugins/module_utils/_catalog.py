@@ -28,7 +28,7 @@ from ._converting import (
     stored_header,
 )
 from ._errors import ImagegovError
-from ._glance import Glance
+from ._glance import Glance, GlanceError
 from ._identity import DigestCache
 from ._image import ContentRequest, ImageReconciler, Outcome
 from ._members import MemberReconciler, share_view
@@ -114,7 +114,7 @@ class CatalogReconciler:
         # catalog image is looked up in them, not in the whole listing (10,000 builds
         # against 10,000 images were 50 million comparisons).
         self.builds: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self.by_id: dict[str, list[dict[str, Any]]] = {}
+        self.by_id: dict[str, dict[str, Any]] = {}
         self.series: dict[str, SeriesState] = {}
         self.images: dict[str, Any] = {}
         self.checksums = ChecksumResolver()
@@ -129,6 +129,7 @@ class CatalogReconciler:
         # by the module; each cloud is connected once per run.
         self.connect_source: Callable[[str], tuple[Glance, str, str | None]] | None = None
         self._source_clouds: dict[str, tuple[Glance, str, str | None]] = {}
+        self._source_failures: dict[str, str] = {}
 
     def inventory(self) -> None:
         """Every image of the project, hidden ones included: one paged listing per pass."""
@@ -138,7 +139,7 @@ class CatalogReconciler:
             key = build_key(image)
             if key:
                 self.builds.setdefault(key, []).append(image)
-            self.by_id.setdefault(image['id'], []).append(image)
+            self.by_id[image['id']] = image  # all_images yields each id once
 
     # -- plan -------------------------------------------------------------------------
     def plan(self, catalog: Any, prune: bool) -> list[PlanItem]:
@@ -176,7 +177,7 @@ class CatalogReconciler:
             if item.action in UNCHANGED + FAILED:
                 done.append(item)
             elif item.action is PlanAction.PRUNE:
-                image = self.by_id[item.id][0]
+                image = self.by_id[item.id]
                 done.append(self._prune(image, check_mode=False, gate=gate))
             else:
                 done.append(self._item(self.images[item.name], check_mode=False, gate=gate))
@@ -210,7 +211,7 @@ class CatalogReconciler:
                 best = min(owned, key=rank)
                 return [i for i in owned if i.get('name') == best.get('name')]
         if image.id:
-            return list(self.by_id.get(image.id, ()))
+            return [self.by_id[image.id]] if image.id in self.by_id else []
         named = [i for i in self.current.get(image.name, []) if build_key(i) in (None, (image.series, image.version))]
         state = self.series.get(image.series)
         if not named and state and state.target is image:
@@ -247,6 +248,9 @@ class CatalogReconciler:
             if beyond and item.reason is None:
                 item.reason = f'beyond keep_last ({state.series.keep_last})'
             return item
+        held = self._held_active(current) if due == 'deactivate' else []
+        if held:
+            due = None
         unchecked = None
         mirrored = bool(image.source and image.source.get('cloud'))
         if mirrored:
@@ -314,6 +318,11 @@ class CatalogReconciler:
         finally:
             if target:
                 content.source.close()
+        if held and item.action in (PlanAction.NOOP, PlanAction.UPDATE):
+            item.id = current['id']
+            item.reason = f'kept active, in use: {"; ".join(held)}; deactivated once unused'
+            if item.action is PlanAction.NOOP:
+                item.action = PlanAction.KEPT
         if unchecked:
             item.operations.append(unchecked)
         return item
@@ -324,10 +333,21 @@ class CatalogReconciler:
         cloud, wanted = image.source['cloud'], image.source['image']
         if self.connect_source is None:
             raise ImagegovError('source.cloud: this run cannot connect to other clouds.')
-        if cloud not in self._source_clouds:
-            self._source_clouds[cloud] = self.connect_source(cloud)
-        glance, label = self._source_clouds[cloud][:2]
-        found = glance.find(wanted, 'source.image', f'Give its id, as it is in cloud {label}.')
+        if cloud in self._source_failures:
+            raise ImagegovError(self._source_failures[cloud])
+        try:
+            if cloud not in self._source_clouds:
+                self._source_clouds[cloud] = self.connect_source(cloud)
+            glance, label = self._source_clouds[cloud][:2]
+            found = glance.find(wanted, 'source.image', f'Give its id, as it is in cloud {label}.')
+        except Exception as exc:
+            # An unreachable source cloud, or one refusing its account, fails its own entries,
+            # once (each would wait for the same timeout), not the whole run.
+            failure = _source_cloud_failure(exc, cloud)
+            if failure is None:
+                raise
+            self._source_failures[cloud] = failure
+            raise ImagegovError(failure) from exc
         if found is None:
             raise ImagegovError(
                 f'source.image: no image {wanted!r} (by id or name) is visible in cloud {label}. '
@@ -520,6 +540,13 @@ class CatalogReconciler:
             item.action = PlanAction.PRUNE
         return item
 
+    def _held_active(self, current: dict[str, Any]) -> list[str]:
+        """What keeps a retired build active past its deactivate_after: a deactivated image's
+        data is no longer served to non-admins, so whatever fetches it again for a server or
+        volume using it (a rebuild, a migration to a host without it cached) would fail.
+        Unknown usage counts as use."""
+        return blocking_usage(self.usage(current)) if current.get('status') == 'active' else []
+
     def _delete(self, item: PlanItem, current: dict[str, Any], check_mode: bool, gate: Any) -> PlanItem:
         # Never deleted while in use, whatever the policy says; unknown usage counts as use.
         users = blocking_usage(self.usage(current))
@@ -565,6 +592,24 @@ class CatalogReconciler:
         item.decisions = gate.decisions[asked:]
         item.policy = [decision.as_dict() for decision in item.decisions]
         return item
+
+
+def _source_cloud_failure(exc: Exception, cloud: str) -> str | None:
+    """What a failed request to a source cloud's Keystone or Glance says, or None for any other error."""
+    from keystoneauth1 import exceptions as ksa_exceptions
+    from openstack import exceptions as sdk_exceptions
+
+    if isinstance(exc, GlanceError):
+        reason = str(exc)
+    elif isinstance(exc, (ksa_exceptions.ClientException, sdk_exceptions.SDKException)):
+        reason = f'{type(exc).__name__}: {exc}'
+    else:
+        return None
+    return (
+        f'source.cloud {cloud!r} failed: {reason}. Check its entry in clouds.yaml (auth_url, account) '
+        'and that its Keystone and Glance are reachable from this host; the other entries from this '
+        'cloud are not tried again in this run.'
+    )
 
 
 def _holds_alias(state: SeriesState | None, image: dict[str, Any] | None) -> bool:

@@ -65,6 +65,9 @@ class TargetReport:
     images: list[dict[str, Any]] = field(default_factory=list, repr=False)
     drift: list[dict[str, Any]] = field(default_factory=list)
     sarif_runs: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # The catalog's selectors and whether each selected this target (None: the run left no plan).
+    selectors: list[dict[str, Any]] | None = field(default=None, repr=False)
+    target_dimensions: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def counts(self) -> dict[str, int]:
         return {column: sum(self.summary.get(a, 0) for a in actions) for column, actions in COLUMNS.items()}
@@ -133,6 +136,8 @@ def read_target(host: str, target: str, directory: str) -> TargetReport:
     if isinstance(plan, dict):
         report.summary = {str(k): int(v) for k, v in (plan.get('summary') or {}).items()}
         report.images = [image for image in plan.get('images') or [] if isinstance(image, dict)]
+        report.selectors = [use for use in plan.get('selectors') or [] if isinstance(use, dict)]
+        report.target_dimensions = plan.get('target') if isinstance(plan.get('target'), dict) else {}
         violations: Counter[str] = Counter()
         for item in plan.get('plan') or []:
             for decision in item.get('policy') or []:
@@ -168,6 +173,57 @@ def read_target(host: str, target: str, directory: str) -> TargetReport:
     return report
 
 
+# A selector's keys and the target dimension each names (plan.json's `target`).
+_SELECTOR_DIMENSIONS = {'clouds': 'cloud', 'regions': 'region', 'groups': 'groups'}
+
+
+def unmatched_selectors(targets: list[TargetReport]) -> list[dict[str, Any]]:
+    """The catalog's selectors that none of the targets that planned matched, or that name a
+    cloud, region or group none of them has (a misspelt region beside a right cloud still
+    selects, by the cloud), in catalog order."""
+    planned = [target for target in targets if target.selectors is not None]
+    known: dict[str, set[str]] = {key: set() for key in _SELECTOR_DIMENSIONS}
+    for target in planned:
+        for key, dimension in _SELECTOR_DIMENSIONS.items():
+            value = target.target_dimensions.get(dimension)
+            known[key].update(value if isinstance(value, list) else [value] if value else [])
+    matched: dict[tuple[str, str], bool] = {}
+    uses: dict[tuple[str, str], dict[str, Any]] = {}
+    for target in planned:
+        for use in target.selectors or ():
+            key = (str(use.get('origin')), str(use.get('field')))
+            uses.setdefault(key, use)
+            matched[key] = matched.get(key, False) or use.get('matched') is True
+    found = []
+    for key, use in uses.items():
+        selector = use.get('selector') if isinstance(use.get('selector'), dict) else {}
+        unknown = [
+            f'{name} {value}'
+            for name in _SELECTOR_DIMENSIONS
+            for value in selector.get(name) or ()
+            if known[name] and value not in known[name]
+        ]
+        if not matched[key] or unknown:
+            found.append(
+                {
+                    **{name: use.get(name) for name in ('origin', 'item', 'field', 'selector')},
+                    'matched': matched[key],
+                    'names_no_target': unknown,
+                }
+            )
+    return found
+
+
+def describe_unmatched(use: dict[str, Any], planned: int) -> str:
+    what = (
+        f'names no target ({", ".join(use["names_no_target"])})'
+        if use['matched']
+        else f'matches none of the {planned} target(s) that planned in this run'
+        + (f' ({", ".join(use["names_no_target"])} is none of theirs)' if use['names_no_target'] else '')
+    )
+    return f'{use["origin"]}: {use["item"]}: {use["field"]} {json.dumps(use["selector"], sort_keys=True)} {what}'
+
+
 def merge(targets: list[TargetReport]) -> dict[str, Any]:
     totals = {column: 0 for column in COLUMNS}
     for target in targets:
@@ -176,6 +232,7 @@ def merge(targets: list[TargetReport]) -> dict[str, Any]:
     statuses = [target.status for target in targets]
     return {
         'targets': [target.as_dict() for target in targets],
+        'unmatched_selectors': unmatched_selectors(targets),
         'totals': dict(
             totals,
             targets=len(targets),
@@ -226,6 +283,13 @@ def render_markdown(targets: list[TargetReport], title: str = 'Image catalog') -
             f'- {_code(t.target)}: {_cell(t.error)}' + (f' (task: {_cell(t.failed_task)})' if t.failed_task else '')
             for t in failed
         ]
+    unmatched = merged['unmatched_selectors']
+    if unmatched:
+        planned = sum(1 for target in targets if target.selectors is not None)
+        lines += ['', '#### Catalog selectors that match no target', '']
+        lines += [f'- {_cell(describe_unmatched(use, planned))}' for use in unmatched[:MARKDOWN_REFUSALS]]
+        if len(unmatched) > MARKDOWN_REFUSALS:
+            lines.append(f'- ... and {len(unmatched) - MARKDOWN_REFUSALS} more (see fleet.json)')
     refusals = [(target.target, refusal) for target in targets for refusal in target.refusals]
     if refusals:
         lines += ['', '#### Refusals', '']

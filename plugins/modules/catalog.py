@@ -106,7 +106,9 @@ options:
       - The file holds every item, noop ones included, whatever O(return_noop) says, and
         lists the project's images as this run found them (C(images) - name, id, status,
         formats, visibility, hidden, size, creation time, series and whether this catalog
-        manages it), for fleet reports.
+        manages it) and every C(targets) and C(overrides[].where) selector of the catalog
+        with whether it selected this run's target (C(selectors); the target's cloud, region
+        and groups are C(target)), for fleet reports.
     type: path
   return_noop:
     description:
@@ -228,10 +230,12 @@ class CatalogModule(ImagegovModule):
 
     def run(self) -> None:
         p = self.params
+        self.run_target = self.target()
         try:
-            catalog = load_catalog(p['catalog'], source_roots=p['source_roots'], target=self.target())
+            catalog = load_catalog(p['catalog'], source_roots=p['source_roots'], target=self.run_target)
         except CatalogError as exc:
             self.fail(f'{exc}\nNothing was sent to the cloud.', problems=problem_list(exc))
+        self.selectors = catalog.selectors
         usage = self.usage_lookup()
         reconciler = CatalogReconciler(
             self.glance, self.caller, self.new_gate, usage, p['name'], p['timeout'], self.resolve_project
@@ -269,6 +273,8 @@ class CatalogModule(ImagegovModule):
                 'plan': [item.as_dict() for item in items],
                 'summary': summary,
                 'images': [image_facts(image, self.params['name']) for image in images],
+                'selectors': [use.as_dict() for use in self.selectors],
+                'target': self.run_target.as_dict(),
             }
             return json.dumps(document, indent=2, sort_keys=True)
 

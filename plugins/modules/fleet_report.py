@@ -16,8 +16,8 @@ description:
     violations; the images by format, visibility, series and age; drift),
     C(fleet.sarif) (SARIF 2.1.0, one run per target told apart by C(automationDetails.id)) and
     C(fleet.md), a Markdown summary short enough for a pull-request comment - per target the
-    creates, replaces, updates, deletes and refusals, then the failed targets and the refusals
-    with their rule.
+    creates, replaces, updates, deletes and refusals, then the failed targets, the catalog's
+    selectors that match no target, and the refusals with their rule.
   - A target without a plan counts as failed, so a target that never got to plan cannot pass
     unnoticed.
   - The C(imagegov.openstack.reconcile) playbook runs it after the targets on a fleet.
@@ -86,6 +86,26 @@ targets:
   returned: always
   type: list
   elements: dict
+unmatched_selectors:
+  description:
+    - The catalog's C(targets) and C(overrides[].where) selectors that none of the targets
+      that planned matched, or that name a cloud, region or group none of them has, in catalog
+      order - each with C(origin) (the catalog file and line), C(item), C(field), C(selector),
+      C(matched) (whether it selected any target) and C(names_no_target) (the values no target
+      has). Each is also a warning and a section of the Markdown summary.
+    - A misspelt cloud, region or group sends an entry nowhere (and a pruning run deletes its
+      images), or leaves an override unapplied where it was meant to apply.
+    - Empty when the targets' runs did not record selectors.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - origin: catalog/ubuntu.yml:12
+      item: series 'ubuntu-24.04' (images[0])
+      field: targets
+      selector: {regions: [RegionTow]}
+      matched: false
+      names_no_target: [regions RegionTow]
 files:
   description: The report files (absolute paths), by name.
   returned: always
@@ -104,6 +124,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._errors import 
 from ansible_collections.imagegov.openstack.plugins.module_utils._fleet import (
     RENDERERS,
     FleetReportError,
+    describe_unmatched,
     merge,
     read_target,
     render_html,
@@ -153,11 +174,21 @@ def main() -> None:
         except ImagegovError as exc:
             module.fail_json(msg=str(exc))
     merged = merge(targets)
+    planned = sum(1 for target in targets if target.selectors is not None)
+    for use in merged['unmatched_selectors']:
+        module.warn(describe_unmatched(use, planned))
     summary = [
         {key: target[key] for key in ('host', 'target', 'status', 'counts', 'error') if key in target}
         for target in merged['targets']
     ]
-    module.exit_json(changed=False, totals=merged['totals'], targets=summary, files=files, markdown=markdown)
+    module.exit_json(
+        changed=False,
+        totals=merged['totals'],
+        targets=summary,
+        unmatched_selectors=merged['unmatched_selectors'],
+        files=files,
+        markdown=markdown,
+    )
 
 
 if __name__ == '__main__':

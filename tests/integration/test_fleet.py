@@ -88,6 +88,8 @@ def fleet(tmp_path: Path, ansible_env: dict[str, str], fleet_regions: tuple[str,
                 'disk_format': 'qcow2',
                 'targets': {'regions': ['RegionOne']},
             },
+            # A misspelt region: the entry goes nowhere, which the fleet report says.
+            {'name': f'{name}-typo', 'state': 'unmanaged', 'targets': {'regions': ['RegionTow']}},
         ],
     }
     (repo / 'catalog.yml').write_text(yaml.safe_dump(catalog))
@@ -202,6 +204,11 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
         (f'{CLOUD}/RegionTwo', 1),
     ]
     assert all(_images(fleet['name'], region) == [] for region in ('RegionOne', 'RegionTwo', 'RegionThree'))
+    assert [(u['item'], u['selector'], u['matched']) for u in report['unmatched_selectors']] == [
+        (f"image '{fleet['name']}-typo' (images[2])", {'regions': ['RegionTow']}, False)
+    ]
+    # A warning of the run too (Ansible may wrap its lines).
+    assert 'matches none of the 3 target(s) that planned in this run' in ' '.join((plan.stdout + plan.stderr).split())
 
     applied = _run(fleet, '-e', 'apply=true')
     assert applied.returncode == 0, applied.stdout[-8000:] + applied.stderr[-3000:]

@@ -31,7 +31,7 @@ from .constants import (
     VERSION_PLACEHOLDER,
 )
 from .errors import CatalogError, CatalogProblem
-from .model import Catalog, CatalogImage, CatalogSeries, Origin, Target
+from .model import Catalog, CatalogImage, CatalogSeries, Origin, SelectorUse, Target
 from .schema import (
     ATTRIBUTES_SCHEMA,
     CATALOG_SCHEMA,
@@ -220,7 +220,8 @@ def _build(
     problems.extend(_check_unique(entries))
     if problems:
         raise CatalogError(problems)
-    return Catalog(images, series, sources=[document[0] for document in documents])
+    selectors = [use for entry in entries for use in _selector_uses(entry, target)] if target else []
+    return Catalog(images, series, sources=[document[0] for document in documents], selectors=selectors)
 
 
 def _check_document(
@@ -256,6 +257,16 @@ def _goes_to(entry: _Entry, target: Target | None) -> bool:
     """An entry without `targets` goes everywhere; without a target, every entry is loaded."""
     selector = entry.data.get('targets') if isinstance(entry.data, Mapping) else None
     return target is None or selector is None or target.matches(selector)
+
+
+def _selector_uses(entry: _Entry, target: Target) -> list[SelectorUse]:
+    data = entry.data
+    found = [('targets', data.get('targets'))] if data.get('targets') is not None else []
+    found += [(f'overrides[{i}].where', o.get('where')) for i, o in enumerate(data.get('overrides') or ())]
+    origin = str(Origin(entry.source, entry.line))
+    return [
+        SelectorUse(origin, entry.label, field, dict(selector), target.matches(selector)) for field, selector in found
+    ]
 
 
 _UNKNOWN_HOW = {

@@ -53,6 +53,13 @@ class Target:
     def __str__(self) -> str:
         return '/'.join(part for part in (self.cloud or '(cloud)', self.region) if part)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            'cloud': self.cloud,
+            'region': self.region,
+            'groups': None if self.groups is None else list(self.groups),
+        }
+
 
 @dataclasses.dataclass
 class CatalogImage:
@@ -139,13 +146,31 @@ class CatalogSeries:
         return dict(dataclasses.asdict(self), active=self.active, retired=self.retired)
 
 
+@dataclasses.dataclass(frozen=True)
+class SelectorUse:
+    """An entry's `targets` or one of its `overrides`' `where`, and whether it selected the
+    target of this run: a fleet report names the selectors no target matched (a misspelt
+    region sends an image nowhere, and a pruning run then deletes it everywhere)."""
+
+    origin: str
+    item: str
+    field: str
+    selector: dict[str, Any]
+    matched: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 @dataclasses.dataclass
 class Catalog:
-    """Every image of the catalog in load order (series builds newest first), and the series."""
+    """Every image of the catalog in load order (series builds newest first), and the series;
+    with a target, the selectors and whether each selected it."""
 
     images: list[CatalogImage]
     series: list[CatalogSeries]
     sources: list[str]
+    selectors: list[SelectorUse] = dataclasses.field(default_factory=list)
 
     def image(self, name: str) -> CatalogImage | None:
         for image in self.images:

@@ -139,3 +139,37 @@ def test_bytes_changed_behind_the_source_glance_never_complete_a_copy(clouds, tm
     assert item.action is PlanAction.ERROR
     assert 'changed or damaged' in item.reason
     assert dest.images_named('gold') == []
+
+
+class _Unreachable:
+    """A source cloud whose Keystone refuses the connection."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def find(self, *args, **kwargs):
+        from keystoneauth1 import exceptions as ksa_exceptions
+
+        self.calls += 1
+        raise ksa_exceptions.ConnectFailure('Unable to establish connection to https://keystone.example:5000/v3')
+
+
+def test_an_unreachable_source_cloud_fails_its_own_entries_once_and_the_others_go_on(clouds, tmp_path):
+    source, dest = clouds
+    text = MIRROR + (
+        '  - name: gold-2\n    source: {cloud: primary, image: other-src}\n    disk_format: raw\n'
+        '  - {name: local, state: unmanaged}\n'
+    )
+    run = Run(dest, _Unreachable(), tmp_path, text=text)
+    plan = run.plan()
+    assert [(item.name, item.action) for item in plan] == [
+        ('gold', PlanAction.ERROR),
+        ('gold-2', PlanAction.ERROR),
+        ('local', PlanAction.NOOP),
+    ]
+    assert plan[0].reason == plan[1].reason
+    assert "source.cloud 'primary' failed: ConnectFailure: Unable to establish connection" in plan[0].reason
+    assert 'not tried again in this run' in plan[0].reason
+    # One attempt for both entries: each would otherwise wait for the same timeout.
+    assert run.source.calls == 1 and run.connects == ['primary']
+    assert dest.mutations() == []

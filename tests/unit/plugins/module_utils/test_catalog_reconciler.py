@@ -243,3 +243,31 @@ def test_members_of_a_shared_image_are_planned_as_a_share_and_kept_exact(tmp_pat
     plan = Run(glance, tmp_path).reconciler.plan(wanted, prune=False)
     assert actions(plan) == {'shared': PlanAction.SHARE}
     assert [decision.action for decision in plan[0].decisions] == ['share', 'narrow']
+
+
+def test_a_build_due_for_deactivation_stays_active_while_in_use_and_is_deactivated_once_unused(tmp_path, files):
+    glance = GlanceDouble(owner=OWNER)
+    yesterday = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1.5)).strftime(
+        '%Y-%m-%dT%H:%M:%SZ'
+    )
+    mid = glance.add('s-2', files['b'][0].read_bytes(), **{MANAGED_BY_PROPERTY: 'gold', RETIRED_AT_PROPERTY: yesterday})
+    wanted = catalog(tmp_path, files, SERIES)
+    server = {'servers': [{'id': 's1', 'name': 'web', 'project_id': OWNER}], 'images': [], 'not_checked': []}
+    unknown = {'servers': [], 'images': [], 'not_checked': [{'resource': 'volumes', 'reason': 'Cinder is down'}]}
+    rounds = [(server, 'server web (s1', PlanAction.UPDATE)]  # hidden as retired, not deactivated
+    rounds += [(server, 'server web (s1', PlanAction.KEPT), (unknown, 'volumes not checked: Cinder', PlanAction.KEPT)]
+    for usage, shown, action in rounds:
+        run = Run(glance, tmp_path, usage={mid['id']: usage})
+        plan = run.reconciler.plan(wanted, prune=False)
+        for items in (plan, run.reconciler.apply(wanted, plan)):
+            item = next(item for item in items if item.name == 's-2')
+            assert item.action is action and item.id == mid['id']
+            assert 'kept active, in use' in item.reason and shown in item.reason
+            assert glance.images[mid['id']]['status'] == 'active'
+    assert glance.images[mid['id']]['os_hidden'] is True
+    run = Run(glance, tmp_path)
+    plan = run.reconciler.plan(wanted, prune=False)
+    assert actions(plan)['s-2'] is PlanAction.DEACTIVATE
+    run.reconciler.apply(wanted, plan)
+    assert glance.images[mid['id']]['status'] == 'deactivated'
+    assert actions(Run(glance, tmp_path).reconciler.plan(wanted, prune=False))['s-2'] is PlanAction.NOOP

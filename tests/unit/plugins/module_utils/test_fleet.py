@@ -244,3 +244,71 @@ def test_a_target_without_a_plan_publishes_no_old_policy_report(tmp_path: Path):
     _write(tmp_path, 'policy.sarif', engine.render_sarif([_refused_decision()], POLICY))
     _write(tmp_path, 'failed.json', {'task': 'Plan', 'message': 'Keystone is down'})
     assert fleet.read_target('h', 't', str(tmp_path)).sarif_runs == []
+
+
+SELECTING_CATALOG = """version: 1
+defaults: {disk_format: raw}
+images:
+  - name: everywhere
+    state: unmanaged
+  - name: east-only
+    state: unmanaged
+    targets: {regions: [RegionEast]}
+  - name: misspelt
+    state: unmanaged
+    targets: {regions: [RegionEsat]}
+    overrides:
+      - where: {groups: [canary]}
+        visibility: private
+  - name: overridden
+    state: unmanaged
+    overrides:
+      - where: {clouds: [prod], regions: [RegionWset]}
+        visibility: private
+"""
+
+
+def test_selectors_that_no_target_matched_are_named_with_file_and_line(tmp_path: Path):
+    from ansible_collections.imagegov.openstack.plugins.module_utils.catalog import load_catalog_texts
+    from ansible_collections.imagegov.openstack.plugins.module_utils.catalog.model import Target
+
+    targets = []
+    for region, groups in (('RegionEast', ('prod',)), ('RegionWest', ('prod', 'canary'))):
+        where = Target('prod', region, groups)
+        catalog = load_catalog_texts([('catalog/fleet.yml', SELECTING_CATALOG)], target=where)
+        target = where.as_dict()
+        plan = dict(_plan(), selectors=[use.as_dict() for use in catalog.selectors], target=target)
+        _write(tmp_path / region, 'plan.json', plan)
+        targets.append(fleet.read_target(f'prod.{region}', f'prod/{region}', str(tmp_path / region)))
+    _write(tmp_path / 'broken', 'failed.json', {'task': 'Plan', 'message': 'catalog invalid'})
+    targets.append(fleet.read_target('prod.broken', 'prod/broken', str(tmp_path / 'broken')))
+
+    unmatched = fleet.merge(targets)['unmatched_selectors']
+    # The canary override matched West; the last override selects by the right cloud, so it
+    # matched, but its region is nobody's.
+    assert unmatched == [
+        {
+            'origin': 'catalog/fleet.yml:9',
+            'item': "image 'misspelt' (images[2])",
+            'field': 'targets',
+            'selector': {'regions': ['RegionEsat']},
+            'matched': False,
+            'names_no_target': ['regions RegionEsat'],
+        },
+        {
+            'origin': 'catalog/fleet.yml:15',
+            'item': "image 'overridden' (images[3])",
+            'field': 'overrides[0].where',
+            'selector': {'clouds': ['prod'], 'regions': ['RegionWset']},
+            'matched': True,
+            'names_no_target': ['regions RegionWset'],
+        },
+    ]
+    text = fleet.render_markdown(targets)
+    assert '#### Catalog selectors that match no target' in text
+    assert 'catalog/fleet.yml:9' in text and 'matches none of the 2 target(s) that planned' in text
+    assert 'names no target (regions RegionWset)' in text
+
+
+def test_a_report_without_selectors_names_none():
+    assert fleet.unmatched_selectors([fleet.TargetReport('h', 't')]) == []
