@@ -5,8 +5,9 @@ The catalog has per-target overrides: RegionTwo stores raw (convert_to), the can
 (RegionThree, a group the plugin makes from a label) gets a property and a tag, and one image
 goes to RegionOne only.
 
-plan -> apply -> apply again (changed=0 on every host) -> one region's Glance stopped: that
-target fails alone, the others complete, and the fleet report says which failed and why.
+plan -> apply -> apply again (changed=0 on every host) -> one region's Glance stopped in the
+middle of a run (once that target's catalog module has started): that target fails alone, the
+others complete, and the fleet report says which failed and why.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from importlib import resources
@@ -102,6 +104,13 @@ def fleet(tmp_path: Path, ansible_env: dict[str, str], fleet_regions: tuple[str,
                 'regions': 'catalog',
                 'labels': {f'{CLOUD}/RegionThree': {'stage': 'candidate'}},
                 'keyed_groups': [{'key': "imagegov_labels.stage | default('stable')", 'prefix': 'stage'}],
+                # RegionTwo's modules run through a gate that can hold its catalog run (see
+                # _gated_interpreter), so that its Glance is stopped in the middle of a run.
+                'compose': {
+                    'ansible_python_interpreter': (
+                        f"'{_gated_interpreter(tmp_path / 'gate')}' if region_name == 'RegionTwo' else '{sys.executable}'"
+                    )
+                },
             }
         )
     )
@@ -112,7 +121,14 @@ def fleet(tmp_path: Path, ansible_env: dict[str, str], fleet_regions: tuple[str,
         ANSIBLE_INVENTORY_ENABLED='imagegov.openstack.clouds',
         IMAGEGOV_POLICY=str(HERE / 'policies' / 'glance-parity.yml'),
     )
-    yield {'name': name, 'repo': repo, 'inventory': inventory, 'env': env, 'reports': tmp_path / 'reports'}
+    yield {
+        'name': name,
+        'repo': repo,
+        'inventory': inventory,
+        'env': env,
+        'reports': tmp_path / 'reports',
+        'gate': tmp_path / 'gate',
+    }
     regions('start', *fleet_regions[1:], check=False)
     for region in fleet_regions:
         conn = _connect(region)
@@ -121,17 +137,40 @@ def fleet(tmp_path: Path, ansible_env: dict[str, str], fleet_regions: tuple[str,
                 conn.image.delete_image(found.id, ignore_missing=True)
 
 
+def _gated_interpreter(gate: Path) -> Path:
+    """An interpreter for RegionTwo's modules: while ``gate/armed`` exists, the next catalog
+    module run removes it, says ``started`` and waits for ``go`` before it runs."""
+    gate.mkdir(parents=True, exist_ok=True)
+    wrapper = gate / 'python'
+    wrapper.write_text(
+        '#!/bin/sh\n'
+        f'if [ -e "{gate}/armed" ]; then\n'
+        '  case "$*" in *AnsiballZ_catalog.py*)\n'
+        f'    rm -f "{gate}/armed"; touch "{gate}/started"\n'
+        f'    while [ ! -e "{gate}/go" ]; do sleep 0.1; done;;\n'
+        '  esac\n'
+        'fi\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def _command(fleet: dict, *extra: str) -> list[str]:
+    return [
+        str(Path(sys.executable).parent / 'ansible-playbook'),
+        '-i',
+        str(fleet['inventory']),
+        'imagegov.openstack.reconcile',
+        '-e',
+        f'catalog={fleet["repo"] / "catalog.yml"}',
+        *extra,
+    ]
+
+
 def _run(fleet: dict, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            str(Path(sys.executable).parent / 'ansible-playbook'),
-            '-i',
-            str(fleet['inventory']),
-            'imagegov.openstack.reconcile',
-            '-e',
-            f'catalog={fleet["repo"] / "catalog.yml"}',
-            *extra,
-        ],
+        _command(fleet, *extra),
         cwd=fleet['repo'].parent,
         env=fleet['env'],
         capture_output=True,
@@ -139,6 +178,35 @@ def _run(fleet: dict, *extra: str) -> subprocess.CompletedProcess:
         timeout=600,
         check=False,
     )
+
+
+def _run_stopping_glance(fleet: dict, region: str, *extra: str) -> subprocess.CompletedProcess:
+    """One run in which ``region``'s Glance stops while the run is under way: once that
+    target's catalog module has started (the others go on meanwhile)."""
+    gate = fleet['gate']
+    (gate / 'armed').touch()
+    # Into files, not pipes: a pipe nobody reads while waiting would block the run.
+    with (
+        open(gate / 'stdout', 'w+') as stdout,
+        open(gate / 'stderr', 'w+') as stderr,
+        subprocess.Popen(
+            _command(fleet, *extra), cwd=fleet['repo'].parent, env=fleet['env'], stdout=stdout, stderr=stderr, text=True
+        ) as proc,
+    ):
+        try:
+            deadline = time.monotonic() + 300
+            while not (gate / 'started').exists():
+                assert proc.poll() is None, f'the run ended before {region} planned: {stdout.name}'
+                assert time.monotonic() < deadline, f'{region} never started its catalog run'
+                time.sleep(0.1)
+            regions('stop', region)
+        finally:
+            (gate / 'go').touch()
+        proc.wait(timeout=600)
+    for name in ('armed', 'started', 'go'):
+        (gate / name).unlink(missing_ok=True)
+    stdout, stderr = ((gate / name).read_text() for name in ('stdout', 'stderr'))
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def _browser(page: Path, tmp_path: Path) -> dict[tuple[str | None, str], str]:
@@ -253,8 +321,7 @@ def test_a_catalog_reconciled_on_three_regions(fleet: dict):
     assert int(cells[f'{CLOUD}/RegionTwo', 'format:raw']) >= 1
     assert cells[None, 'total:targets'] == '3'
 
-    regions('stop', 'RegionTwo')
-    down = _run(fleet, '-e', 'apply=true')
+    down = _run_stopping_glance(fleet, 'RegionTwo', '-e', 'apply=true')
     assert down.returncode == 2, down.stdout[-8000:]
     recap = _recap(down.stdout)
     # RegionTwo fails alone: the others complete, the report is written, and the run then
