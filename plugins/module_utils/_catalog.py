@@ -28,7 +28,7 @@ from ._converting import (
     stored_header,
 )
 from ._errors import ImagegovError
-from ._glance import Glance, GlanceError
+from ._glance import Glance
 from ._identity import DigestCache
 from ._image import ContentRequest, ImageReconciler, Outcome
 from ._members import MemberReconciler, share_view
@@ -45,7 +45,16 @@ from ._series import (
     series_states,
 )
 from ._state import SHA256_PROPERTY, VOLATILE_FIELDS, DesiredImage, simulated_new_image
-from ._transfer import RunDigests, SourceImage, TransferReconciler, check_source, source_facts, source_records
+from ._transfer import (
+    MirrorSource,
+    RunDigests,
+    SourceImage,
+    TransferReconciler,
+    check_source,
+    source_cloud_failure,
+    source_facts,
+    source_records,
+)
 from ._usage import blocking_usage
 from .catalog.checksums import ChecksumResolver
 from .catalog.constants import ENTRY_DEACTIVATED, ENTRY_UNMANAGED, MIN_DISK_AUTO
@@ -248,7 +257,7 @@ class CatalogReconciler:
             if beyond and item.reason is None:
                 item.reason = f'beyond keep_last ({state.series.keep_last})'
             return item
-        held = self._held_active(current) if due == 'deactivate' else []
+        held = self._held_active(found) if due == 'deactivate' else []
         if held:
             due = None
         unchecked = None
@@ -282,7 +291,14 @@ class CatalogReconciler:
         facts = None
         if new_bytes and (check_mode or image.min_disk == MIN_DISK_AUTO):
             # A mirror's header comes by a Range request; its size from the source Glance.
-            facts = source_facts(source) if mirrored else prescan(source)
+            if mirrored:
+                try:
+                    facts = source_facts(source)
+                except ImagegovError as exc:  # the source cloud failing as its header is read
+                    item.action, item.reason = PlanAction.ERROR, str(exc)
+                    return item
+            else:
+                facts = prescan(source)
         if facts is not None and target:
             facts = dict(stored_header(facts, target), conversion={'converted_to': target})
         desired = self._desired(image, current, retired_since, check_mode, facts)
@@ -318,9 +334,10 @@ class CatalogReconciler:
         finally:
             if target:
                 content.source.close()
-        if held and item.action in (PlanAction.NOOP, PlanAction.UPDATE):
-            item.id = current['id']
-            item.reason = f'kept active, in use: {"; ".join(held)}; deactivated once unused'
+        if held and item.action not in FAILED:
+            item.id = item.id or current['id']
+            note = f'kept active, in use: {"; ".join(held)}; deactivated once unused'
+            item.reason = f'{item.reason}; {note}' if item.reason else note
             if item.action is PlanAction.NOOP:
                 item.action = PlanAction.KEPT
         if unchecked:
@@ -343,17 +360,19 @@ class CatalogReconciler:
         except Exception as exc:
             # An unreachable source cloud, or one refusing its account, fails its own entries,
             # once (each would wait for the same timeout), not the whole run.
-            failure = _source_cloud_failure(exc, cloud)
+            failure = source_cloud_failure(exc, cloud)
             if failure is None:
                 raise
-            self._source_failures[cloud] = failure
-            raise ImagegovError(failure) from exc
+            message, whole_cloud = failure
+            if whole_cloud:
+                self._source_failures[cloud] = message
+            raise ImagegovError(message) from exc
         if found is None:
             raise ImagegovError(
                 f'source.image: no image {wanted!r} (by id or name) is visible in cloud {label}. '
                 'Check the name and the account of that cloud in clouds.yaml.'
             )
-        source = SourceImage(glance, found, label)
+        source = MirrorSource(glance, found, label)
         check_source(found, source.label)
         if found.get('disk_format') != image.disk_format:
             raise ImagegovError(
@@ -540,12 +559,17 @@ class CatalogReconciler:
             item.action = PlanAction.PRUNE
         return item
 
-    def _held_active(self, current: dict[str, Any]) -> list[str]:
+    def _held_active(self, found: list[dict[str, Any]]) -> list[str]:
         """What keeps a retired build active past its deactivate_after: a deactivated image's
         data is no longer served to non-admins, so whatever fetches it again for a server or
         volume using it (a rebuild, a migration to a host without it cached) would fail.
-        Unknown usage counts as use."""
-        return blocking_usage(self.usage(current)) if current.get('status') == 'active' else []
+        Unknown usage counts as use. Every image found for the build is asked: with several,
+        the reconciler keeps (and would deactivate) the one holding the build's bytes, which
+        need not be the one carrying the bookkeeping (anyone in the project can copy it)."""
+        users = [
+            user for image in found if image.get('status') == 'active' for user in blocking_usage(self.usage(image))
+        ]
+        return list(dict.fromkeys(users))
 
     def _delete(self, item: PlanItem, current: dict[str, Any], check_mode: bool, gate: Any) -> PlanItem:
         # Never deleted while in use, whatever the policy says; unknown usage counts as use.
@@ -592,24 +616,6 @@ class CatalogReconciler:
         item.decisions = gate.decisions[asked:]
         item.policy = [decision.as_dict() for decision in item.decisions]
         return item
-
-
-def _source_cloud_failure(exc: Exception, cloud: str) -> str | None:
-    """What a failed request to a source cloud's Keystone or Glance says, or None for any other error."""
-    from keystoneauth1 import exceptions as ksa_exceptions
-    from openstack import exceptions as sdk_exceptions
-
-    if isinstance(exc, GlanceError):
-        reason = str(exc)
-    elif isinstance(exc, (ksa_exceptions.ClientException, sdk_exceptions.SDKException)):
-        reason = f'{type(exc).__name__}: {exc}'
-    else:
-        return None
-    return (
-        f'source.cloud {cloud!r} failed: {reason}. Check its entry in clouds.yaml (auth_url, account) '
-        'and that its Keystone and Glance are reachable from this host; the other entries from this '
-        'cloud are not tried again in this run.'
-    )
 
 
 def _holds_alias(state: SeriesState | None, image: dict[str, Any] | None) -> bool:

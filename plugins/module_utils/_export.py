@@ -47,7 +47,6 @@ from ._convert import (
     ConvertedImage,
     Runner,
     SourceImage,
-    _write_sparse,
     convert,
     file_identity,
     inspect_source,
@@ -420,23 +419,30 @@ class Exporter:
             plan = self.plan()  # again: a concurrent run may have finished while this one waited
             if plan.action in ('none', 'record'):
                 if plan.chmod:
-                    os.chmod(self.path, self.spec.mode)
+                    fd = _open_own(self.path, self.label)
+                    try:
+                        os.fchmod(fd, self.spec.mode)
+                    finally:
+                        os.close(fd)
                 output = self._output(plan.current.get('format'), plan.current.get('digest'))
                 if plan.action == 'record' or plan.chmod:
                     self.record.write(dict(self.wanted(), output=output))
                 return plan, output
             for stale in stale_parts(self.path, self.part):
                 os.unlink(stale)
-            self._download()
-            output = self._publish(plan)
+            part = self._download()
+            try:
+                output = self._publish(plan, part)
+            finally:
+                os.close(part)
             self.record.write(dict(self.wanted(), output=output))
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.part)
             return plan, output
 
-    def _download(self) -> None:
-        """The part file made whole and verified; raises ExportError (removing the part)
-        when it is not the image's data."""
+    def _download(self) -> int:
+        """The part file made whole and verified, still open: what is published is this very
+        file (see _install). Raises ExportError (removing the part) when it is not the image's data."""
         size = self.image['size']
         fd = open_private(self.part)
         try:
@@ -450,17 +456,20 @@ class Exporter:
             self.facts['resumed_from'] = have
             have = self._fetch(fd, have, digest)
             os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
         found = digest.hexdigest()
-        if have != size or found != self.digest:
-            os.unlink(self.part)
-            raise ExportError(
-                f'{self.label}: the data read has {have} bytes with {self.algo} {found}, but Glance records '
-                f'{size} bytes with {self.algo} {self.digest}. Nothing was written to {self.path}, and the part '
-                'file was removed. Run again to download it afresh; if this repeats, the data Glance stores is '
-                'damaged: tell the cloud operators, or upload the image again.'
-            )
+        if have == size and found == self.digest:
+            return fd
+        os.close(fd)
+        os.unlink(self.part)
+        raise ExportError(
+            f'{self.label}: the data read has {have} bytes with {self.algo} {found}, but Glance records '
+            f'{size} bytes with {self.algo} {self.digest}. Nothing was written to {self.path}, and the part '
+            'file was removed. Run again to download it afresh; if this repeats, the data Glance stores is '
+            'damaged: tell the cloud operators, or upload the image again.'
+        )
 
     def _fetch(self, fd: int, have: int, digest: Any) -> int:
         import requests
@@ -499,14 +508,16 @@ class Exporter:
                 self.facts['retries'] = attempts
         return have
 
-    def _publish(self, plan: Plan) -> dict[str, Any]:
-        """The verified part file made into the output at path (by a rename)."""
+    def _publish(self, plan: Plan, part: int) -> dict[str, Any]:
+        """The verified part file (open as ``part``) made into the output at path (by a rename)."""
         if self.as_stored():
-            self._set_mode(self.part)
-            os.replace(self.part, self.path)
+            self._install(self.part, part)
             return self._output(self.image.get('disk_format'), {'algo': self.algo, 'value': self.digest})
         scratch = os.path.abspath(os.path.expanduser(self.spec.scratch_dir or os.path.dirname(self.path)))
         target = self.spec.disk_format
+        # The inspection and qemu-img read the part file by its name: it must still be the
+        # verified one, before and after (a file swapped in meanwhile is refused).
+        self._still_verified(part)
         source = inspect_source(self.part, scratch, self.run, local_extents=False, whole=False)
         converted: ConvertedImage | None = None
         try:
@@ -524,10 +535,17 @@ class Exporter:
                 converted = convert(source, target, scratch, self.run, whole_output=True)
                 disk, facts = converted.path, converted.facts
                 self.facts['converted'] = {'from': source.format, 'to': target}
+            self._still_verified(part)
             if self.spec.container_format == 'ova':
                 return self._pack(disk, target, facts)
-            self._set_mode(disk)
-            _move(disk, self.path)
+            if disk == self.part:
+                self._install(disk, part)
+            else:
+                fd = _open_own(disk, self.label)
+                try:
+                    self._install(disk, fd)
+                finally:
+                    os.close(fd)
             return self._output(target, {'algo': 'sha256', 'value': facts['sha256']})
         finally:
             if converted is not None:
@@ -542,8 +560,7 @@ class Exporter:
                 packed = pack_ova(out, self.image, disk, disk_format, facts)
                 out.flush()
                 os.fsync(out.fileno())
-            self._set_mode(tmp)
-            os.replace(tmp, self.path)
+                self._install(tmp, out.fileno())
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -551,9 +568,26 @@ class Exporter:
         self.facts['package'] = packed
         return self._output('ova', {'algo': 'sha256', 'value': packed['sha256']})
 
-    def _set_mode(self, path: str) -> None:
-        """A new file's mode: option mode, else what a new file gets (0666 less the umask)."""
-        os.chmod(path, self.spec.mode if self.spec.mode is not None else 0o666 & ~_umask())
+    def _still_verified(self, part: int) -> None:
+        try:
+            named = _identity(os.lstat(self.part))
+        except FileNotFoundError:
+            named = None
+        if named != _identity(os.fstat(part)):
+            raise ExportError(_swapped(self.part, self.label))
+
+    def _install(self, source: str, fd: int) -> None:
+        """The verified file, open as ``fd`` and named ``source``, given its mode and made the
+        output at path. The mode goes through the open file, and what the rename put at path
+        is proven to be that file (it stays open, so no other file can take its identity): in a
+        directory other users may write to, a file or link swapped in by name after the check
+        would otherwise be published, or have its target's mode changed."""
+        os.fchmod(fd, self.spec.mode if self.spec.mode is not None else 0o666 & ~_umask())
+        placed = _move(source, self.path, fd)
+        if _identity(os.lstat(self.path)) != placed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            raise ExportError(_swapped(self.path, self.label))
 
     def _output(self, disk_format: str | None, digest: dict[str, Any] | None) -> dict[str, Any]:
         info = os.stat(self.path)
@@ -603,29 +637,56 @@ def _source_facts(source: SourceImage) -> dict[str, Any]:
     return {key: source.facts.get(key) for key in ('detected_format', 'virtual_size', 'size', 'safety_failures')}
 
 
-def _move(source: str, path: str) -> None:
-    """Rename into place; across file systems (a scratch_dir elsewhere), copy beside the
-    target first, holes kept, then rename."""
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
+
+
+def _swapped(path: str, label: str) -> str:
+    return (
+        f'{path} was replaced by another file or a link while {label} was being exported: it was not '
+        'exported. Another user can write to that directory: export into one only you can write to.'
+    )
+
+
+def _open_own(path: str, label: str) -> int:
+    """This user's regular file at path, opened without following a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    except OSError as exc:
+        raise ExportError(_swapped(path, label)) from exc
+    if not _own_regular_file(os.fstat(fd)):
+        os.close(fd)
+        raise ExportError(_swapped(path, label))
+    return fd
+
+
+def _move(source: str, path: str, fd: int) -> tuple[int, int]:
+    """Rename into place; across file systems (a scratch_dir elsewhere), copy the open file
+    ``fd`` beside the target first, holes kept, then rename. The placed file's identity."""
     try:
         os.replace(source, path)
-        return
+        return _identity(os.fstat(fd))
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
     directory, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.imagegov-copy', dir=directory)
-    os.close(fd)
+    out, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.imagegov-copy', dir=directory)
     try:
-        with open(source, 'rb') as stream:
-            _write_sparse(iter(lambda: stream.read(CHUNK_SIZE), b''), tmp, None)
-        os.chmod(tmp, stat.S_IMODE(os.stat(source).st_mode))
-        with open(tmp, 'rb') as written:
-            os.fsync(written.fileno())
+        writer = SparseWriter(out, 0)
+        while chunk := os.pread(fd, CHUNK_SIZE, writer.position):
+            writer.write(chunk)
+        writer.finish()
+        os.fchmod(out, stat.S_IMODE(os.fstat(fd).st_mode))
+        os.fsync(out)
+        placed = _identity(os.fstat(out))
         os.replace(tmp, path)
+        return placed
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(out)
 
 
 def describe(record_like: dict[str, Any] | None, path: str, exists: bool) -> dict[str, Any]:

@@ -136,8 +136,8 @@ def read_target(host: str, target: str, directory: str) -> TargetReport:
     if isinstance(plan, dict):
         report.summary = {str(k): int(v) for k, v in (plan.get('summary') or {}).items()}
         report.images = [image for image in plan.get('images') or [] if isinstance(image, dict)]
-        report.selectors = [use for use in plan.get('selectors') or [] if isinstance(use, dict)]
-        report.target_dimensions = plan.get('target') if isinstance(plan.get('target'), dict) else {}
+        report.selectors = _selector_uses(plan.get('selectors'))
+        report.target_dimensions = _dimensions(plan.get('target'))
         violations: Counter[str] = Counter()
         for item in plan.get('plan') or []:
             for decision in item.get('policy') or []:
@@ -175,6 +175,32 @@ def read_target(host: str, target: str, directory: str) -> TargetReport:
 
 # A selector's keys and the target dimension each names (plan.json's `target`).
 _SELECTOR_DIMENSIONS = {'clouds': 'cloud', 'regions': 'region', 'groups': 'groups'}
+
+
+def _names(value: Any) -> list[str]:
+    return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
+
+
+def _selector_uses(value: Any) -> list[dict[str, Any]]:
+    """plan.json's `selectors`, as the catalog module writes them: anything else in it is left out."""
+    uses = []
+    for use in value if isinstance(value, list) else ():
+        if isinstance(use, dict) and isinstance(use.get('selector'), dict):
+            selector = {key: _names(use['selector'].get(key)) for key in _SELECTOR_DIMENSIONS}
+            uses.append(
+                {
+                    **{key: str(use.get(key)) for key in ('origin', 'item', 'field')},
+                    'selector': {key: names for key, names in selector.items() if names},
+                    'matched': use.get('matched') is True,
+                }
+            )
+    return uses
+
+
+def _dimensions(value: Any) -> dict[str, Any]:
+    value = value if isinstance(value, dict) else {}
+    found: dict[str, Any] = {key: value.get(key) for key in ('cloud', 'region') if isinstance(value.get(key), str)}
+    return dict(found, groups=_names(value.get('groups')))
 
 
 def unmatched_selectors(targets: list[TargetReport]) -> list[dict[str, Any]]:
@@ -221,7 +247,8 @@ def describe_unmatched(use: dict[str, Any], planned: int) -> str:
         else f'matches none of the {planned} target(s) that planned in this run'
         + (f' ({", ".join(use["names_no_target"])} is none of theirs)' if use['names_no_target'] else '')
     )
-    return f'{use["origin"]}: {use["item"]}: {use["field"]} {json.dumps(use["selector"], sort_keys=True)} {what}'
+    text = f'{use["origin"]}: {use["item"]}: {use["field"]} {json.dumps(use["selector"], sort_keys=True)} {what}'
+    return _CONTROL.sub(' ', text)  # a warning on a terminal or in AWX: one line, no escape sequences
 
 
 def merge(targets: list[TargetReport]) -> dict[str, Any]:

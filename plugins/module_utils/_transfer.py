@@ -33,7 +33,7 @@ from ._identity import DigestCache
 from ._image import ContentRequest, ImageReconciler, ImageRequestError, desired_image
 from ._members import MemberReconciler, share_view
 from ._operations import Kind, OperationLog
-from ._redact import redact_url
+from ._redact import redact_url, redact_urls_in
 from ._state import (
     BOOKKEEPING_PREFIX,
     BUILD_RECORD_PROPERTIES,
@@ -142,6 +142,65 @@ class SourceImage(StoredData):
         for chunk in chunks:
             self.bytes_read += len(chunk)
             yield chunk
+
+
+class MirrorSource(SourceImage):
+    """A catalog mirror's source: a failure of the source cloud while its bytes are read (the
+    header for the plan, the whole stream for the copy) is a SourceError naming that cloud, so
+    it fails that entry (its copy rolled back), never the whole run nor blamed on the destination."""
+
+    def stream(self, first_bytes: int | None = None) -> tuple[int | None, Iterator[bytes]]:
+        try:
+            return super().stream(first_bytes)
+        except Exception as exc:
+            raise _as_source_error(exc, self.cloud) from exc
+
+    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        try:
+            yield from super()._counted(chunks)
+        except Exception as exc:
+            raise _as_source_error(exc, self.cloud) from exc
+
+
+def _as_source_error(exc: Exception, cloud: str) -> Exception:
+    failure = source_cloud_failure(exc, cloud)
+    return exc if failure is None else SourceError(failure[0])
+
+
+# Answers that say the source cloud itself fails (its account refused, its service failing),
+# not the one request: the other entries from that cloud would get them too.
+_CLOUD_STATUSES = (401, 403)
+
+
+def source_cloud_failure(exc: BaseException, cloud: str) -> tuple[str, bool] | None:
+    """What a failed request to a source cloud says (URLs redacted), and whether the failure
+    is the cloud's - unreachable, refusing its account, failing (5xx) - rather than the one
+    request's; None for an error that is not a failed request."""
+    import requests
+    from keystoneauth1 import exceptions as ksa_exceptions
+    from openstack import exceptions as sdk_exceptions
+
+    status = None
+    if isinstance(exc, GlanceError):
+        status, reason = exc.status_code, str(exc)
+    elif isinstance(exc, ksa_exceptions.http.HttpError):
+        status, reason = exc.http_status, f'{type(exc).__name__}: {exc}'
+    elif isinstance(exc, sdk_exceptions.HttpException):
+        status, reason = exc.status_code, f'{type(exc).__name__}: {exc}'
+    elif isinstance(exc, (ksa_exceptions.ClientException, sdk_exceptions.SDKException, requests.RequestException)):
+        reason = f'{type(exc).__name__}: {exc}'  # no answer: unreachable, timed out, no endpoint
+    else:
+        return None
+    whole = status is None or status in _CLOUD_STATUSES or status >= 500
+    reason = redact_urls_in(reason)
+    if not whole:
+        return f'source.cloud {cloud!r}: {reason}', False
+    return (
+        f'source.cloud {cloud!r} failed: {reason}. Check its entry in clouds.yaml (auth_url, account) '
+        'and that its Keystone and Glance are reachable from this host; the other entries from this '
+        'cloud are not tried again in this run.',
+        True,
+    )
 
 
 class VerifyingScanner(ContentScanner):

@@ -89,7 +89,8 @@ targets:
 unmatched_selectors:
   description:
     - The catalog's C(targets) and C(overrides[].where) selectors that none of the targets
-      that planned matched, or that name a cloud, region or group none of them has, in catalog
+      that planned matched (an override counts only where its entry goes), or that name a
+      cloud, region or group none of them has, in catalog
       order - each with C(origin) (the catalog file and line), C(item), C(field), C(selector),
       C(matched) (whether it selected any target) and C(names_no_target) (the values no target
       has). Each is also a warning and a section of the Markdown summary.

@@ -12,7 +12,11 @@ description:
   - Downloads the data of an image to O(path) on the host the task runs on, streamed (memory
     stays at a few MiB whatever the size), hashed on the way with the image's C(os_hash_algo)
     and verified against Glance's C(os_hash_value) and C(size). The file appears at O(path)
-    by a rename, only once verified; a mismatch leaves nothing there.
+    by a rename, only once verified; a mismatch leaves nothing there. The verified file stays
+    open until it is published, its mode is set through it, and what the rename put at
+    O(path) is checked to be that very file, so a file or link that another user of a
+    directory they may write to swaps in by name is refused (and removed), never published
+    nor chmod-ed through.
   - Resumable. The bytes go to a part file beside O(path) (C(.<name>.<image id>.<hash>.imagegov-part),
     mode 0600), whose name binds it to the image's id and C(os_hash_value). An interrupted
     export (the task killed, the connection dropped) resumes on the next run - what the part

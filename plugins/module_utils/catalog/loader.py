@@ -260,13 +260,17 @@ def _goes_to(entry: _Entry, target: Target | None) -> bool:
 
 
 def _selector_uses(entry: _Entry, target: Target) -> list[SelectorUse]:
+    """The entry's selectors and whether each selected this target; an override's only where
+    the entry itself goes (else it applies to nothing there)."""
     data = entry.data
-    found = [('targets', data.get('targets'))] if data.get('targets') is not None else []
-    found += [(f'overrides[{i}].where', o.get('where')) for i, o in enumerate(data.get('overrides') or ())]
     origin = str(Origin(entry.source, entry.line))
-    return [
-        SelectorUse(origin, entry.label, field, dict(selector), target.matches(selector)) for field, selector in found
+    goes = _goes_to(entry, target)
+    found = [SelectorUse(origin, entry.label, 'targets', dict(data['targets']), goes)] if data.get('targets') else []
+    found += [
+        SelectorUse(origin, entry.label, f'overrides[{i}].where', dict(o['where']), goes and target.matches(o['where']))
+        for i, o in enumerate(data.get('overrides') or ())
     ]
+    return found
 
 
 _UNKNOWN_HOW = {

@@ -173,3 +173,85 @@ def test_an_unreachable_source_cloud_fails_its_own_entries_once_and_the_others_g
     # One attempt for both entries: each would otherwise wait for the same timeout.
     assert run.source.calls == 1 and run.connects == ['primary']
     assert dest.mutations() == []
+
+
+class _FailsLater:
+    """The source cloud answers the look-up, then fails when its bytes are read: at the plan's
+    header read, or in the middle of the copy."""
+
+    def __init__(self, real, whole_only=False):
+        self.real = real
+        self.whole_only = whole_only
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def download(self, image_id, first_bytes=None, offset=0):
+        from keystoneauth1 import exceptions as ksa_exceptions
+
+        if first_bytes and self.whole_only:
+            return self.real.download(image_id, first_bytes, offset)
+        raise ksa_exceptions.ConnectFailure('Unable to establish connection to https://glance.primary:9292/v2/images')
+
+
+LOCAL_TOO = MIRROR + '  - {name: local, state: unmanaged}\n'
+
+
+@pytest.mark.parametrize('failure', ['glance 500', 'connection'])
+def test_a_source_cloud_failing_as_the_plan_reads_its_header_is_that_entrys_error(clouds, tmp_path, failure):
+    source, dest = clouds
+    if failure == 'glance 500':
+        source.fail_on('download')
+    run = Run(dest, source if failure == 'glance 500' else _FailsLater(source), tmp_path, text=LOCAL_TOO)
+    plan = run.plan()
+    assert [(item.name, item.action) for item in plan] == [('gold', PlanAction.ERROR), ('local', PlanAction.NOOP)]
+    assert "source.cloud 'primary' failed" in plan[0].reason
+    assert dest.mutations() == []
+
+
+def test_a_source_cloud_failing_in_the_middle_of_a_copy_rolls_it_back_and_the_others_are_applied(clouds, tmp_path):
+    source, dest = clouds
+    text = MIRROR + '  - {name: other, source: {cloud: secondary, image: gold-src}, disk_format: raw}\n'
+    run = Run(dest, _FailsLater(source, whole_only=True), tmp_path, text=text)
+    healthy = source
+
+    def connect(cloud):
+        run.connects.append(cloud)
+        return (run.source if cloud == 'primary' else healthy), cloud, 'RegionOne'
+
+    run.reconciler.connect_source = connect
+    done = run.apply()
+    assert [(item.name, item.action) for item in done] == [('gold', PlanAction.ERROR), ('other', PlanAction.CREATE)]
+    assert "source.cloud 'primary' failed: ConnectFailure" in done[0].reason
+    assert dest.images_named('gold') == [] and len(dest.images_named('other')) == 1
+
+
+def test_one_entrys_bad_request_does_not_fail_the_other_entries_of_its_cloud(clouds, tmp_path):
+    from ansible_collections.imagegov.openstack.plugins.module_utils._glance import GlanceError
+
+    source, dest = clouds
+
+    class RefusesOneName(_FailsLater):
+        def find(self, wanted, *args, **kwargs):
+            if wanted == 'odd name':
+                raise GlanceError('Listing images', 400, 'Invalid filter value')
+            return self.real.find(wanted, *args, **kwargs)
+
+    text = '\nversion: 1\nimages:\n  - {name: first, source: {cloud: primary, image: odd name}, disk_format: raw}\n'
+    text += '  - {name: gold, source: {cloud: primary, image: gold-src}, disk_format: raw}\n'
+    plan = Run(dest, RefusesOneName(source, whole_only=True), tmp_path, text=text).plan()
+    assert [(item.name, item.action) for item in plan] == [('first', PlanAction.ERROR), ('gold', PlanAction.CREATE)]
+    assert 'not tried again' not in plan[0].reason
+
+
+def test_a_source_clouds_failure_names_no_credential_of_its_url():
+    from keystoneauth1 import exceptions as ksa_exceptions
+
+    from ansible_collections.imagegov.openstack.plugins.module_utils._transfer import source_cloud_failure
+
+    exc = ksa_exceptions.ConnectFailure(
+        'Unable to establish connection to http://admin:S3cretPw@keystone:5000/v3?token=abc'
+    )
+    message, whole_cloud = source_cloud_failure(exc, 'primary')
+    assert whole_cloud and 'S3cretPw' not in message and 'token=abc' not in message
+    assert source_cloud_failure(ValueError('a programming error'), 'primary') is None

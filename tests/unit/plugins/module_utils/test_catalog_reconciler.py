@@ -271,3 +271,23 @@ def test_a_build_due_for_deactivation_stays_active_while_in_use_and_is_deactivat
     run.reconciler.apply(wanted, plan)
     assert glance.images[mid['id']]['status'] == 'deactivated'
     assert actions(Run(glance, tmp_path).reconciler.plan(wanted, prune=False))['s-2'] is PlanAction.NOOP
+
+
+def test_a_member_copying_a_builds_records_onto_an_unused_image_cannot_get_the_build_deactivated(tmp_path, files):
+    # The decoy (older, other bytes, unused) carries the bookkeeping; the build in use holds
+    # the bytes the reconciler keeps. Any image of the build in use keeps it active.
+    glance = GlanceDouble(owner=OWNER)
+    retired = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1.5)).strftime(
+        '%Y-%m-%dT%H:%M:%SZ'
+    )
+    records = {MANAGED_BY_PROPERTY: 'gold', RETIRED_AT_PROPERTY: retired}
+    glance.add('s-2', files['d'][0].read_bytes(), **records)
+    real = glance.add('s-2', files['b'][0].read_bytes(), **records)
+    wanted = catalog(tmp_path, files, SERIES)
+    server = {'servers': [{'id': 's1', 'name': 'web', 'project_id': OWNER}], 'images': [], 'not_checked': []}
+    run = Run(glance, tmp_path, usage={real['id']: server})
+    plan = run.reconciler.plan(wanted, prune=False)
+    for items in (plan, run.reconciler.apply(wanted, plan)):
+        item = next(item for item in items if item.name == 's-2')
+        assert item.action is not PlanAction.DEACTIVATE and 'kept active, in use: server web' in item.reason
+    assert glance.images[real['id']]['status'] == 'active'

@@ -562,10 +562,77 @@ def test_a_conversion_on_another_file_system_is_copied_beside_the_file_with_its_
         return replace(src, dst)
 
     monkeypatch.setattr(_export.os, 'replace', cross_device)
-    _export._move(str(source), str(target))
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        placed = _export._move(str(source), str(target), fd)
+    finally:
+        os.close(fd)
     assert target.read_bytes() == disk_bytes() and oct(target.stat().st_mode & 0o777) == '0o640'
     assert target.stat().st_blocks * 512 <= 8 * HOLE_SIZE
+    assert placed == (target.stat().st_dev, target.stat().st_ino)
     assert sorted(os.listdir(tmp_path)) == ['disk.raw', 'scratch.raw']
+
+
+def _plant(path):
+    with open(path, 'wb') as planted:
+        planted.write(b'planted ' * 4096)
+
+
+def _swap_after_download(exporter, monkeypatch, make):
+    """Another user of a directory anyone may write to replaces the part file by name between
+    its verification and its rename."""
+    download = exporter._download
+
+    def download_then_swap():
+        verified = download()
+        os.unlink(exporter.part)
+        make(exporter.part)
+        return verified
+
+    monkeypatch.setattr(exporter, '_download', download_then_swap)
+
+
+@pytest.mark.parametrize('options', [{}, {'convert_to': 'raw'}, {'container_format': 'ova', 'convert_to': 'vmdk'}])
+def test_a_part_file_swapped_after_its_verification_is_never_published(cloud, tmp_path, monkeypatch, options):
+    target = tmp_path / 'disk.raw'
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(target), **options), run)
+    _swap_after_download(exporter, monkeypatch, _plant)
+    with pytest.raises(ExportError, match='was replaced by another file or a link'):
+        exporter.apply()
+    assert not target.exists()
+
+
+def test_a_link_swapped_in_for_the_part_file_has_its_target_neither_published_nor_chmod_ed(
+    cloud, tmp_path, monkeypatch
+):
+    victim = tmp_path / 'private-key'
+    victim.write_bytes(b'secret')
+    victim.chmod(0o600)
+    target = tmp_path / 'disk.raw'
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(target), mode=0o644), run)
+    _swap_after_download(exporter, monkeypatch, lambda part: os.symlink(victim, part))
+    with pytest.raises(ExportError, match='was replaced by another file or a link'):
+        exporter.apply()
+    assert not target.exists() and oct(victim.stat().st_mode & 0o777) == '0o600'
+
+
+def test_a_file_swapped_in_at_path_after_the_rename_is_removed_not_reported(cloud, tmp_path, monkeypatch):
+    from ansible_collections.imagegov.openstack.plugins.module_utils import _export
+
+    target = tmp_path / 'disk.raw'
+    move = _export._move
+
+    def move_then_swap(source, path, fd):
+        placed = move(source, path, fd)
+        os.unlink(path)
+        _plant(path)
+        return placed
+
+    monkeypatch.setattr(_export, '_move', move_then_swap)
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(target)), run)
+    with pytest.raises(ExportError, match='was replaced by another file or a link'):
+        exporter.apply()
+    assert not target.exists()
 
 
 def test_a_part_file_of_another_user_is_not_removed_as_stale(tmp_path):

@@ -284,8 +284,8 @@ def test_selectors_that_no_target_matched_are_named_with_file_and_line(tmp_path:
     targets.append(fleet.read_target('prod.broken', 'prod/broken', str(tmp_path / 'broken')))
 
     unmatched = fleet.merge(targets)['unmatched_selectors']
-    # The canary override matched West; the last override selects by the right cloud, so it
-    # matched, but its region is nobody's.
+    # The misspelt entry goes nowhere, so its canary override applies nowhere either; the
+    # last override selects by the right cloud, so it matched, but its region is nobody's.
     assert unmatched == [
         {
             'origin': 'catalog/fleet.yml:9',
@@ -294,6 +294,14 @@ def test_selectors_that_no_target_matched_are_named_with_file_and_line(tmp_path:
             'selector': {'regions': ['RegionEsat']},
             'matched': False,
             'names_no_target': ['regions RegionEsat'],
+        },
+        {
+            'origin': 'catalog/fleet.yml:9',
+            'item': "image 'misspelt' (images[2])",
+            'field': 'overrides[0].where',
+            'selector': {'groups': ['canary']},
+            'matched': False,
+            'names_no_target': [],
         },
         {
             'origin': 'catalog/fleet.yml:15',
@@ -312,3 +320,40 @@ def test_selectors_that_no_target_matched_are_named_with_file_and_line(tmp_path:
 
 def test_a_report_without_selectors_names_none():
     assert fleet.unmatched_selectors([fleet.TargetReport('h', 't')]) == []
+
+
+def test_an_override_of_an_entry_that_does_not_go_where_it_selects_is_named(tmp_path: Path):
+    from ansible_collections.imagegov.openstack.plugins.module_utils.catalog import load_catalog_texts
+    from ansible_collections.imagegov.openstack.plugins.module_utils.catalog.model import Target
+
+    text = (
+        'version: 1\ndefaults: {disk_format: raw}\nimages:\n  - name: east-only\n    state: unmanaged\n'
+        '    targets: {regions: [RegionEast]}\n    overrides:\n      - where: {regions: [RegionWest]}\n'
+        '        visibility: private\n'
+    )
+    targets = []
+    for region in ('RegionEast', 'RegionWest'):
+        where = Target('prod', region, ('prod',))
+        selectors = [use.as_dict() for use in load_catalog_texts([('c.yml', text)], target=where).selectors]
+        _write(tmp_path / region, 'plan.json', dict(_plan(), selectors=selectors, target=where.as_dict()))
+        targets.append(fleet.read_target(region, region, str(tmp_path / region)))
+    (unmatched,) = fleet.merge(targets)['unmatched_selectors']
+    assert (unmatched['field'], unmatched['matched'], unmatched['names_no_target']) == ('overrides[0].where', False, [])
+
+
+def test_malformed_or_hostile_selectors_in_a_plan_file_neither_break_the_report_nor_the_warning(tmp_path: Path):
+    evil = 'x\n\n# HEAD <img src=x onerror=alert(1)> [a](http://e) `b` |c| \x1b[31m'
+    selectors = [
+        {'origin': 'c.yml:3' + evil, 'item': 'image ' + evil, 'field': 'targets', 'selector': {'groups': [evil]}},
+        {'origin': 'c.yml:4', 'item': 'i', 'field': 'targets', 'selector': {'regions': [['R']], 'clouds': 'cc'}},
+        5,
+    ]
+    _write(tmp_path / 'a', 'plan.json', dict(_plan(), selectors=selectors, target={'cloud': {'x': 1}, 'groups': 'g'}))
+    _write(tmp_path / 'b', 'plan.json', dict(_plan(), selectors=5, target=[]))
+    targets = [fleet.read_target(name, name, str(tmp_path / name)) for name in 'ab']
+    unmatched = fleet.merge(targets)['unmatched_selectors']
+    assert [use['selector'] for use in unmatched] == [{'groups': [evil]}, {}]
+    warning = fleet.describe_unmatched(unmatched[0], 2)
+    assert '\n' not in warning and '\x1b' not in warning
+    section = fleet.render_markdown(targets).split('#### Catalog selectors that match no target')[1]
+    assert not re.search(r'(?<!\\)[<`|\[]', section) and '\n# HEAD' not in section and '\x1b' not in section
