@@ -67,6 +67,10 @@ class CaptureError(ImagegovError):
     """The capture cannot be made or did not succeed; the message says what was left."""
 
 
+class CaptureStillRunning(CaptureError):
+    """A pending capture this run adopted was still being made when the timeout passed."""
+
+
 class CloudCallError(CaptureError):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -318,6 +322,7 @@ class Capture:
     # -- the run --------------------------------------------------------------------
     def run(self, request: CaptureRequest) -> CaptureOutcome:
         self._deadline = time.monotonic() + self.timeout
+        self._joined = False  # waiting for another run's capture (Nova refused a second one)
         server = self.nova.find_server(request.server)
         facts = server_facts(server)
         self.outcome.server = facts
@@ -351,12 +356,20 @@ class Capture:
                 self.outcome.pending = True
                 self.outcome.image = image
                 return self.outcome
-            stored = self._await_image(image['id'], facts)
+            stored = self._await_image(image['id'], facts, adopted=bool(pending) or self._joined)
             self._judge(stored, request, facts)
             self._check_name_free(stored, request, facts, finished)
             for old in finished:
                 self._retire(old, stored)
             self.outcome.image = self._publish(stored, request)
+        except CaptureStillRunning:
+            # Another run's capture (or one a wait=false run left), still being made when this
+            # run's timeout passed: left pending, with its scratch, for the run that finishes
+            # it; deleting it would fail that run's capture under it.
+            self._undo.forget(f'delete {image["id"]}')
+            self._scratch.forget()
+            self._undo.rollback()
+            raise
         except BaseException:
             self._undo.rollback()
             raise
@@ -434,13 +447,15 @@ class Capture:
             _finished, pending = self._captures_of(facts['id'], request.name)
             if pending:
                 self.outcome.operations.add(Kind.NOTE, f'another run is capturing: waiting for {pending[0]["id"]}')
+                self._joined = True
                 return pending[0]
             time.sleep(POLL_SECONDS)
         raise CaptureError(f'{exc} (the server is busy; run again when its task is done). Nothing was made.')
 
-    def _await_image(self, image_id: str, facts: dict[str, Any]) -> dict[str, Any]:
+    def _await_image(self, image_id: str, facts: dict[str, Any], adopted: bool = False) -> dict[str, Any]:
         """Wait until the image is active and the server's task is done; any error state or
-        the timeout removes the image (by the caller's rollback)."""
+        the timeout removes the image (by the caller's rollback), except a pending capture this
+        run adopted and is still being made at the timeout (CaptureStillRunning)."""
         while True:
             image = self.glance.get_image(image_id)
             status = image.get('status') if image else 'deleted'
@@ -463,6 +478,13 @@ class Capture:
             busy = server.get('OS-EXT-STS:task_state') is not None
             if status == 'active' and not busy:
                 return image
+            if time.monotonic() > self._deadline and adopted:
+                raise CaptureStillRunning(
+                    f'The pending capture {image_id} of server {facts["name"]} ({facts["id"]}) was not done after '
+                    f'{self.timeout} s (option timeout; image {status}, server task '
+                    f'{server.get("OS-EXT-STS:task_state")}). It was left pending, hidden and private: the run that '
+                    'started it, or a later run, finishes it; raise timeout to wait for it longer.'
+                )
             if time.monotonic() > self._deadline:
                 raise CaptureError(
                     f'The capture of server {facts["name"]} ({facts["id"]}) was not done after {self.timeout} s '

@@ -19,6 +19,10 @@ class UndoLog:
     def add(self, label: str, undo: Callable[[], Any], note: str = '') -> None:
         self._steps.append((label, undo, note))
 
+    def forget(self, label: str | None = None) -> None:
+        """Steps that must not be undone after all: those with this label, or every one."""
+        self._steps = [step for step in self._steps if label is not None and step[0] != label]
+
     def rollback(self) -> None:
         """Undo in reverse order; a step that cannot be undone is reported and the rest still run."""
         for label, undo, note in reversed(self._steps):

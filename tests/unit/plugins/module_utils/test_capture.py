@@ -453,3 +453,37 @@ def test_a_name_taken_while_the_capture_ran_is_not_published_twice(qcow2):
         capture.run(request())
     assert [image['name'] for image in live(glance)] == ['web-golden']
     assert glance.images[next(iter(glance.images))]['status'] == 'deleted'  # the capture
+
+
+@pytest.mark.parametrize('joined', ['left by wait=false', 'another run, Nova busy'])
+def test_a_pending_capture_of_another_run_is_left_pending_at_the_timeout_not_deleted(qcow2, monkeypatch, joined):
+    # The run that started it may still be waiting for it: deleting it would fail that run.
+    glance = GlanceDouble()
+    if joined == 'left by wait=false':
+        pending = make(glance, FakeNova(glance, qcow2), wait=False).run(request()).image
+        nova = FakeNova(glance, qcow2, behaviour='hang')
+        nova.running = pending['id']
+    else:
+        nova = FakeNova(glance, qcow2, behaviour='hang')
+        pending = nova.glance.add('web-golden.capturing-x', visibility='private', os_hidden=True)
+        glance.images[pending['id']].update(
+            {CAPTURED_FROM_PROPERTY: SERVER_ID, PENDING_PROPERTY: 'true', 'imagegov_capture_name': 'web-golden'}
+        )
+        nova.running, nova.conflict = pending['id'], True
+    clock = iter(range(0, 1000, 5))
+    monkeypatch.setattr(_capture.time, 'monotonic', lambda: next(clock))
+    capture = make(glance, nova, timeout=12)
+    if joined != 'left by wait=false':
+        lookups = []
+
+        def captures_of(server_id, name):  # none at the start; the other run's once Nova said busy
+            lookups.append(name)
+            return [], ([glance.images[pending['id']]] if len(lookups) > 1 else [])
+
+        monkeypatch.setattr(capture, '_captures_of', captures_of)
+    with pytest.raises(CaptureError, match='was left pending, hidden and private'):
+        capture.run(request())
+    if joined != 'left by wait=false':
+        assert [call[0] for call in nova.calls].count('createImage') == 1  # refused: busy
+    kept = glance.images[pending['id']]
+    assert kept['status'] != 'deleted' and kept[PENDING_PROPERTY] == 'true' and kept['os_hidden'] is True
