@@ -71,6 +71,17 @@ class CaptureStillRunning(CaptureError):
     """A pending capture this run adopted was still being made when the timeout passed."""
 
 
+# Nova's task states while it snapshots a server into an image.
+_SNAPSHOT_TASKS = ('image_snapshot', 'image_snapshot_pending', 'image_pending_upload', 'image_uploading')
+
+
+def _in_progress(image: dict[str, Any] | None, server: dict[str, Any]) -> bool:
+    """Whether a pending capture is being made: Nova snapshotting the server, or Cinder
+    uploading into the image (saving). A pending image nobody makes (a dead run's, or one a
+    member planted with the marks) is not, and is removed at the timeout as before."""
+    return server.get('OS-EXT-STS:task_state') in _SNAPSHOT_TASKS or (image or {}).get('status') == 'saving'
+
+
 class CloudCallError(CaptureError):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -356,7 +367,7 @@ class Capture:
                 self.outcome.pending = True
                 self.outcome.image = image
                 return self.outcome
-            stored = self._await_image(image['id'], facts, adopted=bool(pending) or self._joined)
+            stored = self._await_image(image['id'], facts, adopted=bool(pending))
             self._judge(stored, request, facts)
             self._check_name_free(stored, request, facts, finished)
             for old in finished:
@@ -478,7 +489,7 @@ class Capture:
             busy = server.get('OS-EXT-STS:task_state') is not None
             if status == 'active' and not busy:
                 return image
-            if time.monotonic() > self._deadline and adopted:
+            if time.monotonic() > self._deadline and (self._joined or (adopted and _in_progress(image, server))):
                 raise CaptureStillRunning(
                     f'The pending capture {image_id} of server {facts["name"]} ({facts["id"]}) was not done after '
                     f'{self.timeout} s (option timeout; image {status}, server task '

@@ -337,6 +337,9 @@ class Exporter:
                 f'Option path: the directory {directory} is not writable by this user (uid {os.geteuid()}): '
                 f'{self.label} was not exported. Choose another path or fix the permissions.'
             )
+        _refuse_shared(directory, 'path', self.label)
+        if self.spec.scratch_dir and not self.as_stored():
+            _refuse_shared(os.path.abspath(os.path.expanduser(self.spec.scratch_dir)), 'scratch_dir', self.label)
 
     def wanted(self) -> dict[str, Any]:
         return {
@@ -635,6 +638,28 @@ def _is_format(source: SourceImage, target: str | None) -> bool:
 
 def _source_facts(source: SourceImage) -> dict[str, Any]:
     return {key: source.facts.get(key) for key in ('detected_format', 'virtual_size', 'size', 'safety_failures')}
+
+
+def _refuse_shared(directory: str, option: str, label: str) -> None:
+    """A directory in which another user may rename entries - one of theirs, or a world-writable
+    one without the sticky bit, itself or any above it - lets them swap the verified file, the
+    conversion's scratch or the record for their own between a check and its use: refused."""
+    current = os.path.realpath(directory)
+    while True:
+        info = os.stat(current)
+        foreign = info.st_uid not in (0, os.geteuid())
+        shared = info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX
+        if foreign or shared:
+            why = f'it belongs to uid {info.st_uid}' if foreign else 'anyone may write to it and it has no sticky bit'
+            raise ExportError(
+                f'Option {option}: {directory} lies in {current}, where another user may replace files ({why}): '
+                f'they could swap the verified export for their own before it is published. {label} was not '
+                'exported. Use a directory that only you (and root) can change, or set the sticky bit (chmod +t).'
+            )
+        parent = os.path.dirname(current)
+        if parent == current:
+            return
+        current = parent
 
 
 def _identity(info: os.stat_result) -> tuple[int, int]:

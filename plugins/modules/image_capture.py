@@ -25,10 +25,12 @@ description:
   - Waits for the server's task and the image (and for a volume-backed server, Cinder's snapshot and
     volume). A server or image that goes to an error state, or a capture not done within O(timeout), is
     an error that says so, and the image is deleted - except a pending capture of another run (or one a
-    O(wait=false) run left) that is still being made at the timeout: it is left pending, hidden and
-    private, for the run that finishes it. With O(wait=false) the module returns once the
-    capture started; the image stays hidden, private and under its temporary name until a later run
-    with O(wait=true) judges and publishes (or deletes) it.
+    O(wait=false) run left) that is still being made at the timeout (Nova snapshotting the server, or
+    Cinder uploading into it), which is left pending, hidden and private, for the run that finishes it.
+    A pending image that nothing makes (a dead run's, or one planted with the marks) is deleted.
+    With O(wait=false) the module returns once the capture started; the image stays hidden, private
+    and under its temporary name until a later run with O(wait=true) judges and publishes (or deletes)
+    it.
   - Idempotent by name and server. An image named O(name) in the caller's project that was captured from
     this server (property C(imagegov_captured_from)) is kept as it is, and nothing is captured; O(force)
     captures anew and renames and hides the earlier capture (asked as C(retire)), or give a new O(name).

@@ -14,9 +14,11 @@ description:
     and verified against Glance's C(os_hash_value) and C(size). The file appears at O(path)
     by a rename, only once verified; a mismatch leaves nothing there. The verified file stays
     open until it is published, its mode is set through it, and what the rename put at
-    O(path) is checked to be that very file, so a file or link that another user of a
-    directory they may write to swaps in by name is refused (and removed), never published
-    nor chmod-ed through.
+    O(path) is checked to be that very file, so a file or link swapped in by name is refused
+    (and removed), never published nor chmod-ed through. A O(path) (or, for a conversion, a
+    O(scratch_dir)) in a directory where another user may replace files - one owned by another
+    user than root, or one anyone may write to without the sticky bit, itself or above it - is
+    refused before anything is downloaded.
   - Resumable. The bytes go to a part file beside O(path) (C(.<name>.<image id>.<hash>.imagegov-part),
     mode 0600), whose name binds it to the image's id and C(os_hash_value). An interrupted
     export (the task killed, the connection dropped) resumes on the next run - what the part

@@ -487,3 +487,21 @@ def test_a_pending_capture_of_another_run_is_left_pending_at_the_timeout_not_del
         assert [call[0] for call in nova.calls].count('createImage') == 1  # refused: busy
     kept = glance.images[pending['id']]
     assert kept['status'] != 'deleted' and kept[PENDING_PROPERTY] == 'true' and kept['os_hidden'] is True
+
+
+def test_a_pending_image_nobody_makes_is_removed_at_the_timeout_so_the_name_is_not_blocked(qcow2, monkeypatch):
+    # A dead run's capture, or one a member planted with the marks: queued, no task on the server.
+    glance = GlanceDouble()
+    planted = glance.add('web-golden.capturing-x', visibility='private', os_hidden=True)
+    glance.images[planted['id']].update(
+        {CAPTURED_FROM_PROPERTY: SERVER_ID, PENDING_PROPERTY: 'true', 'imagegov_capture_name': 'web-golden'}
+    )
+    glance.images[planted['id']]['status'] = 'queued'
+    clock = iter(range(0, 1000, 5))
+    monkeypatch.setattr(_capture.time, 'monotonic', lambda: next(clock))
+    with pytest.raises(CaptureError, match='was removed; raise timeout'):
+        make(glance, FakeNova(glance, qcow2), timeout=12).run(request())
+    assert glance.images[planted['id']]['status'] == 'deleted'
+    monkeypatch.setattr(_capture.time, 'monotonic', lambda: 0)
+    outcome = make(glance, FakeNova(glance, qcow2)).run(request())
+    assert outcome.image['name'] == 'web-golden' and outcome.image['status'] == 'active'

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import stat
 import subprocess
 from types import SimpleNamespace
 
@@ -643,3 +644,42 @@ def test_a_part_file_of_another_user_is_not_removed_as_stale(tmp_path):
         open(name, 'wb').close()
     os.chown(theirs, 65534, 65534)
     assert stale_parts(path, mine) == []
+
+
+@pytest.mark.parametrize(
+    ('layout', 'message'),
+    [
+        ('world-writable', 'anyone may write to it and it has no sticky bit'),
+        ('inside a world-writable one', 'anyone may write to it and it has no sticky bit'),
+        ("another user's", 'it belongs to uid 65534'),
+    ],
+)
+def test_a_directory_where_another_user_may_replace_files_is_refused_before_anything(cloud, tmp_path, layout, message):
+    shared = tmp_path / 'shared'
+    shared.mkdir()
+    directory = shared
+    if layout == 'inside a world-writable one':
+        directory = shared / 'mine'
+        directory.mkdir()
+    if layout == "another user's":
+        os.chown(shared, 65534, 65534)
+        shared.chmod(0o777 | stat.S_ISVTX)
+    else:
+        shared.chmod(0o777)
+    exporter = Exporter(cloud.glance, cloud.image, ExportSpec(str(directory / 'disk.raw')), run)
+    with pytest.raises(ExportError, match=message):
+        exporter.apply()
+    assert downloads(cloud.glance) == [] and os.listdir(directory) == []
+
+
+def test_a_sticky_world_writable_directory_is_fine_and_so_is_a_shared_scratch_only_when_converting(cloud, tmp_path):
+    sticky = tmp_path / 'sticky'
+    sticky.mkdir()
+    sticky.chmod(0o777 | stat.S_ISVTX)  # as /tmp: others cannot rename what is not theirs
+    export(cloud, sticky / 'disk.raw')
+    assert (sticky / 'disk.raw').read_bytes() == cloud.data
+    scratch = tmp_path / 'scratch'
+    scratch.mkdir()
+    scratch.chmod(0o777)
+    with pytest.raises(ExportError, match='Option scratch_dir: .*no sticky bit'):
+        export(cloud, tmp_path / 'disk.qcow2', convert_to='qcow2', scratch_dir=str(scratch))
