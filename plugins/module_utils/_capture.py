@@ -472,14 +472,12 @@ class Capture:
             status = image.get('status') if image else 'deleted'
             server = self.nova.server(facts['id'])
             if server is None:
-                raise CaptureError(
-                    f'Server {facts["id"]} was deleted during the capture. Image {image_id} was removed.'
-                )
+                raise CaptureError(f'Server {facts["id"]} was deleted during the capture. {self._left(image_id)}')
             if server.get('status') == 'ERROR':
                 fault = (server.get('fault') or {}).get('message') or 'no fault recorded'
                 raise CaptureError(
                     f'Server {facts["name"]} ({facts["id"]}) went to status ERROR during the capture ({fault}). '
-                    f'Image {image_id} was removed.'
+                    f'{self._left(image_id)}'
                 )
             if status in GONE_STATUSES or status == 'deactivated':
                 raise CaptureError(
@@ -504,6 +502,13 @@ class Capture:
                 )
             time.sleep(POLL_SECONDS)
 
+    def _left(self, image_id: str) -> str:
+        """What a failure does to the capture: removed, unless it is another run's that this run
+        only waited for (Nova refused a second one), which that run removes."""
+        if self._joined:
+            return f'Image {image_id} is the capture another run started: that run removes it.'
+        return f'Image {image_id} was removed.'
+
     # -- judging and publishing -----------------------------------------------------
     def stored_facts(self, stored: dict[str, Any]) -> dict[str, Any]:
         """Facts of what Glance stored: its own size, virtual size and hash, and the format and
@@ -523,7 +528,7 @@ class Capture:
         if not stored.get('size') or not stored.get('os_hash_value'):
             raise CaptureError(
                 f'The capture of server {facts["id"]} holds no data (image {stored["id"]}, size {stored.get("size")}): '
-                'nothing to judge or keep. It was removed.'
+                f'nothing to judge or keep. {self._left(stored["id"])}'
             )
         content = self.stored_facts(stored)
         self.outcome.content = content
