@@ -136,7 +136,7 @@ def read_target(host: str, target: str, directory: str) -> TargetReport:
     if isinstance(plan, dict):
         report.summary = {str(k): int(v) for k, v in (plan.get('summary') or {}).items()}
         report.images = [image for image in plan.get('images') or [] if isinstance(image, dict)]
-        report.selectors = _selector_uses(plan.get('selectors'))
+        report.selectors = _read_selectors(plan.get('selectors'))
         report.target_dimensions = _dimensions(plan.get('target'))
         violations: Counter[str] = Counter()
         for item in plan.get('plan') or []:
@@ -173,20 +173,20 @@ def read_target(host: str, target: str, directory: str) -> TargetReport:
     return report
 
 
-# A selector's keys and the target dimension each names (plan.json's `target`).
-_SELECTOR_DIMENSIONS = {'clouds': 'cloud', 'regions': 'region', 'groups': 'groups'}
+# A selector's keys (each names a dimension of plan.json's `target`: cloud, region, groups).
+_SELECTOR_KEYS = ('clouds', 'regions', 'groups')
 
 
 def _names(value: Any) -> list[str]:
     return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
 
 
-def _selector_uses(value: Any) -> list[dict[str, Any]]:
+def _read_selectors(value: Any) -> list[dict[str, Any]]:
     """plan.json's `selectors`, as the catalog module writes them: anything else in it is left out."""
     uses = []
     for use in value if isinstance(value, list) else ():
         if isinstance(use, dict) and isinstance(use.get('selector'), dict):
-            selector = {key: _names(use['selector'].get(key)) for key in _SELECTOR_DIMENSIONS}
+            selector = {key: _names(use['selector'].get(key)) for key in _SELECTOR_KEYS}
             uses.append(
                 {
                     **{key: str(use.get(key)) for key in ('origin', 'item', 'field')},
@@ -203,36 +203,40 @@ def _dimensions(value: Any) -> dict[str, Any]:
     return dict(found, groups=_names(value.get('groups')))
 
 
+def planned(targets: list[TargetReport]) -> list[TargetReport]:
+    """The targets whose run left a plan (their selectors are known)."""
+    return [target for target in targets if target.selectors is not None]
+
+
 def unmatched_selectors(targets: list[TargetReport]) -> list[dict[str, Any]]:
     """The catalog's selectors that none of the targets that planned matched, or that name a
     cloud, region or group none of them has (a misspelt region beside a right cloud still
-    selects, by the cloud), in catalog order."""
-    planned = [target for target in targets if target.selectors is not None]
-    known: dict[str, set[str]] = {key: set() for key in _SELECTOR_DIMENSIONS}
-    for target in planned:
-        for key, dimension in _SELECTOR_DIMENSIONS.items():
-            value = target.target_dimensions.get(dimension)
-            known[key].update(value if isinstance(value, list) else [value] if value else [])
+    selects, by the cloud), in catalog order. The selectors and dimensions are as
+    _read_selectors and _dimensions left them."""
+    known: dict[str, set[str]] = {key: set() for key in _SELECTOR_KEYS}
     matched: dict[tuple[str, str], bool] = {}
     uses: dict[tuple[str, str], dict[str, Any]] = {}
-    for target in planned:
-        for use in target.selectors or ():
-            key = (str(use.get('origin')), str(use.get('field')))
+    for target in planned(targets):
+        dimensions = target.target_dimensions
+        known['clouds'].update([dimensions['cloud']] if 'cloud' in dimensions else [])
+        known['regions'].update([dimensions['region']] if 'region' in dimensions else [])
+        known['groups'].update(dimensions.get('groups', []))
+        for use in target.selectors:
+            key = (use['origin'], use['field'])
             uses.setdefault(key, use)
-            matched[key] = matched.get(key, False) or use.get('matched') is True
+            matched[key] = matched.get(key, False) or use['matched']
     found = []
     for key, use in uses.items():
-        selector = use.get('selector') if isinstance(use.get('selector'), dict) else {}
         unknown = [
             f'{name} {value}'
-            for name in _SELECTOR_DIMENSIONS
-            for value in selector.get(name) or ()
+            for name, values in use['selector'].items()
+            for value in values
             if known[name] and value not in known[name]
         ]
         if not matched[key] or unknown:
             found.append(
                 {
-                    **{name: use.get(name) for name in ('origin', 'item', 'field', 'selector')},
+                    **{name: use[name] for name in ('origin', 'item', 'field', 'selector')},
                     'matched': matched[key],
                     'names_no_target': unknown,
                 }
@@ -312,9 +316,9 @@ def render_markdown(targets: list[TargetReport], title: str = 'Image catalog') -
         ]
     unmatched = merged['unmatched_selectors']
     if unmatched:
-        planned = sum(1 for target in targets if target.selectors is not None)
+        count = len(planned(targets))
         lines += ['', '#### Catalog selectors that match no target', '']
-        lines += [f'- {_cell(describe_unmatched(use, planned))}' for use in unmatched[:MARKDOWN_REFUSALS]]
+        lines += [f'- {_cell(describe_unmatched(use, count))}' for use in unmatched[:MARKDOWN_REFUSALS]]
         if len(unmatched) > MARKDOWN_REFUSALS:
             lines.append(f'- ... and {len(unmatched) - MARKDOWN_REFUSALS} more (see fleet.json)')
     refusals = [(target.target, refusal) for target in targets for refusal in target.refusals]

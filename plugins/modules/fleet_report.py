@@ -127,6 +127,7 @@ from ansible_collections.imagegov.openstack.plugins.module_utils._fleet import (
     FleetReportError,
     describe_unmatched,
     merge,
+    planned,
     read_target,
     render_html,
     render_markdown,
@@ -175,9 +176,8 @@ def main() -> None:
         except ImagegovError as exc:
             module.fail_json(msg=str(exc))
     merged = merge(targets)
-    planned = sum(1 for target in targets if target.selectors is not None)
     for use in merged['unmatched_selectors']:
-        module.warn(describe_unmatched(use, planned))
+        module.warn(describe_unmatched(use, len(planned(targets))))
     summary = [
         {key: target[key] for key in ('host', 'target', 'status', 'counts', 'error') if key in target}
         for target in merged['targets']
