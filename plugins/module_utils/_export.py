@@ -339,7 +339,12 @@ class Exporter:
             )
         _refuse_shared(directory, 'path', self.label)
         if self.spec.scratch_dir and not self.as_stored():
-            _refuse_shared(os.path.abspath(os.path.expanduser(self.spec.scratch_dir)), 'scratch_dir', self.label)
+            _refuse_shared(self.scratch_directory, 'scratch_dir', self.label)
+
+    @property
+    def scratch_directory(self) -> str:
+        """Where a conversion works: scratch_dir, else the output's directory."""
+        return os.path.abspath(os.path.expanduser(self.spec.scratch_dir or os.path.dirname(self.path)))
 
     def wanted(self) -> dict[str, Any]:
         return {
@@ -422,11 +427,8 @@ class Exporter:
             plan = self.plan()  # again: a concurrent run may have finished while this one waited
             if plan.action in ('none', 'record'):
                 if plan.chmod:
-                    fd = _open_own(self.path, self.label)
-                    try:
+                    with _own_file(self.path, self.label) as fd:
                         os.fchmod(fd, self.spec.mode)
-                    finally:
-                        os.close(fd)
                 output = self._output(plan.current.get('format'), plan.current.get('digest'))
                 if plan.action == 'record' or plan.chmod:
                     self.record.write(dict(self.wanted(), output=output))
@@ -516,7 +518,7 @@ class Exporter:
         if self.as_stored():
             self._install(self.part, part)
             return self._output(self.image.get('disk_format'), {'algo': self.algo, 'value': self.digest})
-        scratch = os.path.abspath(os.path.expanduser(self.spec.scratch_dir or os.path.dirname(self.path)))
+        scratch = self.scratch_directory
         target = self.spec.disk_format
         # The inspection and qemu-img read the part file by its name: it must still be the
         # verified one, before and after (a file swapped in meanwhile is refused).
@@ -544,11 +546,8 @@ class Exporter:
             if disk == self.part:
                 self._install(disk, part)
             else:
-                fd = _open_own(disk, self.label)
-                try:
+                with _own_file(disk, self.label) as fd:
                     self._install(disk, fd)
-                finally:
-                    os.close(fd)
             return self._output(target, {'algo': 'sha256', 'value': facts['sha256']})
         finally:
             if converted is not None:
@@ -673,16 +672,19 @@ def _swapped(path: str, label: str) -> str:
     )
 
 
-def _open_own(path: str, label: str) -> int:
-    """This user's regular file at path, opened without following a link."""
+@contextlib.contextmanager
+def _own_file(path: str, label: str) -> Iterator[int]:
+    """This user's regular file at path, open (without following a link) for the block."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
     except OSError as exc:
         raise ExportError(_swapped(path, label)) from exc
-    if not _own_regular_file(os.fstat(fd)):
+    try:
+        if not _own_regular_file(os.fstat(fd)):
+            raise ExportError(_swapped(path, label))
+        yield fd
+    finally:
         os.close(fd)
-        raise ExportError(_swapped(path, label))
-    return fd
 
 
 def _move(source: str, path: str, fd: int) -> tuple[int, int]:
